@@ -1,0 +1,58 @@
+"""`sio-harness`: the command line. Each subcommand lives in the module of its idea.
+
+A command module exposes `add_arguments(parser)` and `run(args) -> int` (which may be a coroutine
+function). Modules are imported only when their command runs, so `sio-harness check` never pays for
+starting proxies. Exit codes: 0 expectations met, 1 a violation or unmet expectation, 2 bad usage or
+configuration (one line on stderr, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import inspect
+import sys
+from collections.abc import Sequence
+
+from harness.errors import HarnessError
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "serve": ("reference_server.command", "run the reference chat server in the foreground"),
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sio-harness",
+        description="Prove which delivery guarantee a Socket.IO app keeps under real faults.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(_module=module_name)
+        importlib.import_module(module_name).add_arguments(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_module", None):
+        parser.print_help()
+        return 2
+    try:
+        runner = importlib.import_module(args._module).run
+        result = runner(args)
+        if inspect.iscoroutine(result):
+            result = asyncio.run(result)
+        return int(result or 0)
+    except HarnessError as exc:
+        print(f"sio-harness {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"sio-harness {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

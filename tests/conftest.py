@@ -1,0 +1,50 @@
+"""Shared fixtures for the harness's own tests.
+
+Backends (PostgreSQL, the real Toxiproxy, Node.js packages) are skipped when absent on a developer's
+machine, but under CI=true a missing backend fails the test: CI must prove every backend.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def missing_backend(what: str) -> None:
+    """Skip locally, fail in CI: the one rule for every optional backend."""
+    if IN_CI:
+        pytest.fail(f"{what} is required under CI=true but is not available", pytrace=False)
+    pytest.skip(f"{what} not available")
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_dsn() -> str:
+    """DSN of a PostgreSQL server that may create databases (SIO_HARNESS_POSTGRES_DSN)."""
+    dsn = os.environ.get("SIO_HARNESS_POSTGRES_DSN")
+    if not dsn:
+        missing_backend("PostgreSQL (set SIO_HARNESS_POSTGRES_DSN)")
+    return dsn
+
+
+@pytest.fixture(scope="session")
+def toxiproxy_bin() -> str:
+    """Path of the real Toxiproxy server binary ($TOXIPROXY_BIN, or toxiproxy-server on PATH)."""
+    path = os.environ.get("TOXIPROXY_BIN") or shutil.which("toxiproxy-server")
+    if not path or not os.access(path, os.X_OK):
+        missing_backend("the real Toxiproxy (set TOXIPROXY_BIN or put toxiproxy-server on PATH)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def node_modules() -> Path:
+    """The project's npm packages (socket.io-client 4.8, socket.io, better-sqlite3), from `make setup`."""
+    path = ROOT / "node_modules" / "socket.io-client"
+    if not shutil.which("node") or not path.exists():
+        missing_backend("Node.js with the project's npm packages (run `make setup`)")
+    return ROOT / "node_modules"
