@@ -1,0 +1,1 @@
+"""Client drivers: the tutorial's chat page, played by python-socketio or the official JS client."""
