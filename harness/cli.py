@@ -19,6 +19,14 @@ from harness.errors import HarnessError
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("reference_server.command", "run the reference chat server in the foreground"),
+    "proxy": ("harness.proxy.command", "run the embedded Toxiproxy-compatible proxy"),
+    "run": ("harness.commands.run", "run one scenario (a file or a bundled name) and check it"),
+    "replay": ("harness.commands.replay", "re-run a saved run folder, or re-check it with --check-only"),
+    "list": ("harness.commands.list", "list the bundled scenarios"),
+    "validate": ("harness.commands.validate", "check scenario files against the schema"),
+    "check": ("harness.checkers.command", "judge a saved run (folder, or history + rows) and print the verdict"),
+    "matrix": ("harness.commands.matrix", "the tutorial's profiles against the fault families"),
+    "demo": ("harness.commands.demo", "run the bundled scenarios on embedded defaults (make demo)"),
 }
 
 

@@ -43,10 +43,19 @@ from typing import IO, Any, Literal
 
 import orjson
 
+from harness.errors import HarnessError
+
 OpType = Literal["invoke", "ok", "fail", "info"]
 Event = dict[str, Any]
 
 _ID_RE = re.compile(r"^(c\d+(?:\.\d+)?:\d+)(?: |$)")
+
+
+class HistoryError(HarnessError, ValueError):
+    """A history or rows file is missing or malformed: not JSON, or an event missing a field.
+
+    A `ValueError` too, so code that caught orjson's decode error (a ValueError) keeps working.
+    """
 
 
 def now_ns() -> int:
@@ -107,13 +116,23 @@ class HistoryWriter:
 
 
 def read_history(path: str | os.PathLike[str]) -> Iterator[Event]:
-    """Stream events from a history file; a torn last line (a killed writer) is skipped."""
+    """Stream events from a history file; a torn last line (a killed writer) is skipped.
+
+    A line that is not JSON raises `HistoryError` naming the file and line number.
+    """
     with open(path, "rb") as fh:
-        for line in fh:
+        for number, line in enumerate(fh, 1):
             if not line.endswith(b"\n"):
                 return
             if line.strip():
-                yield orjson.loads(line)
+                yield _parse(line, path, number)
+
+
+def _parse(line: bytes, path: str | os.PathLike[str], number: int) -> Any:
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise HistoryError(f"{path}:{number}: not a JSON line ({exc})") from exc
 
 
 def write_rows(path: str | os.PathLike[str], rows: Iterator[dict[str, Any]] | list[dict[str, Any]]) -> int:
@@ -127,8 +146,8 @@ def write_rows(path: str | os.PathLike[str], rows: Iterator[dict[str, Any]] | li
 
 
 def read_rows(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
-    """Stream the saved database rows."""
+    """Stream the saved database rows; a line that is not JSON raises `HistoryError`."""
     with open(path, "rb") as fh:
-        for line in fh:
+        for number, line in enumerate(fh, 1):
             if line.strip():
-                yield orjson.loads(line)
+                yield _parse(line, path, number)

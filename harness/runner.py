@@ -1,0 +1,383 @@
+"""One run, end to end: topology up, workload and nemesis together, heal, wait for quiet, check, report.
+
+    scenario -> Topology (database, server, proxies, clients) -> workload + Nemesis -> history + rows
+             -> checkers -> verdict -> reports/<run-id>/
+
+Everything the run starts is registered on one `AsyncExitStack` the moment it exists, so an exception,
+a cancelled task or Ctrl-C unwinds it in reverse order, and every process is stopped by its PID
+(`harness.topology` also kills leftovers at interpreter exit). Run ids and ports are unique per run, so
+two runs on one machine (pytest-xdist workers, two terminals) never share a file or a port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import orjson
+
+from harness.clients.base import ClientConfig, ClientDriver
+from harness.databases import sqlite_url
+from harness.errors import BackendUnavailableError
+from harness.checkers.delivery import check
+from harness.checkers.verdict import Expectations, Verdict
+from harness.history import HistoryWriter, OpType, read_history, read_rows, write_rows
+from harness.nemesis import Nemesis, NemesisContext
+from harness.scenario import Scenario
+from harness.target import ServerHandle
+from harness.topology import free_port
+
+Progress = Callable[[str], None]
+
+
+class RunHistory(HistoryWriter):
+    """The run's history writer, which also remembers when a client last observed anything.
+
+    The runner's quiet detection needs "no delivery for a settle window"; every client observation goes
+    through `append`, so this is the one place that sees them all.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        super().__init__(path)
+        self.last_client_event = 0
+
+    def append(self, proc: str, type_: OpType, f: str, value: dict[str, Any] | None = None,
+               t: int | None = None) -> dict[str, Any]:
+        event = super().append(proc, type_, f, value, t)
+        if proc.startswith("c"):
+            self.last_client_event = event["t"]
+        return event
+
+
+@dataclass
+class QuietReport:
+    """How the wait for quiet ended: reached, or cut by its timeout (then the verdict may be partial)."""
+
+    reached: bool
+    waited: float
+    timeout: float
+    not_connected: list[str] = field(default_factory=list)
+    pending: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    run_dir: Path
+    scenario: Scenario
+    verdict: Any
+    unmet: list[str]
+    quiet: QuietReport
+    seconds: float
+    untriggered: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.unmet
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.passed else 1
+
+    @property
+    def replay_command(self) -> str:
+        return f"sio-harness replay {self.run_dir}"
+
+
+def new_run_id(name: str) -> str:
+    """`20260126-021500-baseline-no-faults-3f9a1c`: sortable, readable, and unique across processes."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{name}-{secrets.token_hex(3)}"
+
+
+def client_config(scenario: Scenario, url: str, index: int) -> ClientConfig:
+    c = scenario.clients
+    return ClientConfig(url=url, ack=c.ack, ack_timeout=c.ack_timeout, retries=c.retries,
+                        retry_mode=c.retry_mode,  # type: ignore[arg-type]
+                        client_offset=c.client_offset,  # type: ignore[arg-type]
+                        persist_offset=c.persist_offset, reconnection_delay=c.reconnection_delay,
+                        reconnection_delay_max=c.reconnection_delay_max, seed=scenario.seed * 1000 + index)
+
+
+class Topology:
+    """The processes and connections of one run; enter it with `async with`, it always comes down.
+
+    The steps (`start_backend`, `start_server`, `start_links`, `start_clients`) can also be taken one by
+    one, as the pytest fixtures do; whatever was started is stopped by `close()`, in reverse order.
+    """
+
+    def __init__(self, scenario: Scenario, run_dir: Path, history: HistoryWriter) -> None:
+        self.scenario = scenario
+        self.run_dir = run_dir
+        self.history = history
+        self.stack = contextlib.AsyncExitStack()
+        self.backend: Any = None
+        self.server: ServerHandle | None = None
+        self.links: dict[str, str] = {}
+        """client slot -> proxy name"""
+        self.listen: dict[str, str] = {}
+        """client slot -> host:port the client connects to"""
+        self.drivers: dict[str, ClientDriver] = {}
+        self.db_url = ""
+        self.rows_url = ""
+        self.db_link: str | None = None
+        self.prefix = run_dir.name[-6:]
+
+    async def __aenter__(self) -> Topology:
+        try:
+            await self.start_backend()
+            await self.start_server()
+            await self.start_links()
+            await self.start_clients()
+        except BaseException:
+            await self.close()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self.stack.aclose()
+
+    async def start_backend(self) -> None:
+        from harness.proxy.backends import start_proxy_backend
+
+        s = self.scenario
+        self.backend = await start_proxy_backend(s.proxy, seed=s.seed, in_process=True)
+        self.stack.push_async_callback(self.backend.stop)
+
+    async def start_server(self) -> ServerHandle:
+        """Create the database (and its proxy link for PostgreSQL), then start the server and wait for it."""
+        s = self.scenario
+        await self._database()
+        self.server = ServerHandle(s.target, free_port(), self.db_url, self.run_dir, self.history)
+        if s.target.kind == "external" and self.server.sqlite_path:
+            self.rows_url = sqlite_url(self.server.sqlite_path)
+        self.stack.push_async_callback(self._stop_server)
+        await self.server.start()
+        return self.server
+
+    async def start_links(self) -> None:
+        """One proxy per client, in front of the server, on an ephemeral port."""
+        assert self.server is not None
+        for slot in self.scenario.clients.slots:
+            name = f"{self.prefix}-{slot}"
+            self.listen[slot] = await self._create_proxy(name, f"127.0.0.1:{self.server.port}")
+            self.links[slot] = name
+
+    async def _create_proxy(self, name: str, upstream: str) -> str:
+        control = self.backend.control
+        proxy = await control.create_proxy(name=name, listen="127.0.0.1:0", upstream=upstream)
+        self.stack.push_async_callback(self._quietly, control.delete_proxy, name)
+        return proxy["listen"]
+
+    async def _database(self) -> None:
+        s = self.scenario
+        if s.target.kind == "external" or s.target.storage == "sqlite":
+            self.db_url = sqlite_url(self.run_dir / "chat.db")
+            self.rows_url = self.db_url
+            return
+        from harness.databases import fresh_postgres_database
+
+        admin = os.environ.get("SIO_HARNESS_POSTGRES_DSN")
+        if not admin:
+            raise BackendUnavailableError("storage 'postgres' needs SIO_HARNESS_POSTGRES_DSN, e.g. "
+                                          "postgresql://postgres@127.0.0.1:5432/postgres")
+        dsn = await self.stack.enter_async_context(fresh_postgres_database(admin))
+        self.rows_url = dsn
+        parts = urlsplit(dsn)
+        # The server reaches PostgreSQL through a proxy, so db_outage can cut exactly that link.
+        self.db_link = f"{self.prefix}-db"
+        listen = await self._create_proxy(self.db_link, f"{parts.hostname or '127.0.0.1'}:{parts.port or 5432}")
+        userinfo = parts.netloc.rpartition("@")[0]
+        netloc = (userinfo + "@" if userinfo else "") + listen
+        self.db_url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+    async def start_clients(self) -> dict[str, ClientDriver]:
+        """Open every client's page through its proxy and wait for the first connects."""
+        from harness.clients import make_driver
+
+        s = self.scenario
+        for index, slot in enumerate(s.clients.slots, start=1):
+            config = client_config(s, f"http://{self.listen[slot]}", index)
+            driver = make_driver(s.clients.driver, slot, config, self.history)
+            self.drivers[slot] = driver
+            self.stack.push_async_callback(self._quietly, driver.close)
+        await asyncio.gather(*(d.start() for d in self.drivers.values()))
+        return self.drivers
+
+    async def _stop_server(self) -> None:
+        if self.server and self.server.process:
+            await self.server.stop()
+
+    @staticmethod
+    async def _quietly(fn: Callable[..., Any], *args: Any) -> None:
+        # Teardown of one piece must not keep the others from being torn down.
+        with contextlib.suppress(Exception):
+            await fn(*args)
+
+    def nemesis_context(self) -> NemesisContext:
+        from harness.databases import hold_sqlite_lock
+
+        assert self.server is not None
+        return NemesisContext(
+            history=self.history, proxies=self.backend.control, links=self.links, drivers=self.drivers,
+            server=self.server, storage="postgres" if self.db_link else "sqlite",
+            sqlite_path=self.server.sqlite_path, db_link=self.db_link,
+            frame_toxics=self.backend.kind == "embedded", lock_sqlite=hold_sqlite_lock)
+
+
+async def _workload(scenario: Scenario, slot: str, driver: ClientDriver, nemesis: Nemesis) -> None:
+    w = scenario.workload
+    filler = "x" * w.content_size
+    interval = 1.0 / w.rate if w.rate else 0.0
+    start = time.monotonic()
+    for n in range(1, w.messages + 1):
+        if interval:
+            delay = start + (n - 1) * interval - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        await driver.send(filler)
+        await nemesis.on_send(slot, n)
+        if not interval:
+            # Let the other clients, the proxy and the nemesis run between sends of a flat-out client.
+            await asyncio.sleep(0)
+
+
+async def wait_quiet(drivers: dict[str, ClientDriver], history: RunHistory, settle: float,
+                     timeout: float) -> QuietReport:
+    """Wait until every client is connected, nothing is pending and no client saw anything for `settle` s.
+
+    Polled with a short step: "quiet" is the absence of events over a window, which no single event
+    announces.
+    """
+    start = time.monotonic()
+    settle_ns = int(settle * 1e9)
+    while True:
+        not_connected = [slot for slot, d in drivers.items() if not d.connected]
+        pending = {slot: d.pending for slot, d in drivers.items() if d.pending}
+        idle = time.monotonic_ns() - history.last_client_event >= settle_ns
+        waited = time.monotonic() - start
+        if not not_connected and not pending and idle:
+            return QuietReport(True, round(waited, 3), timeout)
+        if waited >= timeout:
+            return QuietReport(False, round(waited, 3), timeout, not_connected, pending)
+        await asyncio.sleep(0.02)
+
+
+async def read_final_rows(db_url: str) -> list[dict[str, Any]]:
+    from harness.databases import read_rows as read_db_rows
+
+    return await read_db_rows(db_url) if db_url else []
+
+
+async def run_scenario(scenario: Scenario, reports_dir: str | os.PathLike[str] = "reports", *,
+                       run_id: str | None = None, progress: Progress | None = None) -> RunResult:
+    """Execute `scenario` once and write its run folder; the verdict decides `RunResult.passed`."""
+    say = progress or (lambda stage: None)
+    started = time.monotonic()
+    run_id = run_id or new_run_id(scenario.name)
+    run_dir = Path(reports_dir) / run_id
+    run_dir.mkdir(parents=True, exist_ok=False)
+    (run_dir / "scenario.json").write_text(scenario.to_json())
+    history = RunHistory(run_dir / "history.jsonl")
+    untriggered: list[str] = []
+    topo = Topology(scenario, run_dir, history)
+    try:
+        say("starting server, proxy and clients")
+        await topo.start_backend()
+        server = await topo.start_server()
+        await topo.start_links()
+        nemesis = Nemesis(topo.nemesis_context(), scenario.faults)
+        await nemesis.arm()
+        await topo.start_clients()
+        try:
+            say(f"workload: {scenario.clients.count} x {scenario.workload.messages} messages")
+            nemesis.begin()
+            await asyncio.gather(*(_workload(scenario, slot, d, nemesis) for slot, d in topo.drivers.items()))
+            say("healing")
+            await _finish_schedule(nemesis, scenario, history)
+            untriggered = [f.label for f in nemesis.pending]
+        finally:
+            await nemesis.heal_all()
+            await server.ensure_running()
+        say("waiting for quiet")
+        quiet = await wait_quiet(topo.drivers, history, scenario.quiet.settle, scenario.quiet.timeout)
+        for driver in topo.drivers.values():
+            await driver.close()
+        await server.stop()
+        rows = await read_final_rows(topo.rows_url)
+    finally:
+        try:
+            await topo.close()
+        finally:
+            history.close()
+    write_rows(run_dir / "rows.jsonl", rows)
+    say("checking")
+    verdict, unmet = check_run(run_dir, scenario)
+    run_meta = {"run_id": run_id, "quiet": quiet.__dict__, "untriggered": untriggered,
+                "seconds": round(time.monotonic() - started, 3)}
+    (run_dir / "run.json").write_bytes(orjson.dumps(run_meta, option=orjson.OPT_INDENT_2))
+    if not quiet.reached:
+        unmet.append(f"the run did not become quiet within {quiet.timeout:g}s "
+                     f"(not connected: {quiet.not_connected or 'none'}, pending: {quiet.pending or 'none'})")
+    if untriggered:
+        unmet.append(f"fault trigger never fired: {', '.join(untriggered)}")
+    write_reports(run_dir, verdict, scenario)
+    return RunResult(run_id=run_id, run_dir=run_dir, scenario=scenario, verdict=verdict, unmet=unmet,
+                     quiet=quiet, seconds=round(time.monotonic() - started, 3), untriggered=untriggered)
+
+
+async def _finish_schedule(nemesis: Nemesis, scenario: Scenario, history: RunHistory) -> None:
+    """Let started faults run to their heal, and give armed frame faults their chance while traffic flows.
+
+    A frame can only arrive while clients are busy, so a frame fault still waiting once no client has
+    seen anything for the settle window has missed its frame; it is reported as untriggered.
+    """
+    longest = max((f.trigger.get("at", 0) + (f.duration or 0) for f in scenario.faults), default=0)
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(nemesis.wait_schedule(), timeout=longest + scenario.quiet.timeout)
+    settle_ns = int(scenario.quiet.settle * 1e9)
+    deadline = time.monotonic() + scenario.quiet.timeout
+    # Polled: "no client traffic for a window" is an absence, which no event announces.
+    while nemesis.frames_waiting and time.monotonic() < deadline:
+        if time.monotonic_ns() - history.last_client_event >= settle_ns:
+            return
+        await asyncio.sleep(0.02)
+
+
+def check_run(run_dir: Path, scenario: Scenario, write: bool = True) -> tuple[Verdict, list[str]]:
+    """Check the saved history and rows of a run folder against the scenario's expectations.
+
+    Reads only files, never the topology, which is what makes `replay --check-only` possible.
+    """
+    expected = Expectations(guarantees=tuple(scenario.expectations.guarantees),
+                            violations=dict(scenario.expectations.violations))
+    verdict = check(read_history(run_dir / "history.jsonl"), read_rows(run_dir / "rows.jsonl"), expected)
+    if write:
+        (run_dir / "verdict.json").write_text(verdict.to_json() + "\n")
+    return verdict, list(verdict.failures)
+
+
+def verdict_counts(verdict: Verdict) -> dict[str, int]:
+    return verdict.counts
+
+
+def verdict_holds(verdict: Verdict, guarantee: str) -> bool:
+    return bool(verdict.guarantees.get(guarantee, False))
+
+
+def write_reports(run_dir: Path, verdict: Any, scenario: Scenario) -> None:
+    from harness.report import write_run_report
+
+    write_run_report(run_dir, verdict, scenario)

@@ -1,0 +1,196 @@
+"""The nemesis's own logic against fakes: triggers fire at the right point, every fault is healed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.errors import ScenarioError
+from harness.history import HistoryWriter, read_history
+from harness.nemesis import Nemesis, NemesisContext
+from harness.scenario import resolve
+
+
+class FakeProxies:
+    """Records the Toxiproxy calls; a frame toxic 'fires' when the test says so."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+        self.toxics: dict[tuple[str, str], dict[str, Any]] = {}
+
+    async def set_enabled(self, name: str, enabled: bool) -> None:
+        self.calls.append(("enabled", name, enabled))
+
+    async def add_toxic(self, proxy: str, type: str, *, stream: str = "downstream", name: str | None = None,
+                        toxicity: float = 1.0, attributes: dict[str, Any] | None = None) -> None:
+        self.calls.append(("add", proxy, name, type, stream, dict(attributes or {})))
+        self.toxics[(proxy, name)] = {"name": name, "type": type, "fired": 0, "attributes": attributes}
+
+    async def remove_toxic(self, proxy: str, name: str) -> None:
+        self.calls.append(("remove", proxy, name))
+        self.toxics.pop((proxy, name), None)
+
+    async def get_toxic(self, proxy: str, name: str) -> dict[str, Any]:
+        return self.toxics[(proxy, name)]
+
+    def fire(self, proxy: str, name: str) -> None:
+        self.toxics[(proxy, name)]["fired"] += 1
+
+
+class FakeServer:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    async def crash(self) -> None:
+        self.calls.append("crash")
+
+    async def stop(self) -> None:
+        self.calls.append("stop")
+
+    async def start(self) -> None:
+        self.calls.append("start")
+
+
+class FakeDriver:
+    def __init__(self, slot: str) -> None:
+        self.proc = slot
+        self.refreshes = 0
+
+    async def page_refresh(self) -> None:
+        self.refreshes += 1
+        self.proc = f"{self.proc.split('.')[0]}.{self.refreshes}"
+
+
+def make(tmp_path: Path, faults: list[dict[str, Any]], clients: int = 2, frame: bool = True,
+         lock: Any = None) -> tuple[Nemesis, FakeProxies, FakeServer, HistoryWriter]:
+    scenario = resolve({"name": "t", "seed": 1, "clients": {"count": clients}, "workload": {"messages": 50},
+                        "faults": faults})
+    history = HistoryWriter(tmp_path / "h.jsonl")
+    proxies, server = FakeProxies(), FakeServer()
+    slots = scenario.clients.slots
+    ctx = NemesisContext(history=history, proxies=proxies, links={s: f"p-{s}" for s in slots},
+                         drivers={s: FakeDriver(s) for s in slots},  # type: ignore[misc]
+                         server=server, sqlite_path=tmp_path / "x.db", frame_toxics=frame, lock_sqlite=lock)
+    return Nemesis(ctx, scenario.faults), proxies, server, history
+
+
+async def test_after_sends_starts_between_send_n_and_n_plus_1(tmp_path):
+    nemesis, proxies, _, history = make(tmp_path, [
+        {"kind": "partition", "target": "c2", "trigger": {"after_sends": {"client": "c1", "n": 7}}, "duration": 0.05}])
+    nemesis.begin()
+    for n in range(1, 11):
+        history.append("c1", "invoke", "send", {"id": f"c1:{n}"})
+        await nemesis.on_send("c1", n)
+        await nemesis.on_send("c2", n)  # other clients' counts must not trigger it
+    await nemesis.wait_schedule()
+    events = [(e["proc"], e["f"], e["value"].get("id")) for e in read_history(history.path)]
+    fault_at = events.index(("nemesis", "fault", None))
+    assert events[fault_at - 1] == ("c1", "send", "c1:7")
+    assert events[fault_at + 1] == ("c1", "send", "c1:8")
+    assert proxies.calls == [("enabled", "p-c2", False), ("enabled", "p-c2", True)]
+    assert [e["f"] for e in read_history(history.path) if e["proc"] == "nemesis"] == ["fault", "heal"]
+
+
+async def test_time_trigger_and_duration(tmp_path):
+    nemesis, proxies, _, history = make(tmp_path, [
+        {"kind": "latency", "target": "c1", "trigger": {"at": 0.1}, "duration": 0.1,
+         "params": {"latency": 50, "stream": "downstream"}}])
+    nemesis.begin()
+    await nemesis.wait_schedule()
+    nem = [e for e in read_history(history.path) if e["proc"] == "nemesis"]
+    assert [e["f"] for e in nem] == ["fault", "heal"]
+    # Generous bounds: a loaded 2-core machine may add scheduling delay, never remove it.
+    assert (nem[1]["t"] - nem[0]["t"]) / 1e9 >= 0.09
+    add = proxies.calls[0]
+    assert add[:5] == ("add", "p-c1", "latency-0-downstream", "latency", "downstream")
+    assert add[5] == {"latency": 50, "jitter": 0}
+    assert proxies.calls[1] == ("remove", "p-c1", "latency-0-downstream")
+
+
+async def test_frame_fault_arms_at_nth_and_heals_after_count(tmp_path):
+    nemesis, proxies, _, history = make(tmp_path, [
+        {"kind": "ack_drop", "target": "c1", "trigger": {"frame": {"sio_type": "ACK", "nth": 3}},
+         "params": {"count": 2}}])
+    nemesis.begin()
+    await asyncio.sleep(0.02)
+    add = proxies.calls[0]
+    assert add[:5] == ("add", "p-c1", "ack_drop-0", "frame", "downstream")
+    assert add[5] == {"sio_type": "ACK", "action": "drop", "nth": 3, "count": 2, "delay": 0}
+    proxies.fire("p-c1", "ack_drop-0")
+    await asyncio.sleep(0.03)
+    assert ("remove", "p-c1", "ack_drop-0") not in proxies.calls
+    proxies.fire("p-c1", "ack_drop-0")
+    await asyncio.wait_for(nemesis.wait_schedule(), 2)
+    assert proxies.calls[-1] == ("remove", "p-c1", "ack_drop-0")
+    heal = [e for e in read_history(history.path) if e["f"] == "heal"][0]
+    assert heal["value"]["fired"] == 2
+
+
+async def test_frame_trigger_for_a_server_fault_waits_for_the_frame(tmp_path):
+    nemesis, proxies, server, history = make(tmp_path, [
+        {"kind": "server_crash", "trigger": {"frame": {"client": "c2", "sio_type": "EVENT", "nth": 4}},
+         "duration": 0.01}])
+    nemesis.begin()
+    await asyncio.sleep(0.03)
+    assert server.calls == []
+    watch = proxies.calls[0]
+    assert watch[:5] == ("add", "p-c2", "trigger-0", "frame", "upstream")
+    assert watch[5]["action"] == "delay" and watch[5]["nth"] == 4
+    proxies.fire("p-c2", "trigger-0")
+    await asyncio.wait_for(nemesis.wait_schedule(), 2)
+    assert server.calls == ["crash", "start"]
+    assert ("remove", "p-c2", "trigger-0") in proxies.calls
+
+
+async def test_heal_all_undoes_faults_cut_short(tmp_path):
+    locked = []
+
+    @contextlib.asynccontextmanager
+    async def lock(path):
+        locked.append(("lock", path.name))
+        yield
+        locked.append(("unlock", path.name))
+
+    nemesis, proxies, server, history = make(tmp_path, [
+        {"kind": "partition", "target": "all", "trigger": {"at": 0}, "duration": 30},
+        {"kind": "db_outage", "trigger": {"at": 0}, "duration": 30},
+        {"kind": "server_restart", "trigger": {"at": 0}, "duration": 30},
+        {"kind": "blackhole", "target": "c1", "trigger": {"at": 60}}], lock=lock)
+    nemesis.begin()
+    await asyncio.sleep(0.05)
+    await nemesis.heal_all()
+    assert ("enabled", "p-c1", True) in proxies.calls and ("enabled", "p-c2", True) in proxies.calls
+    assert locked == [("lock", "x.db"), ("unlock", "x.db")]
+    assert server.calls == ["stop", "start"]
+    kinds = [(e["f"], e["value"]["fault"]) for e in read_history(history.path) if e["proc"] == "nemesis"]
+    assert sorted(kinds) == sorted([("fault", "partition"), ("fault", "db_outage"), ("fault", "server_restart"),
+                                    ("heal", "partition"), ("heal", "db_outage"), ("heal", "server_restart")])
+    assert not any(c[0] == "add" for c in proxies.calls), "the untriggered blackhole must never start"
+
+
+async def test_page_refresh_records_the_new_lineage(tmp_path):
+    nemesis, _, _, history = make(tmp_path, [
+        {"kind": "page_refresh", "target": "c2", "trigger": {"after_sends": {"n": 3}}}])
+    nemesis.begin()
+    for n in range(1, 5):
+        await nemesis.on_send("c2", n)
+    await nemesis.wait_schedule()
+    heal = [e for e in read_history(history.path) if e["f"] == "heal"][0]
+    assert (heal["value"]["from"], heal["value"]["to"]) == ("c2", "c2.1")
+
+
+async def test_untriggered_faults_are_reported(tmp_path):
+    nemesis, *_ = make(tmp_path, [{"kind": "disconnect", "trigger": {"after_sends": {"client": "c1", "n": 40}}}])
+    nemesis.begin()
+    for n in range(1, 10):
+        await nemesis.on_send("c1", n)
+    assert [f.label for f in nemesis.pending] == ["disconnect@c1"]
+
+
+def test_frame_faults_need_the_embedded_proxy(tmp_path):
+    with pytest.raises(ScenarioError, match="embedded"):
+        make(tmp_path, [{"kind": "ack_drop"}], frame=False)

@@ -1,0 +1,126 @@
+"""The scenario model: schema validation with one-line errors, defaults, and seed resolution."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness.cli import main
+from harness.errors import ScenarioError
+from harness.scenario import bundled_names, load, resolve, validate
+
+
+def minimal(**extra):
+    return {"name": "t", **extra}
+
+
+def test_bundled_scenarios_are_valid_and_listed():
+    names = bundled_names()
+    assert {"baseline-no-faults", "at-least-once-lost-ack", "exactly-once-lost-ack", "csr-disconnect",
+            "server-crash"} <= set(names)
+    for name in names:
+        assert load(name).name == name
+
+
+def test_defaults_follow_the_profile_step():
+    s = resolve(minimal(target={"kind": "reference", "profile": "exactly-once"}, seed=5))
+    assert (s.clients.ack, s.clients.retry_mode, s.clients.client_offset) == (True, "queue", "socket-id")
+    assert s.expectations.guarantees == ["exactly-once"]
+    base = resolve(minimal(seed=5))
+    assert (base.target.profile, base.clients.ack, base.proxy) == ("baseline", False, "embedded")
+    assert base.expectations.guarantees == ["at-most-once"]
+
+
+def test_explicit_client_fields_override_the_preset():
+    s = resolve(minimal(target={"profile": "at-least-once"}, clients={"retries": 7, "ack_timeout": 0.2}))
+    assert (s.clients.retries, s.clients.ack_timeout, s.clients.ack) == (7, 0.2, True)
+
+
+@pytest.mark.parametrize("data, field", [
+    ({"name": "t", "clients": {"count": 0}}, "clients.count"),
+    ({"name": "t", "clients": {"driver": "java"}}, "clients.driver"),
+    ({"name": "t", "workload": {"messages": -1}}, "workload.messages"),
+    ({"name": "t", "faults": [{"kind": "meteor"}]}, "faults.0.kind"),
+    ({"name": "t", "faults": [{"kind": "partition", "trigger": {"at": -1}}]}, "faults.0.trigger.at"),
+    ({"name": "t", "faults": [{"kind": "partition", "trigger": {}}]}, "faults.0.trigger"),
+    ({"name": "t", "expectations": {"guarantees": ["most-of-the-time"]}}, "expectations.guarantees.0"),
+    ({"name": "t", "colour": "red"}, "(top level)"),
+    ({"name": "bad name!"}, "name"),
+    ({}, "(top level)"),
+])
+def test_bad_files_name_the_field(data, field):
+    with pytest.raises(ScenarioError) as info:
+        validate(data, "f.json")
+    message = str(info.value)
+    assert message.startswith(f"f.json: field {field}:"), message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("fault, field", [
+    ({"kind": "partition", "target": "c9"}, "faults.0.target"),
+    ({"kind": "server_crash", "target": "c1"}, "faults.0.target"),
+    ({"kind": "disconnect", "trigger": {"after_sends": {"client": "c1", "n": 500}}}, "after_sends.n"),
+    ({"kind": "disconnect", "trigger": {"after_sends": {"client": "c4", "n": 5}}}, "after_sends.client"),
+    ({"kind": "server_crash", "trigger": {"frame": {"nth": 2}}}, "trigger.frame.client"),
+    ({"kind": "ack_drop", "target": "c1", "trigger": {"frame": {"client": "c2"}}}, "trigger.frame.client"),
+])
+def test_impossible_schedules_are_refused(fault, field):
+    with pytest.raises(ScenarioError, match=field):
+        resolve(minimal(clients={"count": 2}, workload={"messages": 10}, faults=[fault]))
+
+
+def test_resolution_is_exact_and_reproducible():
+    data = minimal(seed=42, clients={"count": 4}, faults=[
+        {"kind": "partition", "target": "any", "trigger": {"at": [0.1, 2.0]}, "duration": [0.5, 1.5]},
+        {"kind": "disconnect", "trigger": {"after_sends": {"client": "any", "n": [3, 60]}}},
+        {"kind": "ack_drop", "target": "c2", "trigger": {"frame": {"nth": [1, 9]}}},
+    ])
+    first, again = resolve(data), resolve(data)
+    assert first.to_dict() == again.to_dict()
+    partition, disconnect, ack_drop = first.faults
+    assert partition.target in {"c1", "c2", "c3", "c4"} and 0.1 <= partition.trigger["at"] <= 2.0
+    assert 0.5 <= partition.duration <= 1.5
+    assert 3 <= disconnect.trigger["after_sends"]["n"] <= 60
+    assert ack_drop.trigger["frame"] == {"client": "c2", "sio_type": "ACK", "stream": "downstream",
+                                         "nth": ack_drop.trigger["frame"]["nth"]}
+    # The resolved scenario is a fixed point: what a run folder stores replays the same schedule.
+    assert resolve(json.loads(first.to_json())).to_dict() == first.to_dict()
+    other = resolve({**data, "seed": 43})
+    assert other.to_dict() != first.to_dict()
+
+
+def test_seed_override_and_a_missing_seed_is_drawn_and_recorded():
+    assert resolve(minimal(seed=1), seed=9).seed == 9
+    drawn = resolve(minimal())
+    assert isinstance(drawn.seed, int)
+    assert json.loads(drawn.to_json())["seed"] == drawn.seed
+
+
+def test_external_target_keeps_its_fields():
+    s = resolve(minimal(target={"kind": "external", "command": ["node", "server.js", "{port}"],
+                                "ready": {"http": "/health"}, "sqlite_path": "{db_path}"}))
+    data = s.to_dict()["target"]
+    assert data == {"kind": "external", "command": ["node", "server.js", "{port}"], "ready": {"http": "/health"},
+                    "sqlite_path": "{db_path}"}
+
+
+def test_cli_validate_exit_codes(tmp_path, capsys):
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(minimal(seed=1)))
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(minimal(clients={"count": "three"})))
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    assert main(["validate", str(good)]) == 0
+    assert main(["validate", str(bad)]) == 2
+    assert "field clients.count" in capsys.readouterr().err
+    assert main(["validate", str(broken)]) == 2
+    assert "not valid JSON" in capsys.readouterr().err
+    assert main(["validate", "no-such-scenario"]) == 2
+    assert "bundled:" in capsys.readouterr().err
+
+
+def test_cli_list_shows_bundled(capsys):
+    assert main(["list", "--names"]) == 0
+    assert "baseline-no-faults" in capsys.readouterr().out.split()
