@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "list": ("harness.commands.list", "list the bundled scenarios"),
     "validate": ("harness.commands.validate", "check scenario files against the schema"),
     "check": ("harness.checkers.command", "judge a saved run (folder, or history + rows) and print the verdict"),
+    "report": ("harness.report.command", "rebuild run reports, index.html and summary.md from saved runs"),
     "matrix": ("harness.commands.matrix", "the tutorial's profiles against the fault families"),
     "demo": ("harness.commands.demo", "run the bundled scenarios on embedded defaults (make demo)"),
 }

@@ -32,8 +32,12 @@ def stages(title: str) -> Iterator[Progress]:
 
 
 def counts_text(counts: dict[str, int]) -> str:
-    found = [f"{k} {v}" for k, v in counts.items() if v]
-    return ", ".join(found) if found else "no violation"
+    """Violations found, e.g. `duplicated 1, missed 3`; `recovered` is not one (unacked, stored once)."""
+    found = [f"{k} {v}" for k, v in counts.items() if v and k != "recovered"]
+    text = ", ".join(found) if found else "no violation"
+    if counts.get("recovered"):
+        text += f" ({counts['recovered']} unacknowledged but stored once)"
+    return text
 
 
 def print_result(result: RunResult) -> None:

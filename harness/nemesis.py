@@ -169,10 +169,23 @@ class Nemesis:
             active = await self.start(index, self.faults[index])
             self._tasks.append(asyncio.create_task(self._heal_later(active)))
 
-    async def wait_schedule(self) -> None:
-        """Wait until every time- and send-triggered fault that started has healed."""
-        while self._tasks and not all(t.done() for t in self._tasks):
-            await asyncio.gather(*self._tasks)
+    async def wait_schedule(self, timeout: float | None = None) -> bool:
+        """Wait until every time- and send-triggered fault that started has healed; False on timeout.
+
+        Nothing is cancelled on timeout: `heal_all` does that.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            running = [t for t in self._tasks if not t.done()]
+            if not running:
+                for task in self._tasks:
+                    if not task.cancelled() and task.exception() is not None:
+                        raise task.exception()  # type: ignore[misc]
+                return True
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return False
+            await asyncio.wait(running, timeout=remaining)
 
     @property
     def frames_waiting(self) -> bool:
@@ -238,9 +251,10 @@ class Nemesis:
         active = ActiveFault(fault=fault, index=index)
         async with self._lock:
             self.active.append(active)
+            # Recorded first: the clients' reactions (disconnects, failed sends) come after it in the history.
+            self._record_fault(active)
             starter = getattr(self, f"_start_{fault.kind}", None) or self._start_toxic
             await starter(active)
-            self._record_fault(active)
         return active
 
     def _record_fault(self, active: ActiveFault) -> None:

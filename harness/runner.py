@@ -28,10 +28,11 @@ import orjson
 from harness.clients.base import ClientConfig, ClientDriver
 from harness.databases import sqlite_url
 from harness.errors import BackendUnavailableError
-from harness.checkers.delivery import check
+from harness.checkers.files import check_files
 from harness.checkers.verdict import Expectations, Verdict
-from harness.history import HistoryWriter, OpType, read_history, read_rows, write_rows
+from harness.history import HistoryWriter, OpType, write_rows
 from harness.nemesis import Nemesis, NemesisContext
+from harness.report import write_run_report
 from harness.scenario import Scenario
 from harness.target import ServerHandle
 from harness.topology import free_port
@@ -153,7 +154,7 @@ class Topology:
         from harness.proxy.backends import start_proxy_backend
 
         s = self.scenario
-        self.backend = await start_proxy_backend(s.proxy, seed=s.seed, in_process=True)
+        self.backend = await start_proxy_backend(s.proxy, seed=s.seed, in_process=False)
         self.stack.push_async_callback(self.backend.stop)
 
     async def start_server(self) -> ServerHandle:
@@ -212,9 +213,15 @@ class Topology:
             config = client_config(s, f"http://{self.listen[slot]}", index)
             driver = make_driver(s.clients.driver, slot, config, self.history)
             self.drivers[slot] = driver
-            self.stack.push_async_callback(self._quietly, driver.close)
+        self.stack.push_async_callback(self.close_clients)
         await asyncio.gather(*(d.start() for d in self.drivers.values()))
         return self.drivers
+
+    async def close_clients(self) -> None:
+        """Close every page once (each records its `end` event), whatever state it is in."""
+        while self.drivers:
+            _, driver = self.drivers.popitem()
+            await self._quietly(driver.close)
 
     async def _stop_server(self) -> None:
         if self.server and self.server.process:
@@ -313,8 +320,7 @@ async def run_scenario(scenario: Scenario, reports_dir: str | os.PathLike[str] =
             await server.ensure_running()
         say("waiting for quiet")
         quiet = await wait_quiet(topo.drivers, history, scenario.quiet.settle, scenario.quiet.timeout)
-        for driver in topo.drivers.values():
-            await driver.close()
+        await topo.close_clients()
         await server.stop()
         rows = await read_final_rows(topo.rows_url)
     finally:
@@ -333,7 +339,7 @@ async def run_scenario(scenario: Scenario, reports_dir: str | os.PathLike[str] =
                      f"(not connected: {quiet.not_connected or 'none'}, pending: {quiet.pending or 'none'})")
     if untriggered:
         unmet.append(f"fault trigger never fired: {', '.join(untriggered)}")
-    write_reports(run_dir, verdict, scenario)
+    write_run_report(run_dir, verdict, scenario)
     return RunResult(run_id=run_id, run_dir=run_dir, scenario=scenario, verdict=verdict, unmet=unmet,
                      quiet=quiet, seconds=round(time.monotonic() - started, 3), untriggered=untriggered)
 
@@ -345,27 +351,26 @@ async def _finish_schedule(nemesis: Nemesis, scenario: Scenario, history: RunHis
     seen anything for the settle window has missed its frame; it is reported as untriggered.
     """
     longest = max((f.trigger.get("at", 0) + (f.duration or 0) for f in scenario.faults), default=0)
-    with contextlib.suppress(asyncio.TimeoutError):
-        await asyncio.wait_for(nemesis.wait_schedule(), timeout=longest + scenario.quiet.timeout)
+    deadline = time.monotonic() + longest + scenario.quiet.timeout
     settle_ns = int(scenario.quiet.settle * 1e9)
-    deadline = time.monotonic() + scenario.quiet.timeout
-    # Polled: "no client traffic for a window" is an absence, which no event announces.
-    while nemesis.frames_waiting and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
+        await nemesis.wait_schedule(timeout=max(deadline - time.monotonic(), 0))
+        if not nemesis.frames_waiting:
+            return
+        # Polled: "no client traffic for a window" is an absence, which no event announces.
         if time.monotonic_ns() - history.last_client_event >= settle_ns:
             return
         await asyncio.sleep(0.02)
 
 
-def check_run(run_dir: Path, scenario: Scenario, write: bool = True) -> tuple[Verdict, list[str]]:
+def check_run(run_dir: Path, scenario: Scenario) -> tuple[Verdict, list[str]]:
     """Check the saved history and rows of a run folder against the scenario's expectations.
 
     Reads only files, never the topology, which is what makes `replay --check-only` possible.
     """
     expected = Expectations(guarantees=tuple(scenario.expectations.guarantees),
                             violations=dict(scenario.expectations.violations))
-    verdict = check(read_history(run_dir / "history.jsonl"), read_rows(run_dir / "rows.jsonl"), expected)
-    if write:
-        (run_dir / "verdict.json").write_text(verdict.to_json() + "\n")
+    verdict = check_files(run_dir / "history.jsonl", run_dir / "rows.jsonl", expected)
     return verdict, list(verdict.failures)
 
 
@@ -375,9 +380,3 @@ def verdict_counts(verdict: Verdict) -> dict[str, int]:
 
 def verdict_holds(verdict: Verdict, guarantee: str) -> bool:
     return bool(verdict.guarantees.get(guarantee, False))
-
-
-def write_reports(run_dir: Path, verdict: Any, scenario: Scenario) -> None:
-    from harness.report import write_run_report
-
-    write_run_report(run_dir, verdict, scenario)

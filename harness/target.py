@@ -89,21 +89,20 @@ class ServerHandle:
     async def crash(self) -> None:
         """SIGKILL: the server gets no chance to flush, close sockets or save sessions."""
         if self.process and self.process.running:
-            pid = self.process.pid
+            self._record("crash", self.process.pid)
             await self.process.kill()
-            self._record("crash", pid)
 
     async def stop(self) -> None:
         """SIGTERM: a graceful shutdown, as a deploy does."""
         if self.process and self.process.running:
-            pid = self.process.pid
+            self._record("stop", self.process.pid)
             await self.process.terminate()
-            self._record("stop", pid)
 
     async def ensure_running(self) -> None:
         if not (self.process and self.process.running):
             await self.start()
 
     def _record(self, f: str, pid: int | None = None) -> None:
+        # Written before the signal is sent, so that what the clients observe follows it in the history.
         if self.history is not None:
             self.history.append("server", "info", f, {"pid": pid if pid is not None else self.pid})

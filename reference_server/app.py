@@ -23,7 +23,7 @@ from types import ModuleType
 import socketio
 from aiohttp import web
 
-from harness.errors import BackendUnavailableError, PortInUseError
+from harness.errors import BackendUnavailableError, HarnessError, PortInUseError
 from reference_server.chat import ChatServer
 from reference_server.config import ServerConfig
 from reference_server.storage import StorageError, open_storage
@@ -39,6 +39,11 @@ SHUTDOWN_BUDGET = 0.5
 
 async def serve(config: ServerConfig, recovery: ModuleType | None = None) -> None:
     """Run until SIGTERM/SIGINT. `recovery` is reference_server.recovery when the csr switch is on."""
+    # Signals are caught from the first moment, so a stop during startup is a stop, not a traceback.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     storage = open_storage(config.db, busy_timeout=config.db_busy_timeout, timeout=config.db_timeout)
     try:
         await storage.open()
@@ -58,7 +63,7 @@ async def serve(config: ServerConfig, recovery: ModuleType | None = None) -> Non
                           rate_burst=config.rate_burst, is_recovered=is_recovered)
         await chat.start()
         app = build_app(sio, config, storage.describe())
-        await _run_until_signalled(app, sio, config)
+        await _run_until(stop, app, sio, config)
     finally:
         await storage.close()
 
@@ -93,8 +98,11 @@ def build_app(sio: socketio.AsyncServer, config: ServerConfig, db_description: s
     return app
 
 
-async def _run_until_signalled(app: web.Application, sio: socketio.AsyncServer, config: ServerConfig) -> None:
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=0.1)
+async def _run_until(stop: asyncio.Event, app: web.Application, sio: socketio.AsyncServer,
+                     config: ServerConfig) -> None:
+    # The Engine.IO sockets are closed before the runner stops; what is left are websocket handlers
+    # waiting for the peer's close frame, not worth more than a moment of a graceful stop.
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=0.05)
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port)
     try:
@@ -104,11 +112,7 @@ async def _run_until_signalled(app: web.Application, sio: socketio.AsyncServer, 
         if exc.errno == errno.EADDRINUSE:
             raise PortInUseError(f"port {config.port} on {config.host} is already in use; pick another "
                                  f"or stop the process holding it") from None
-        raise PortInUseError(f"cannot listen on {config.host}:{config.port}: {exc.strerror}") from None
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        raise HarnessError(f"cannot listen on {config.host}:{config.port}: {exc.strerror}") from None
     port = runner.addresses[0][1]
     on = ", ".join(name for name, value in config.switches.as_dict().items() if value) or "no switches"
     mutant = f", MUTANT {config.mutant.name}" if config.mutant else ""

@@ -76,8 +76,6 @@ class ChatServer:
             offset = parse_server_offset(auth)
         except BadMessage as exc:
             raise socketio.exceptions.ConnectionRefusedError(str(exc)) from None
-        if self.rate_limit > 0:
-            self._limits[sid] = RateLimit(self.rate_limit, self.rate_burst)
         async with self._order:
             if self.switches.replay and self.mutant != "drop-replay" and not self.is_recovered(sid):
                 await self._replay(sid, offset)
@@ -91,7 +89,11 @@ class ChatServer:
 
     async def on_chat_message(self, sid: str, *args: Any) -> Any:
         """The return value is the ack's payload; `sio.not_handled` means "send no ack at all"."""
+        # Made on first use, not in on_connect: a socket restored by connection state recovery may skip
+        # the connect handler (skip_middlewares) and must not skip its limit with it.
         limit = self._limits.get(sid)
+        if limit is None and self.rate_limit > 0:
+            limit = self._limits[sid] = RateLimit(self.rate_limit, self.rate_burst)
         if limit is not None and not limit.allow():
             return {"error": f"rate limit exceeded: at most {self.rate_limit:g} messages a second "
                              f"(bursts of {self.rate_burst:g})"}

@@ -254,19 +254,24 @@ class RecoveryManager(socketio.AsyncManager):
         self._prune_sessions(now)
         session = self._sessions.get(pid)
         log = self._logs.get(namespace)
-        if session is None or session.namespace != namespace or log is None:
+        if session is None or session.namespace != namespace or log is None \
+                or self.eio_sid_from_sid(session.sid, namespace) is not None \
+                or self.sid_from_eio_sid(eio_sid, namespace) is not None:
             return None
+        try:
+            eio_session = await self.server.eio.get_session(eio_sid)
+        except KeyError:
+            return None  # the connection closed while its CONNECT was on the way: keep the session
+        # From here to the last room joined nothing awaits: no event can be stored in between.
         log.prune(now, self.max_disconnection_duration, self.max_packets)
         after = log.after(offset)
-        if after is None or self.eio_sid_from_sid(session.sid, namespace) is not None \
-                or self.sid_from_eio_sid(eio_sid, namespace) is not None:
+        if after is None:
             return None
         del self._sessions[pid]
         sid = session.sid
         session_rooms = frozenset([sid, *session.rooms])
         missed = [p.data for p in after if p.is_for(session_rooms)]
-        # The same registration as BaseManager.pre_connect, under the kept sid instead of a new one,
-        # and with the rooms joined in the same synchronous step as the missed events were selected.
+        # The same registration as BaseManager.pre_connect, under the kept sid instead of a new one.
         self.basic_enter_room(sid, namespace, None, eio_sid=eio_sid)
         self.basic_enter_room(sid, namespace, sid, eio_sid=eio_sid)
         for name in session.rooms:
@@ -275,7 +280,7 @@ class RecoveryManager(socketio.AsyncManager):
         self._pids[(namespace, sid)] = pid
         self._recovered.add((namespace, sid))
         if session.data is not None:
-            await self.server.save_session(sid, session.data, namespace=namespace)
+            eio_session[namespace] = session.data
         for data in missed:
             await self.server._send_packet(eio_sid, self.server.packet_class(
                 packet.EVENT, namespace=namespace, data=data))

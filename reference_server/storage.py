@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+from harness.databases import sqlite_url
+
 T = TypeVar("T")
 
 SQLITE_SCHEMA = """CREATE TABLE IF NOT EXISTS messages (
@@ -99,13 +101,19 @@ class SQLiteStorage(Storage):
     async def open(self) -> None:
         import aiosqlite
 
+        # The schema is made on a plain sqlite3 connection first: it runs once before the server listens,
+        # and a file that cannot be opened fails here cleanly (aiosqlite leaves its worker thread
+        # behind when its own connect fails).
         try:
-            self._db = await aiosqlite.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
-            await self._db.execute("PRAGMA journal_mode=WAL")
-            await self._db.execute(SQLITE_SCHEMA)
+            setup = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
+            try:
+                setup.execute("PRAGMA journal_mode=WAL")
+                setup.execute(SQLITE_SCHEMA)
+            finally:
+                setup.close()
         except sqlite3.Error as exc:
-            await self.close()
             raise StorageError(f"cannot open SQLite database {self.path}: {exc}") from exc
+        self._db = await aiosqlite.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
 
     async def insert(self, content: str, client_offset: str | None) -> int:
         try:
@@ -148,9 +156,9 @@ class SQLiteStorage(Storage):
 class PostgresStorage(Storage):
     """PostgreSQL through one asyncpg connection, replaced whenever it breaks.
 
-    One connection is enough: the server serialises writes to keep broadcasts in id order. A pool
-    would hide a dead link behind its own retry logic; here each failure is one `StorageError` and the
-    next call dials again, which is what makes recovery after a cut link immediate and observable.
+    One connection is enough: the server serialises writes to keep broadcasts in id order, so a pool
+    would add nothing. Any failure drops the connection and the next call dials again; recovery after a
+    cut link is then immediate, and each failed call is exactly one `StorageError`.
     """
 
     kind = "postgresql"
@@ -214,11 +222,6 @@ class PostgresStorage(Storage):
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.terminate()
-
-
-def sqlite_url(path: str | Path) -> str:
-    """`sqlite:///` + the absolute path (so an absolute path shows four slashes, as in SQLAlchemy)."""
-    return "sqlite:///" + str(Path(path).resolve())
 
 
 def redact_dsn(dsn: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.history import make_content
+from harness.history import make_content, message_id
 
 MS = 1_000_000
 
@@ -50,9 +50,12 @@ class Story:
 
     def recv(self, proc: str, rid: int | None, mid: str | None = None, **extra: Any) -> Story:
         if mid is None and rid is not None:
-            mid = self.rows[rid - 1]["content"].split(" ", 1)[0]
+            content = self.rows[rid - 1]["content"]
+            mid = message_id(content)
+        else:
+            content = make_content(mid or "", "hi")
         return self.ev(proc, "ok", "recv", id=mid, server_offset=rid, csr_offset=None,
-                       content=make_content(mid or "", "hi"), **extra)
+                       content=content, **extra)
 
     def sent(self, mid: str, *receivers: str) -> int:
         """The happy path: sent, stored, acknowledged, broadcast to `receivers`."""

@@ -6,7 +6,7 @@ HTTP control endpoints (JSON):
   POST /emit {event, args, to?, skip_sid?, volatile?, ack?}   the server emits (to: sid or room names)
   GET  /calls                       every call of the connect handler: sid, auth, recovered
   GET  /stats                       recovery_stats(sio)
-  GET  /wait-disconnect?sid=S       returns once S's disconnect handler has run (after its session was kept)
+  GET  /wait-disconnect?sid=S       {reason} once S's disconnect handler has run (after its session was kept)
   POST /kick?sid=S                  close S's engine connection (socket.io's "forced close")
   POST /server-disconnect?sid=S     sio.disconnect(S) ("server namespace disconnect")
 Socket events: `join` room -> rooms; `set` key, value -> session data; `whoami` -> {sid, rooms, data,
@@ -27,14 +27,16 @@ from reference_server.recovery import emit_volatile, install_recovery, is_recove
 
 
 def build(csr: bool, max_disconnection_duration: float, skip_middlewares: bool,
-          max_packets: int, max_sessions: int) -> web.Application:
-    sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins="*")
+          max_packets: int, max_sessions: int, ping_interval: float, ping_timeout: float) -> web.Application:
+    sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins="*", ping_interval=ping_interval,
+                               ping_timeout=ping_timeout)
     if csr:
         install_recovery(sio, max_disconnection_duration=max_disconnection_duration,
                          skip_middlewares=skip_middlewares, max_packets=max_packets,
                          max_sessions=max_sessions)
     calls: list[dict[str, Any]] = []
     disconnected: dict[str, asyncio.Event] = {}
+    reasons: dict[str, str] = {}
     armed: dict[str, list[dict[str, Any]]] = {}
 
     async def do_emit(spec: dict[str, Any], self_sid: str | None = None) -> None:
@@ -58,6 +60,7 @@ def build(csr: bool, max_disconnection_duration: float, skip_middlewares: bool,
 
     @sio.event
     async def disconnect(sid: str, reason: str) -> None:
+        reasons[sid] = reason
         for spec in armed.pop(sid, []):
             await do_emit(spec, sid)
         disconnected.setdefault(sid, asyncio.Event()).set()
@@ -98,7 +101,7 @@ def build(csr: bool, max_disconnection_duration: float, skip_middlewares: bool,
     async def wait_disconnect(request: web.Request) -> web.Response:
         sid = request.query["sid"]
         await asyncio.wait_for(disconnected.setdefault(sid, asyncio.Event()).wait(), 10)
-        return web.json_response({"ok": True})
+        return web.json_response({"reason": reasons[sid]})
 
     async def kick(request: web.Request) -> web.Response:
         await sio.eio.disconnect(sio.manager.eio_sid_from_sid(request.query["sid"], "/"))
@@ -128,9 +131,11 @@ def main() -> None:
     parser.add_argument("--run-middlewares", dest="skip_middlewares", action="store_false")
     parser.add_argument("--max-packets", type=int, default=10_000)
     parser.add_argument("--max-sessions", type=int, default=10_000)
+    parser.add_argument("--ping-interval", type=float, default=25.0)
+    parser.add_argument("--ping-timeout", type=float, default=20.0)
     args = parser.parse_args()
     app = build(args.csr, args.max_disconnection_duration, args.skip_middlewares, args.max_packets,
-                args.max_sessions)
+                args.max_sessions, args.ping_interval, args.ping_timeout)
     web.run_app(app, host="127.0.0.1", port=args.port, print=None, handle_signals=True)
 
 

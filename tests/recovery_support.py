@@ -40,8 +40,9 @@ class Server:
     async def emit(self, event: str, *args: Any, **opts: Any) -> None:
         await self.post("/emit", {"event": event, "args": list(args), **opts})
 
-    async def wait_disconnect(self, sid: str) -> None:
-        await self.get(f"/wait-disconnect?sid={sid}")
+    async def wait_disconnect(self, sid: str) -> str:
+        """The python-socketio disconnect reason, once the server has handled the disconnection."""
+        return (await self.get(f"/wait-disconnect?sid={sid}"))["reason"]
 
 
 @asynccontextmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
@@ -115,6 +116,20 @@ class Running:
                 raise AssertionError(f"{text!r} not logged {count}x within {timeout}s: "
                                      f"{self.log_path.read_text(errors='replace')[-500:]}")
             await asyncio.sleep(0.02)
+
+
+async def run_cli(*args: str, timeout: float = 10.0) -> tuple[int, str]:
+    """Run `python -m reference_server --port 0 ARGS` to completion: (exit code, stderr)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "reference_server", "--port", "0", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        _, err = await asyncio.wait_for(proc.communicate(), timeout)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    return proc.returncode or 0, err.decode()
 
 
 class TcpRelay:

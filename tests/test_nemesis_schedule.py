@@ -115,16 +115,19 @@ async def test_frame_fault_arms_at_nth_and_heals_after_count(tmp_path):
     nemesis, proxies, _, history = make(tmp_path, [
         {"kind": "ack_drop", "target": "c1", "trigger": {"frame": {"sio_type": "ACK", "nth": 3}},
          "params": {"count": 2}}])
+    await nemesis.arm()
     nemesis.begin()
     await asyncio.sleep(0.02)
+    assert [e["f"] for e in read_history(history.path)] == [], "armed is not yet a fault"
     add = proxies.calls[0]
     assert add[:5] == ("add", "p-c1", "ack_drop-0", "frame", "downstream")
     assert add[5] == {"sio_type": "ACK", "action": "drop", "nth": 3, "count": 2, "delay": 0}
     proxies.fire("p-c1", "ack_drop-0")
     await asyncio.sleep(0.03)
+    assert [e["f"] for e in read_history(history.path)] == ["fault"]
     assert ("remove", "p-c1", "ack_drop-0") not in proxies.calls
     proxies.fire("p-c1", "ack_drop-0")
-    await asyncio.wait_for(nemesis.wait_schedule(), 2)
+    await asyncio.wait_for(asyncio.gather(*nemesis._frame_tasks), 2)
     assert proxies.calls[-1] == ("remove", "p-c1", "ack_drop-0")
     heal = [e for e in read_history(history.path) if e["f"] == "heal"][0]
     assert heal["value"]["fired"] == 2
@@ -134,6 +137,7 @@ async def test_frame_trigger_for_a_server_fault_waits_for_the_frame(tmp_path):
     nemesis, proxies, server, history = make(tmp_path, [
         {"kind": "server_crash", "trigger": {"frame": {"client": "c2", "sio_type": "EVENT", "nth": 4}},
          "duration": 0.01}])
+    await nemesis.arm()
     nemesis.begin()
     await asyncio.sleep(0.03)
     assert server.calls == []
@@ -141,9 +145,11 @@ async def test_frame_trigger_for_a_server_fault_waits_for_the_frame(tmp_path):
     assert watch[:5] == ("add", "p-c2", "trigger-0", "frame", "upstream")
     assert watch[5]["action"] == "delay" and watch[5]["nth"] == 4
     proxies.fire("p-c2", "trigger-0")
-    await asyncio.wait_for(nemesis.wait_schedule(), 2)
+    await asyncio.wait_for(asyncio.gather(*nemesis._frame_tasks), 2)
     assert server.calls == ["crash", "start"]
     assert ("remove", "p-c2", "trigger-0") in proxies.calls
+    nem = [(e["f"], e["value"]["fault"]) for e in read_history(history.path)]
+    assert nem == [("fault", "server_crash"), ("heal", "server_crash")], "the watching toxic is not a fault"
 
 
 async def test_heal_all_undoes_faults_cut_short(tmp_path):
@@ -184,11 +190,15 @@ async def test_page_refresh_records_the_new_lineage(tmp_path):
 
 
 async def test_untriggered_faults_are_reported(tmp_path):
-    nemesis, *_ = make(tmp_path, [{"kind": "disconnect", "trigger": {"after_sends": {"client": "c1", "n": 40}}}])
+    nemesis, *_ = make(tmp_path, [{"kind": "disconnect", "trigger": {"after_sends": {"client": "c1", "n": 40}}},
+                                  {"kind": "frame_dup", "target": "c2", "trigger": {"frame": {"nth": 3}}}])
+    await nemesis.arm()
     nemesis.begin()
     for n in range(1, 10):
         await nemesis.on_send("c1", n)
-    assert [f.label for f in nemesis.pending] == ["disconnect@c1"]
+    assert nemesis.frames_waiting
+    assert [f.label for f in nemesis.pending] == ["disconnect@c1", "frame_dup@c2"]
+    await nemesis.heal_all()
 
 
 def test_frame_faults_need_the_embedded_proxy(tmp_path):

@@ -24,10 +24,11 @@ AWAY_EMITS = [
 pytestmark = pytest.mark.timeout(60)
 
 
-async def test_official_js_client_recovers_same_id_and_missed_events(node_modules: Path,
-                                                                     tmp_path: Path) -> None:
+@pytest.mark.parametrize("transports", ["websocket", "polling", "polling,websocket"])
+async def test_official_js_client_recovers_same_id_and_missed_events(node_modules: Path, tmp_path: Path,
+                                                                     transports: str) -> None:
     async with recovery_server() as server:
-        lines = await run_node(node_modules, tmp_path, server.url, "app")
+        lines = await run_node(node_modules, tmp_path, server.url, "app", transports)
         calls = await server.get("/calls")
     connects = [line for line in lines if line["ev"] == "connect"]
     assert [c["recovered"] for c in connects] == [False, True]

@@ -33,10 +33,10 @@ async def connected_with_offset(server: Server, *rooms: str) -> tuple[RawSocket,
     return sock, reply, offset
 
 
-async def drop(server: Server, sock: RawSocket, sid: str) -> None:
-    """Close the transport and wait until the server has handled the disconnection."""
+async def drop(server: Server, sock: RawSocket, sid: str) -> str:
+    """Close the transport; the disconnect reason once the server has handled the disconnection."""
     await sock.close()
-    await server.wait_disconnect(sid)
+    return await server.wait_disconnect(sid)
 
 
 async def reconnect(server: Server, auth: dict) -> tuple[RawSocket, list[str]]:
@@ -79,8 +79,10 @@ async def test_stored_event_has_its_offset_appended_as_last_argument_on_the_wire
         await sock.close()
 
 
-@pytest.mark.parametrize("how", ["websocket close", "engine close packet", "server forced close"])
-async def test_restores_session_and_missed_packets_before_the_connect_reply(how: str) -> None:
+@pytest.mark.parametrize(("how", "reason"), [("websocket close", "transport close"),
+                                             ("engine close packet", "client disconnect"),
+                                             ("server forced close", "server disconnect")])
+async def test_restores_session_and_missed_packets_before_the_connect_reply(how: str, reason: str) -> None:
     async with recovery_server() as server:
         sock, reply, offset = await connected_with_offset(server, "room1")
         sid, pid = reply["sid"], reply["pid"]
@@ -88,7 +90,7 @@ async def test_restores_session_and_missed_packets_before_the_connect_reply(how:
             await sock.send("1")
         elif how == "server forced close":
             await server.post(f"/kick?sid={sid}")
-        await drop(server, sock, sid)
+        assert await drop(server, sock, sid) == reason
         await server.emit("hello1")
         await server.emit("hello2", to="room1")
         await server.emit("hello3", to=sid)
@@ -100,6 +102,19 @@ async def test_restores_session_and_missed_packets_before_the_connect_reply(how:
         assert all(OFFSET.match(event_of(f)[-1]) for f in frames[:-1])
         assert frames[-1] == f'0{{"sid":"{sid}","pid":"{pid}"}}'
         await assert_nothing_pending(sock)
+        await sock.close()
+
+
+async def test_a_ping_timeout_keeps_the_session() -> None:
+    async with recovery_server("--ping-interval", "0.2", "--ping-timeout", "0.3") as server:
+        sock, reply, offset = await connected_with_offset(server)
+        # Stop reading: the pings go unanswered and the server drops the connection for ping timeout.
+        assert await server.wait_disconnect(reply["sid"]) == "ping timeout"
+        await server.emit("missed")
+        back, frames = await reconnect(server, {"pid": reply["pid"], "offset": offset})
+        assert [event_of(f)[0] for f in frames[:-1]] == ["missed"]
+        assert json.loads(frames[-1][1:]) == {"sid": reply["sid"], "pid": reply["pid"]}
+        await back.close()
         await sock.close()
 
 
@@ -205,7 +220,7 @@ async def test_no_recovery_after_a_client_namespace_disconnect() -> None:
     async with recovery_server() as server:
         sock, reply, offset = await connected_with_offset(server)
         await sock.send("41")
-        await drop(server, sock, reply["sid"])
+        assert await drop(server, sock, reply["sid"]) == "client disconnect"
         assert (await server.get("/stats"))["sessions"] == 0
         sock, frames = await reconnect(server, {"pid": reply["pid"], "offset": offset})
         assert json.loads(frames[0][1:])["sid"] != reply["sid"]
@@ -217,6 +232,7 @@ async def test_no_recovery_after_a_server_namespace_disconnect() -> None:
         sock, reply, offset = await connected_with_offset(server)
         await server.post(f"/server-disconnect?sid={reply['sid']}")
         assert await sock.recv() == "1"
+        assert await server.wait_disconnect(reply["sid"]) == "server disconnect"
         await sock.close()
         assert (await server.get("/stats"))["sessions"] == 0
         sock, frames = await reconnect(server, {"pid": reply["pid"], "offset": offset})

@@ -1,4 +1,4 @@
-"""The pure parts of server-side recovery: offsets, the packet log's bounds, auth splitting, install checks."""
+"""The pure parts of server-side recovery: offsets, packet log bounds, auth splitting, install checks."""
 
 from __future__ import annotations
 

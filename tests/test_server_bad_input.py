@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 import socketio
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from harness.databases import read_rows, sqlite_url
@@ -79,9 +79,11 @@ async def test_generated_arguments_are_stored_or_refused(target: Target, args: l
     reply = await target.client.send(*args, timeout=5)
     after = await read_rows(target.db)
     if acceptable(args):
+        event("accepted")
         assert reply is None
         assert len(after) == len(before) + 1 and after[-1]["content"] == args[0]
     else:
+        event("refused")
         assert isinstance(reply, dict) and isinstance(reply.get("error"), str) and reply["error"], reply
         assert after == before
     assert target.proc.running

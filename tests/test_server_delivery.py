@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import socketio
+import aiohttp
 import pytest
+import socketio
 
 from harness.databases import read_rows
+from reference_server.app import CLIENT_BUNDLE
 from server_support import Servers, connected, db_url, servers, sqlite_db  # noqa: F401 - fixtures
 
 
@@ -66,9 +68,7 @@ async def test_exactly_once_acks_a_duplicate_without_storing_it(servers: Servers
     assert len(rows) == 3  # and the fence
 
 
-async def test_every_profile_serves_its_switches_on_health(servers: Servers, sqlite_db: str) -> None:
-    import aiohttp
-
+async def test_health_the_chat_page_and_the_client_bundle(servers: Servers, sqlite_db: str) -> None:
     server = await servers.start(sqlite_db, "exactly-once", extra=["--no-csr"])
     async with aiohttp.ClientSession() as session:
         async with session.get(f"{server.url}/health") as resp:
@@ -76,9 +76,12 @@ async def test_every_profile_serves_its_switches_on_health(servers: Servers, sql
         async with session.get(server.url + "/") as resp:
             page = await resp.text()
         async with session.get(server.url + "/socket.io/socket.io.js") as resp:
-            bundle_status = resp.status
+            bundle = (resp.status, await resp.text())
     assert health["profile"] == "exactly-once"
     assert health["switches"] == {"csr": False, "replay": True, "ack": True, "dedupe": True}
     assert health["pid"] == server.proc.pid and health["mutant"] is None
     assert "ackTimeout: 10000" in page and "retries: 3" in page and "serverOffset" in page
-    assert bundle_status in (200, 404)
+    if CLIENT_BUNDLE.exists():
+        assert bundle == (200, CLIENT_BUNDLE.read_text())
+    else:
+        assert bundle[0] == 404 and "make setup" in bundle[1]

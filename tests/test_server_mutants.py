@@ -4,14 +4,13 @@ test_server_faults.py.)"""
 
 from __future__ import annotations
 
-import asyncio
-import sys
+from pathlib import Path
 
 import pytest
 
 from harness.databases import hold_sqlite_lock, read_rows, sqlite_path
 from reference_server.mutants import MUTANTS
-from server_support import Servers, connected, db_url, servers, sqlite_db  # noqa: F401 - fixtures
+from server_support import Servers, connected, db_url, run_cli, servers, sqlite_db  # noqa: F401 - fixtures
 
 
 @pytest.mark.parametrize("mutant", ["ack-before-commit", "ack-on-db-error"])
@@ -64,19 +63,6 @@ async def test_broadcast_before_commit_delivers_a_phantom(servers: Servers, sqli
     assert "phantom" not in [r["content"] for r in await read_rows(sqlite_db)]
 
 
-async def run_cli(*args: str) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "reference_server", "--port", "0", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    try:
-        _, err = await asyncio.wait_for(proc.communicate(), 10)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    return proc.returncode or 0, err.decode()
-
-
 @pytest.mark.parametrize("args, message", [
     (["--mutant", "no-dedupe", "--profile", "exactly-once"], "add --i-know-this-breaks-delivery"),
     (["--i-know-this-breaks-delivery"], "without --mutant"),
@@ -84,7 +70,7 @@ async def run_cli(*args: str) -> tuple[int, str]:
      "'ack' switch, which is off"),
     (["--mutant", "nope", "--i-know-this-breaks-delivery"], "unknown mutant 'nope'"),
 ])
-async def test_a_mutant_cannot_be_enabled_by_accident(tmp_path, args: list[str], message: str) -> None:  # type: ignore[no-untyped-def]
+async def test_a_mutant_cannot_be_enabled_by_accident(tmp_path: Path, args: list[str], message: str) -> None:
     code, err = await run_cli("--db", str(tmp_path / "x.db"), *args)
     assert code == 2
     assert message in err and len(err.strip().splitlines()) == 1, err

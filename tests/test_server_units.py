@@ -4,6 +4,7 @@ and the harness's database helpers."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -134,7 +135,7 @@ async def test_storage_contract(db_url: str) -> None:
         await reopened.close()
 
 
-async def test_sqlite_write_fails_fast_while_the_harness_holds_the_lock(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_sqlite_write_fails_fast_while_the_harness_holds_the_lock(tmp_path: Path) -> None:
     storage = SQLiteStorage(tmp_path / "chat.db", busy_timeout=0.05)
     await storage.open()
     try:
@@ -189,6 +190,6 @@ async def test_fresh_postgres_database_is_empty_and_dropped(postgres_admin_dsn: 
         await admin.close()
 
 
-async def test_read_rows_of_a_missing_sqlite_file_is_empty(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_read_rows_of_a_missing_sqlite_file_is_empty(tmp_path: Path) -> None:
     assert await read_rows(sqlite_url(tmp_path / "none.db")) == []
     assert sqlite_url("x.db").startswith("sqlite:////")

@@ -32,8 +32,9 @@ from harness.checkers.verdict import (
 )
 from harness.history import Event, HistoryError, lineage_root, message_id
 
-_FAIL, _INFO, _OK = 1, 2, 3
+_FAIL, _INFO = 1, 2
 _GAP = object()  # row_msg entry for a row id with no row: equal to no message id, not even None
+_DIGITS = re.compile(r"(\d+)")
 _CLIENT = re.compile(r"^c\d+(?:\.\d+)?$")
 _HIST_EDGES_MS = [0.0] + [round(0.1 * 2 ** (i / 2), 3) for i in range(0, 37)]  # 0.1 ms .. ~26 s
 
@@ -43,42 +44,41 @@ class _Rows:
 
     def __init__(self, rows: Iterable[Mapping[str, Any]]) -> None:
         rows = rows if isinstance(rows, list) else list(rows)
-        size = 1
-        for row in rows:
-            try:
-                rid = row["id"]
-            except (KeyError, TypeError, IndexError) as exc:
-                raise HistoryError(f"a row is not an object with an 'id': {row!r}") from exc
-            if not isinstance(rid, int) or rid <= 0:
+        try:
+            ids = [row["id"] for row in rows]
+            contents = [row.get("content") for row in rows]
+        except (KeyError, TypeError, AttributeError, IndexError) as exc:
+            raise HistoryError(f"a row is not an object with an 'id': {exc!r}") from exc
+        for rid in ids:
+            if type(rid) is not int or rid <= 0:
                 raise HistoryError(f"a row id must be a positive integer, got {rid!r}")
-            if rid >= size:
-                size = rid + 1
+        if len(set(ids)) != len(ids):
+            raise HistoryError("two rows share an id")
+        if ids != sorted(ids):
+            order = sorted(range(len(ids)), key=ids.__getitem__)
+            ids, contents = [ids[i] for i in order], [contents[i] for i in order]
+        mids = list(map(message_id, contents))
+        size = (ids[-1] if ids else 0) + 1
+        self.count = len(ids)
         self.msg: list[Any] = [_GAP] * size
         # A lineage's receipt counters start as a copy of this: ids with no row are pre-set to 1 so
         # that "never received" is simply a zero byte, found at C speed by bytearray.find.
         self.template = bytearray(b"\x01") * size
         self.sent = [-1] * size  # row id -> send time of its message, filled in during the pass
-        self.first: dict[str, int] = {}
-        self.extra: dict[str, list[int]] = {}
-        self.foreign: list[int] = []
-        self.content: dict[int, Any] = {}
-        msg, template, first = self.msg, self.template, self.first
-        for row in sorted(rows, key=_row_id) if not _increasing(rows) else rows:
-            rid = row["id"]
-            content = row.get("content")
-            mid = message_id(content)
-            if msg[rid] is not _GAP:
-                raise HistoryError(f"two rows share the id {rid}")
+        msg, template = self.msg, self.template
+        for rid, mid in zip(ids, mids):
             msg[rid] = mid
             template[rid] = 0
-            if mid is None:
-                self.foreign.append(rid)
-                self.content[rid] = content
-            elif mid in first:
-                self.extra.setdefault(mid, []).append(rid)
-            else:
-                first[mid] = rid
-        self.count = len(rows)
+        # Built backwards so that the smallest row id of each message is the one kept.
+        self.first: dict[str, int] = dict(zip(reversed(mids), reversed(ids)))
+        self.first.pop(None, None)  # type: ignore[call-overload]
+        self.foreign = [rid for rid, mid in zip(ids, mids) if mid is None]
+        self.content = {rid: contents[i] for i, rid in enumerate(ids) if mids[i] is None}
+        self.extra: dict[str, list[int]] = {}
+        if len(self.first) + len(self.foreign) != len(ids):
+            for rid, mid in zip(ids, mids):
+                if mid is not None and self.first[mid] != rid:
+                    self.extra.setdefault(mid, []).append(rid)
 
     def label(self, rid: int) -> str:
         mid = self.msg[rid]
@@ -88,14 +88,6 @@ class _Rows:
         if mid not in self.first:
             return 0
         return 1 + len(self.extra.get(mid, ()))
-
-
-def _row_id(row: Mapping[str, Any]) -> int:
-    return row["id"]
-
-
-def _increasing(rows: list[Mapping[str, Any]]) -> bool:
-    return all(a["id"] < b["id"] for a, b in zip(rows, rows[1:]))
 
 
 class _Lineage:
@@ -218,17 +210,21 @@ def check(history: Iterable[Event], rows: Iterable[Mapping[str, Any]],
     faults = _Faults()
     waiting = faults.waiting
     sent_t: dict[str, int] = {}
-    outcome: dict[str, int] = {}
+    acked: set[str] = set()
+    outcome: dict[str, int] = {}  # only sends never acknowledged matter here: info beats fail
 
     events: Iterator[Event] = iter(history)
     first_event = next(events, None)
     if first_event is None:
-        return _verdict(expectations, store, lineages, faults, sent_t, outcome, 0, 0, 0)
+        return _verdict(expectations, store, lineages, faults, sent_t, acked, outcome, 0, 0, 0)
     t0 = _time(first_event)
     count = 0
     e: Event = first_event
+    # A list iterator drops its list once exhausted, so even the first event is not held past its step.
+    stream = chain(iter([first_event]), events)
+    del first_event
     try:
-        for count, e in enumerate(chain((first_event,), events), 1):
+        for count, e in enumerate(stream, 1):
             f = e["f"]
             if f == "recv":
                 # The hot path: a broadcast whose offset names a stored row carrying the same id.
@@ -271,15 +267,18 @@ def check(history: Iterable[Event], rows: Iterable[Mapping[str, Any]],
                 if ty == "invoke":
                     if mid not in sent_t:
                         t = sent_t[mid] = e["t"]
-                        lineages[e["proc"]].sends.append(mid)
+                        try:
+                            by_proc[e["proc"]].sends.append(mid)
+                        except KeyError:
+                            new_lineage(e["proc"]).sends.append(mid)
                         rid = first.get(mid)
                         if rid is not None:
                             row_sent[rid] = t
                             for rid in extra.get(mid, ()):
                                 row_sent[rid] = t
                 elif ty == "ok":
-                    if outcome.get(mid) != _OK:
-                        outcome[mid] = _OK
+                    if mid not in acked:
+                        acked.add(mid)
                         ln = lineages[e["proc"]]
                         ts = sent_t.get(mid)
                         if ts is not None:
@@ -287,17 +286,16 @@ def check(history: Iterable[Event], rows: Iterable[Mapping[str, Any]],
                         if waiting:
                             faults.progress(ln.root, e["t"])
                 elif ty == "info":
-                    if outcome.get(mid, 0) < _INFO:
-                        outcome[mid] = _INFO
+                    outcome[mid] = _INFO
                 elif ty == "fail":
-                    if outcome.get(mid, 0) < _FAIL:
+                    if mid not in outcome:
                         outcome[mid] = _FAIL
             else:
                 _other(e, f, lineages, faults)
     except (KeyError, TypeError, AttributeError) as exc:
         raise HistoryError(f"history event #{count + 1} is malformed ({exc!r}): {e!r}") from exc
     t_end = _time(e)
-    return _verdict(expectations, store, lineages, faults, sent_t, outcome, count, t0, t_end)
+    return _verdict(expectations, store, lineages, faults, sent_t, acked, outcome, count, t0, t_end)
 
 
 def _time(e: Event) -> int:
@@ -347,7 +345,7 @@ def _other(e: Event, f: str, lineages: _Lineages, faults: _Faults) -> None:
             ln.connect_offset = v["server_offset"]
 
 
-def _client_to_server(store: _Rows, lineages: _Lineages, sent_t: Mapping[str, int],
+def _client_to_server(store: _Rows, lineages: _Lineages, sent_t: Mapping[str, int], acked: set[str],
                       outcome: Mapping[str, int]) -> dict[str, list[str]]:
     """Client -> server categories, per message m, after Jepsen's total-queue.
 
@@ -361,40 +359,39 @@ def _client_to_server(store: _Rows, lineages: _Lineages, sent_t: Mapping[str, in
     - reordered: m was overtaken: a message its sender attempted after m is stored in a row with a
       smaller id than m's first row. Only stored messages take part; the sender is the lineage.
 
-    Precondition: rows are final. Complexity: O(messages + rows).
+    Precondition: rows are final. Complexity: O(messages + rows), mostly set algebra at C speed.
     """
-    out: dict[str, list[str]] = {name: [] for name in
-                                 ("lost", "abandoned", "duplicated", "unexpected", "recovered",
-                                  "reordered")}
     first, extra = store.first, store.extra
-    lost, abandoned, unexpected, recovered = (out["lost"], out["abandoned"], out["unexpected"],
-                                              out["recovered"])
-    attempted = sent_t.keys() | outcome.keys()
-    for mid in attempted:
-        state = outcome.get(mid, 0)
-        if mid not in first:
-            (lost if state == _OK else abandoned).append(mid)
-        elif state == _FAIL:
+    stored = first.keys()
+    attempted = sent_t.keys() | acked | outcome.keys()
+    unacked = attempted - acked
+    unexpected = list(stored - attempted)
+    recovered = []
+    for mid in unacked & stored:
+        if outcome.get(mid) == _FAIL:
             unexpected.append(mid)
-        elif state != _OK and mid not in extra:
+        elif mid not in extra:
             recovered.append(mid)
-    unexpected.extend(first.keys() - attempted)
-    out["duplicated"] = list(extra)
+    reordered = []
     for ln in lineages.by_proc.values():
+        rids = list(map(first.get, ln.sends))
+        present = [rid for rid in rids if rid is not None]
+        if present == sorted(present):
+            continue
         floor = None
-        overtaken = []
-        for mid in reversed(ln.sends):
-            rid = first.get(mid)
+        for mid, rid in zip(reversed(ln.sends), reversed(rids)):
             if rid is None:
                 continue
             if floor is not None and floor < rid:
-                overtaken.append(mid)
+                reordered.append(mid)
             else:
                 floor = rid
-        out["reordered"].extend(overtaken)
+    out = {"lost": list(acked - stored), "abandoned": list(unacked - stored),
+           "duplicated": list(extra), "unexpected": unexpected, "recovered": recovered,
+           "reordered": reordered}
     for ids in out.values():
         ids.sort(key=_id_key)
-    out["unexpected"].extend(f"row:{rid}" for rid in store.foreign)
+    unexpected.extend(f"row:{rid}" for rid in store.foreign)
     return out
 
 
@@ -442,9 +439,9 @@ def _server_to_client(store: _Rows, lineages: _Lineages
     return judged, skipped
 
 
-def _id_key(mid: str) -> tuple[str, int, str]:
-    proc, _, seq = mid.rpartition(":")
-    return (proc, int(seq), "") if seq.isdigit() else (mid, -1, mid)
+def _id_key(name: str) -> tuple[Any, ...]:
+    """Natural order for ids and process names: c2:9 < c2:10 < c10:1, c3 < c3.1 < c4."""
+    return tuple(int(part) if part.isdigit() else part for part in _DIGITS.split(name))
 
 
 def _percentile(ordered: list[int], q: float) -> int:
@@ -498,9 +495,9 @@ def _latencies(per_client: Mapping[str, array]) -> tuple[dict[str, LatencyStats]
 
 
 def _verdict(expectations: Expectations, store: _Rows, lineages: _Lineages, faults: _Faults,
-             sent_t: Mapping[str, int], outcome: Mapping[str, int], events: int, t0: int,
-             t_end: int) -> Verdict:
-    c2s = _client_to_server(store, lineages, sent_t, outcome)
+             sent_t: Mapping[str, int], acked: set[str], outcome: Mapping[str, int], events: int,
+             t0: int, t_end: int) -> Verdict:
+    c2s = _client_to_server(store, lineages, sent_t, acked, outcome)
     s2c, skipped = _server_to_client(store, lineages)
     ack_stats, ack_hist = _latencies(lineages.acks)
     delivery_stats, delivery_hist = _latencies(lineages.deliveries)
@@ -529,7 +526,7 @@ def _verdict(expectations: Expectations, store: _Rows, lineages: _Lineages, faul
         histograms={"ack": ack_hist, "delivery": delivery_hist},
         recoveries=recoveries,
         events=events,
-        messages=len(sent_t.keys() | outcome.keys() | store.first.keys()),
+        messages=len(sent_t.keys() | acked | outcome.keys() | store.first.keys()),
         rows=store.count,
         duration_ms=(t_end - t0) / 1e6,
         notes=notes,

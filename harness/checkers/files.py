@@ -29,7 +29,7 @@ def check_files(history_path: str | os.PathLike[str], rows_path: str | os.PathLi
     for path in (history_path, rows_path):
         if not path.is_file():
             raise HistoryError(f"{path}: no such file")
-    rows = list(read_rows(rows_path))
+    rows = _rows(rows_path)
     if _ends_with_newline(history_path):
         try:
             with open(history_path, "rb") as fh:
@@ -65,6 +65,15 @@ def load_scenario(run_dir: Path) -> dict[str, Any] | None:
     if not isinstance(scenario, dict):
         raise HistoryError(f"{path}: a scenario must be a JSON object")
     return scenario
+
+
+def _rows(path: Path) -> list[dict[str, Any]]:
+    """All rows; parsed in one go when every line is JSON, else by `read_rows` to name the bad line."""
+    try:
+        with open(path, "rb") as fh:
+            return [orjson.loads(line) for line in fh if not line.isspace()]
+    except orjson.JSONDecodeError:
+        return list(read_rows(path))
 
 
 def _ends_with_newline(path: Path) -> bool:

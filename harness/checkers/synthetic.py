@@ -223,7 +223,7 @@ def synthetic_history(synthetic: Synthetic, *, clients: int = 5, messages: int =
             emit(ack_at, page.proc, "ok", "send", {"id": mid, "tries": 1})
         # A page that misses one copy of a duplicated message still shows it: plant nothing there.
         broadcast(row_id, mid, content, now, pending_dup is None)
-    end = start + span + 2_000 * _MS
+    end = start + span + 50 * _MS
     if pending_dup is not None:
         mid, content = pending_dup
         row_id = store(mid, content)
@@ -233,7 +233,7 @@ def synthetic_history(synthetic: Synthetic, *, clients: int = 5, messages: int =
         truth["out_of_order"] -= 1
         deliver(rid, mid, content, end, next(p for p in pages.values() if p.proc == proc), False)
     for page in pages.values():
-        emit(end + 5_000 * _MS, page.proc, "ok", "end", {"connected": True})
+        emit(end + 1_100 * _MS, page.proc, "ok", "end", {"connected": True})
     while heap:
         synthetic.events += 1
         yield heapq.heappop(heap)[2]

@@ -136,11 +136,14 @@ class _NodePage:
 
     async def _read_events(self) -> None:
         assert self._process and self._process.stdout
-        async for line in self._process.stdout:
-            if line.strip():
-                self._on_event(orjson.loads(line))
-        self._invoked.put_nowait(None)
-        self._first_outcome.set()
+        try:
+            async for line in self._process.stdout:
+                if line.strip():
+                    self._on_event(orjson.loads(line))
+        finally:
+            # The program is gone (or spoke nonsense): release whoever waits on it.
+            self._invoked.put_nowait(None)
+            self._first_outcome.set()
 
     async def _read_stderr(self) -> None:
         assert self._process and self._process.stderr
@@ -166,7 +169,8 @@ class _NodePage:
             self.server_offset = args[1] if len(args) > 1 else None
         elif kind == "connect":
             self.is_connected = True
-            self.recorder.connected(event["sid"], bool(event["recovered"]), page_offset(event.get("serverOffset")))
+            self.recorder.connected(event["sid"], bool(event["recovered"]),
+                                    page_offset(event.get("serverOffset")))
             self.connected.set()
             self._first_outcome.set()
         elif kind == "connect_error":

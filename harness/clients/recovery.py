@@ -1,4 +1,4 @@
-"""Connection state recovery, client side: python-socketio's `AsyncClient` taught what socket.io-client 4.8 does.
+"""Connection state recovery, client side: python-socketio's `AsyncClient` acting as socket.io-client 4.8.
 
 socket.io-client keeps, per namespace, the `pid` of the CONNECT reply and the offset of the last event
 received (the event's last argument, when a pid is set and that argument is a string), merges
@@ -29,7 +29,6 @@ from typing import Any
 
 import socketio
 from socketio import packet
-
 
 DISCONNECT_FLUSH_TIMEOUT = 1.0
 """Seconds `disconnect()` waits for its DISCONNECT packets to be written before it closes anyway."""
@@ -83,15 +82,30 @@ class RecoveringAsyncClient(socketio.AsyncClient):
         return self.recovery().recovered
 
     async def disconnect(self) -> None:
-        """Leave every namespace (written to the wire first, unlike AsyncClient), then close."""
-        if self.namespaces and self.eio.state == "connected":
+        """As AsyncClient.disconnect, but over a WebSocket the namespace DISCONNECT reaches the wire
+        before the socket closes.
+
+        AsyncClient queues DISCONNECT and CLOSE and closes the WebSocket at once, racing its own write
+        loop. Here the DISCONNECT packets are queued, then the write loop is told to stop after them
+        and awaited; the parent then closes as usual (what it queues is never
+        written, the WebSocket close frame ends the connection). Over polling both packets leave in one
+        POST, in order, so nothing is needed there.
+        """
+        eio = self.eio
+        if self.namespaces and eio.state == "connected" and eio.current_transport == "websocket":
             for namespace in self.namespaces:
                 await self._send_packet(self.packet_class(packet.DISCONNECT, namespace=namespace))
-            try:
-                await asyncio.wait_for(self.eio.queue.join(), DISCONNECT_FLUSH_TIMEOUT)
-            except asyncio.TimeoutError:
-                pass
-        await self.eio.disconnect()
+            writer = eio.write_loop_task
+            # A `None` ends the write loop's current batch; a `None` that is a batch of its own ends the
+            # loop. Two of them stop it right after the DISCONNECT packets, however they are batched.
+            await eio.queue.put(None)
+            await eio.queue.put(None)
+            if writer is not None:
+                try:
+                    await asyncio.wait_for(asyncio.shield(writer), DISCONNECT_FLUSH_TIMEOUT)
+                except asyncio.TimeoutError:
+                    pass
+        await super().disconnect()
 
     async def _send_packet(self, pkt: packet.Packet) -> None:
         # The client sends CONNECT only from _handle_eio_connect, with the same auth for every

@@ -94,7 +94,7 @@ class Cell:
     def counts(self) -> str:
         if self.result is None:
             return self.skipped
-        found = [f"{k} {v}" for k, v in verdict_counts(self.result.verdict).items() if v]
+        found = [f"{k} {v}" for k, v in verdict_counts(self.result.verdict).items() if v and k != "recovered"]
         return ", ".join(found) or "clean"
 
 

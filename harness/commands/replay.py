@@ -39,7 +39,7 @@ async def run(args: argparse.Namespace) -> int:
         for needed in ("history.jsonl", "rows.jsonl"):
             if not (run_dir / needed).exists():
                 raise ScenarioError(f"{run_dir}: no {needed}; --check-only needs a completed run folder")
-        verdict, unmet = check_run(run_dir, scenario, write=False)
+        verdict, unmet = check_run(run_dir, scenario)
         console.print_check(run_dir, scenario, verdict, unmet)
         console.compare_counts(saved, verdict_counts(verdict))
         return 0 if not unmet else 1

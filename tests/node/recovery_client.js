@@ -1,10 +1,10 @@
 // The official socket.io-client against a CSR server: force a transport close and report what the
 // socket saw. Prints one JSON object per line. Run with cwd = the project root (its node_modules).
-//   node recovery_client.js <server url> app|chat [transports, default "websocket"]
-//   node recovery_client.js <server url> app    the tests' recovery app: emits made from the server's
-//                                               disconnect handler (`arm`), i.e. while the client is away
-//   node recovery_client.js <server url> chat   the reference chat server: a second client sends a
-//                                               `chat message` while the first one is away
+//   node recovery_client.js <server url> <mode> [transports, comma-separated, default "websocket"]
+// mode `app`:  the tests' recovery app; emits are made from the server's disconnect handler (`arm`),
+//              i.e. while the client is away
+// mode `chat`: the reference chat server; a second client sends a `chat message` while the first one
+//              is away
 const { io } = require("socket.io-client");
 
 const [url, mode, transports = "websocket"] = process.argv.slice(2);
@@ -18,7 +18,8 @@ const options = { transports: transports.split(","), reconnectionDelay: 300, rec
 
 function track(socket) {
   const seen = [];
-  socket.onAny((event, ...args) => seen.push([event, ...args.map((a) => (typeof a === "function" ? "<ack>" : a))]));
+  const shown = (arg) => (typeof arg === "function" ? "<ack>" : arg);
+  socket.onAny((event, ...args) => seen.push([event, ...args.map(shown)]));
   return seen;
 }
 
@@ -54,11 +55,12 @@ async function appMode() {
 }
 
 async function chatMode() {
-  const a = io(url, { ...options, reconnectionDelay: 1000, reconnectionDelayMax: 1000, auth: { serverOffset: 0 } });
   const b = io(url, { ...options, auth: { serverOffset: 0 } });
+  await new Promise((resolve) => b.once("connect", resolve));
+  const a = io(url, { ...options, reconnectionDelay: 1000, reconnectionDelayMax: 1000,
+                      auth: { serverOffset: 0 } });
   const seenA = track(a);
   let connects = 0;
-  await new Promise((resolve) => b.once("connect", resolve));
   a.on("connect", () => {
     connects += 1;
     out({ ev: "connect", n: connects, id: a.id, recovered: a.recovered, seen: [...seenA] });

@@ -45,7 +45,7 @@ function open(cmd) {
   });
   socket.on("connect", () => {
     page.lastId = socket.id;
-    report({ ev: "connect", sid: socket.id, recovered: socket.recovered, serverOffset: page.sentOffset });
+    report({ ev: "connect", sid: socket.id, recovered: Boolean(socket.recovered), serverOffset: page.sentOffset });
   });
   socket.on("connect_error", (err) => report({ ev: "connect_error", message: err.message }));
   socket.on("disconnect", (reason) => report({ ev: "disconnect", reason }));
