@@ -38,6 +38,16 @@ async def app_log(port: int) -> list[dict[str, Any]]:
             return await resp.json()
 
 
+async def app_log_of(port: int, count: int) -> list[dict[str, Any]]:
+    """The test server's log once it holds at least `count` tries (a send may still be on its way)."""
+
+    async def enough() -> list[dict[str, Any]]:
+        log = await app_log(port)
+        return log if len(log) >= count else []
+
+    return await eventually(enough, what=f"{count} tries at the test server")
+
+
 def fast_config(port: int, **overrides: Any) -> ClientConfig:
     """A client config with short reconnection delays, so a restarted server is found quickly."""
     settings: dict[str, Any] = {"reconnection_delay": 0.05, "reconnection_delay_max": 0.2}

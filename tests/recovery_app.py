@@ -3,12 +3,14 @@
 It is not the chat server: it exposes what the socket.io CSR tests need to observe and trigger.
 HTTP control endpoints (JSON):
   GET  /health                      200 when up
-  POST /emit {event, args, to?, skip_sid?, volatile?, ack?}   the server emits (to: sid or room names)
+  POST /emit {event, args, to?, skip_sid?, namespace?, volatile?, ack?, binary?}   the server emits
+                                    (to: a sid or room names; binary: string arguments sent as bytes)
   GET  /calls                       every call of the connect handler: sid, auth, recovered
   GET  /stats                       recovery_stats(sio)
   GET  /wait-disconnect?sid=S       {reason} once S's disconnect handler has run (after its session was kept)
   POST /kick?sid=S                  close S's engine connection (socket.io's "forced close")
   POST /server-disconnect?sid=S     sio.disconnect(S) ("server namespace disconnect")
+Any namespace is accepted; the handlers below are on `/` only (a disconnect is seen on every one).
 Socket events: `join` room -> rooms; `set` key, value -> session data; `whoami` -> {sid, rooms, data,
 recovered}; `arm` [emit specs] -> run those emits from the socket's disconnect handler, i.e. while the
 client is away (a spec's `to` may be "self").
@@ -29,7 +31,7 @@ from reference_server.recovery import emit_volatile, install_recovery, is_recove
 def build(csr: bool, max_disconnection_duration: float, skip_middlewares: bool,
           max_packets: int, max_sessions: int, ping_interval: float, ping_timeout: float) -> web.Application:
     sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins="*", ping_interval=ping_interval,
-                               ping_timeout=ping_timeout)
+                               ping_timeout=ping_timeout, namespaces="*")
     if csr:
         install_recovery(sio, max_disconnection_duration=max_disconnection_duration,
                          skip_middlewares=skip_middlewares, max_packets=max_packets,
@@ -43,14 +45,15 @@ def build(csr: bool, max_disconnection_duration: float, skip_middlewares: bool,
         to = spec.get("to")
         if to == "self":
             to = self_sid
-        args = tuple(spec.get("args", []))
+        args = tuple(a.encode() if spec.get("binary") and isinstance(a, str) else a
+                     for a in spec.get("args", []))
+        options = {"to": to, "skip_sid": spec.get("skip_sid"), "namespace": spec.get("namespace")}
         if spec.get("volatile"):
-            await emit_volatile(sio, spec["event"], args, to=to, skip_sid=spec.get("skip_sid"))
+            await emit_volatile(sio, spec["event"], args, **options)
         elif spec.get("ack"):
-            await sio.emit(spec["event"], args, to=to, skip_sid=spec.get("skip_sid"),
-                           callback=lambda *a: None)
+            await sio.emit(spec["event"], args, callback=lambda *a: None, **options)
         else:
-            await sio.emit(spec["event"], args, to=to, skip_sid=spec.get("skip_sid"))
+            await sio.emit(spec["event"], args, **options)
 
     @sio.event
     async def connect(sid: str, environ: dict, auth: Any) -> bool:
@@ -63,6 +66,11 @@ def build(csr: bool, max_disconnection_duration: float, skip_middlewares: bool,
         reasons[sid] = reason
         for spec in armed.pop(sid, []):
             await do_emit(spec, sid)
+        disconnected.setdefault(sid, asyncio.Event()).set()
+
+    @sio.on("disconnect", namespace="*")
+    async def disconnect_elsewhere(namespace: str, sid: str, reason: str) -> None:
+        reasons[sid] = reason
         disconnected.setdefault(sid, asyncio.Event()).set()
 
     @sio.event

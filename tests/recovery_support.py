@@ -86,6 +86,10 @@ class RawSocket:
     async def send(self, frame: str) -> None:
         await self.ws.send_str(frame)
 
+    async def recv_bytes(self, timeout: float = 5.0) -> bytes:
+        """The next frame, which must be a binary attachment."""
+        return await asyncio.wait_for(self.ws.receive_bytes(), timeout)
+
     async def recv(self, timeout: float = 5.0) -> str:
         """The next Socket.IO frame (an Engine.IO message, `4` stripped off); pings are answered."""
         while True:

@@ -87,7 +87,7 @@ def test_checking_a_file_parses_each_line_once(tmp_path: Path, monkeypatch: pyte
     counting = CountingOrjson()
     monkeypatch.setattr(checker_files, "orjson", counting)
     verdict = check_files(history, rows)
-    assert counting.calls == len(s.events)
+    assert counting.calls == len(s.events) + len(s.rows)  # every line of both files, once
     assert verdict == check(s.events, s.rows)
 
 

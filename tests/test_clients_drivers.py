@@ -18,7 +18,7 @@ from harness.clients.base import ClientConfig, ClientDriver
 from harness.history import HistoryWriter, make_content
 from harness.topology import ManagedProcess, free_port, start_reference_server
 
-from clients_support import app_log, eventually, events, fast_config, outcomes, start_app
+from clients_support import app_log, app_log_of, eventually, events, fast_config, outcomes, start_app
 
 
 @pytest.fixture(params=["python", "node"])
@@ -109,7 +109,7 @@ async def test_retries_give_up_after_one_plus_retries_tries_with_new_ack_ids(cli
     await c1.start()
     first, second = await c1.send("a"), await c1.send("b")
     await eventually(lambda: c1.pending == 0, what="both sends to give up")
-    log = await app_log(port)
+    log = await app_log_of(port, 8)
     assert [e["args"][0] for e in log] == [make_content(first, "a")] * 4 + [make_content(second, "b")] * 4
     assert [e["ack_id"] for e in log] == list(range(8))
     found = outcomes(history_path)
@@ -146,8 +146,8 @@ async def test_offline_emits_are_buffered_and_sent_in_order_after_a_server_crash
     assert c1.pending == 5, "nothing may be written while offline"
     await servers(port, "always")
     await eventually(lambda: c1.pending == 0, what="the buffer to be flushed")
-    assert [e["args"][0] for e in await app_log(port)] == [make_content(i, f"offline {n}")
-                                                         for n, i in enumerate(ids)]
+    log = await app_log_of(port, len(ids))
+    assert [e["args"][0] for e in log] == [make_content(i, f"offline {n}") for n, i in enumerate(ids)]
     found = outcomes(history_path)
     assert [found[i] for i in ids] == [("info", {"id": i, "reason": "no-ack"}) for i in ids]
 

@@ -2,7 +2,8 @@
 
 2 clients x 10 messages against the exactly-once reference server (CSR on), with c1's engine closed in
 the middle. Both drivers must give the same history shape (the multiset of (f, type)) and the same
-outcome for every message, and the server must store the same messages.
+outcome for every message, the server must store the same messages, and the delivery checker must
+give both histories the same verdict.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sqlite3
 from collections import Counter
 from pathlib import Path
 
+from harness.checkers.delivery import check
 from harness.clients import make_driver
 from harness.history import HistoryWriter, read_history
 from harness.topology import free_port, start_reference_server
@@ -22,7 +24,7 @@ EXPECTED_SHAPE = {("start", "ok"): 2, ("connect", "ok"): 3, ("disconnect", "info
                   ("send", "invoke"): 20, ("send", "ok"): 20, ("recv", "ok"): 40, ("end", "ok"): 2}
 
 
-async def run_scenario(kind: str, workdir: Path) -> tuple[Counter, dict[str, str], list[str]]:
+async def run_scenario(kind: str, workdir: Path) -> tuple[Counter, dict[str, str], list[str], dict]:
     workdir.mkdir()
     port = free_port()
     server = await start_reference_server(port, f"sqlite:///{workdir / 'chat.db'}", "exactly-once",
@@ -55,8 +57,10 @@ async def run_scenario(kind: str, workdir: Path) -> tuple[Counter, dict[str, str
     shape = Counter((e["f"], e["type"]) for e in read_history(workdir / "history.jsonl"))
     per_message = {msg: outcome for msg, (outcome, _) in outcomes(workdir / "history.jsonl").items()}
     with sqlite3.connect(workdir / "chat.db") as db:
-        stored = sorted(row[0] for row in db.execute("SELECT content FROM messages"))
-    return shape, per_message, stored
+        rows = [{"id": i, "client_offset": o, "content": c}
+                for i, o, c in db.execute("SELECT id, client_offset, content FROM messages")]
+    verdict = check(read_history(workdir / "history.jsonl"), rows)
+    return shape, per_message, sorted(row["content"] for row in rows), verdict.guarantees
 
 
 async def test_python_and_node_drivers_give_the_same_history(node_modules, tmp_path):
@@ -66,3 +70,5 @@ async def test_python_and_node_drivers_give_the_same_history(node_modules, tmp_p
     assert python[1] == node[1]
     assert set(python[1].values()) == {"ok"} and len(python[1]) == 20
     assert python[2] == node[2] and len(python[2]) == 20
+    # The checker reads both histories alike, and the exactly-once server keeps every guarantee.
+    assert python[3] == node[3] and all(python[3].values())

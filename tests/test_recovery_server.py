@@ -301,3 +301,44 @@ async def test_kept_sessions_never_exceed_max_sessions() -> None:
         sock, frames = await reconnect(server, {"pid": newest["pid"], "offset": newest_offset})
         assert json.loads(frames[-1][1:])["sid"] == newest["sid"]
         await sock.close()
+
+
+async def test_binary_events_are_stored_and_replayed_with_their_attachments() -> None:
+    async with recovery_server() as server:
+        sock, reply, offset = await connected_with_offset(server)
+        await drop(server, sock, reply["sid"])
+        await server.emit("bin", "payload", binary=True)
+        sock = await RawSocket.open(server.url)
+        await sock.send("40" + json.dumps({"pid": reply["pid"], "offset": offset}))
+        header = await sock.recv()
+        assert re.fullmatch(r'51-\["bin",\{"_placeholder":true,"num":0\},"[A-Za-z0-9_.-]+"\]', header), header
+        assert await sock.recv_bytes() == b"payload"
+        assert await sock.recv() == f'0{{"sid":"{reply["sid"]}","pid":"{reply["pid"]}"}}'
+        await sock.close()
+
+
+async def test_each_namespace_has_its_own_sessions_and_log() -> None:
+    async with recovery_server() as server:
+        sock = await RawSocket.open(server.url)
+        await sock.send("40/other,")
+        frame = await sock.recv()
+        assert re.fullmatch(r'0/other,\{"sid":"[A-Za-z0-9_-]{20}","pid":"[A-Za-z0-9_-]{20}"\}', frame), frame
+        other = json.loads(frame.split(",", 1)[1])
+        await server.emit("hello", namespace="/other")
+        frame = await sock.recv()
+        assert frame.startswith('2/other,["hello",'), frame
+        offset = json.loads(frame.split(",", 1)[1])[-1]
+        await sock.close()
+        await server.wait_disconnect(other["sid"])
+        await server.emit("missed", namespace="/other")
+        await server.emit("not for /other")
+
+        sock = await RawSocket.open(server.url)
+        auth = json.dumps({"pid": other["pid"], "offset": offset})
+        await sock.send("40" + auth)
+        assert json.loads((await sock.recv())[1:])["sid"] != other["sid"], "a /other session restored on /"
+        await sock.send("40/other," + auth)
+        missed, connect = await sock.recv(), await sock.recv()
+        assert missed.startswith('2/other,["missed",'), missed
+        assert connect == f'0/other,{{"sid":"{other["sid"]}","pid":"{other["pid"]}"}}'
+        await sock.close()

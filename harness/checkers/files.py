@@ -10,10 +10,15 @@ from typing import Any
 import orjson
 
 from harness.checkers.delivery import check
+from harness.errors import HarnessError
 from harness.checkers.verdict import Expectations, Verdict
 from harness.history import HistoryError, read_history, read_rows
 
 HISTORY, ROWS, SCENARIO, VERDICT = "history.jsonl", "rows.jsonl", "scenario.json", "verdict.json"
+
+
+class RunFolderError(HarnessError):
+    """A run folder does not exist, or its scenario.json cannot be read."""
 
 
 def check_files(history_path: str | os.PathLike[str], rows_path: str | os.PathLike[str],
@@ -47,7 +52,7 @@ def check_run_dir(run_dir: str | os.PathLike[str],
     """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise HistoryError(f"{run_dir}: no such run folder")
+        raise RunFolderError(f"{run_dir}: no such run folder (expected history.jsonl and rows.jsonl in it)")
     if expected is None:
         expected = Expectations.from_scenario(load_scenario(run_dir))
     return check_files(run_dir / HISTORY, run_dir / ROWS, expected)
@@ -61,9 +66,9 @@ def load_scenario(run_dir: Path) -> dict[str, Any] | None:
     try:
         scenario = orjson.loads(path.read_bytes())
     except orjson.JSONDecodeError as exc:
-        raise HistoryError(f"{path}: not JSON ({exc})") from exc
+        raise RunFolderError(f"{path}: not JSON ({exc})") from exc
     if not isinstance(scenario, dict):
-        raise HistoryError(f"{path}: a scenario must be a JSON object")
+        raise RunFolderError(f"{path}: a scenario must be a JSON object")
     return scenario
 
 

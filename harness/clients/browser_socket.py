@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import aiohttp
-import socketio
 from socketio import packet
 
 from harness.clients.backoff import Backoff
@@ -33,11 +32,15 @@ TIMED_OUT = "operation has timed out"
 DISCONNECTED = "socket has been disconnected"
 FORCED_CLOSE = "forced close"
 SERVER_DISCONNECT = "io server disconnect"
+CLIENT_DISCONNECT = "io client disconnect"
+CONNECT_TIMEOUT = 20.0
+"""The Manager's `timeout` option (its default): how long one attempt may take to open the transport."""
 
 
 class _Undefined:
     """JavaScript's `undefined`: what an ack callback's first parameter holds when the server acks with
-    no argument. It is falsy, and it is not `null`, which matters to the retries queue (see `_add_to_queue`)."""
+    no argument. It is falsy, and it is not `null`, which matters to the retries queue
+    (see `_add_to_queue`)."""
 
     def __bool__(self) -> bool:
         return False
@@ -164,7 +167,8 @@ class BrowserSocket:
         self._send_buffer: list[_Packet] = []
         self._receive_buffer: list[tuple[str, list[Any]]] = []
         self._queue: list[_Queued] = []
-        # `subs` in socket.ts: the socket hears its Manager until destroyed (server disconnect, CONNECT_ERROR).
+        # `subs` in socket.ts: the socket hears its Manager until it is destroyed (a server disconnect or
+        # a CONNECT_ERROR).
         self._subscribed = True
         self._skip_reconnect = False
         self._torn_down = False
@@ -210,6 +214,29 @@ class BrowserSocket:
         else:
             await eio.disconnect(abort=True)
 
+    async def disconnect(self) -> None:
+        """`socket.disconnect()`: DISCONNECT sent, the engine closed, and no reconnection until `connect()`."""
+        was_connected = self.connected
+        if was_connected:
+            await self._client._send_packet(self._client.packet_class(packet.DISCONNECT, namespace="/"))
+        self._subscribed = False
+        self._skip_reconnect = True
+        if was_connected:
+            await self._on_close(CLIENT_DISCONNECT)
+        if self._client is not None:
+            await self._client.eio.disconnect(abort=True)
+        if self._manager is not None:
+            await asyncio.gather(self._manager, return_exceptions=True)
+
+    def connect(self) -> None:
+        """`socket.connect()` after a `disconnect()`: a fresh Manager cycle."""
+        if self._torn_down or (self._manager is not None and not self._manager.done()):
+            return
+        self._subscribed = True
+        self._skip_reconnect = False
+        self.backoff.reset()
+        self._manager = asyncio.get_running_loop().create_task(self._run_manager())
+
     async def teardown(self) -> None:
         """The page goes away (refresh, tab closed): no DISCONNECT packet, nothing observed after this."""
         self._torn_down = True
@@ -236,8 +263,12 @@ class BrowserSocket:
         while not self._skip_reconnect:
             self._engine_closed.clear()
             try:
-                await self._client.connect(self.url, auth=self.auth, transports=self.transports, wait=False)
-            except (socketio.exceptions.ConnectionError, ValueError) as exc:
+                await asyncio.wait_for(self._client.connect(self.url, auth=self.auth,
+                                                            transports=self.transports, wait=False),
+                                       CONNECT_TIMEOUT)
+            except Exception as exc:
+                # Any failure to open is one failed attempt, as for the Manager: python-engineio waits
+                # for the OPEN packet without a timeout, and a blackholed link must not stop the loop.
                 if self._subscribed and not self._torn_down:
                     self.listener.on_connect_error(str(exc) or type(exc).__name__)
                 await asyncio.sleep(self.backoff.duration())

@@ -44,8 +44,9 @@ def node_modules_dir() -> Path:
     for path in candidates:
         if (path / "socket.io-client").is_dir():
             return path
-    raise MissingBinaryError("the node driver needs npm's socket.io-client 4.8: run `make setup` (npm install) "
-                             "in the project, or set SIO_HARNESS_NODE_MODULES to a node_modules folder")
+    raise MissingBinaryError("the node driver needs npm's socket.io-client 4.8: run `make setup` "
+                             "(npm install) in the project, or set SIO_HARNESS_NODE_MODULES to a "
+                             "node_modules folder")
 
 
 class _NodePage:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.clients.base import ClientConfig
-from harness.history import HistoryWriter, lineage_root, message_id
+from harness.history import HistoryWriter, OpType, lineage_root, message_id
 
 MANUAL_RETRY_TIMEOUT = 5.0
 """The tutorial's `socket.timeout(5000)` for the manual retry, used when the scenario sets no ack_timeout."""
@@ -141,13 +141,13 @@ class PageRecorder:
             else:
                 self._settle(msg_id, "fail", reason=fail_reason)
 
-    def _settle(self, msg_id: str, type_: str, **value: Any) -> None:
+    def _settle(self, msg_id: str, type_: OpType, **value: Any) -> None:
         del self._sends[msg_id]
         self._append(type_, "send", {"id": msg_id, **value})
 
-    def _append(self, type_: str, f: str, value: dict[str, Any]) -> None:
+    def _append(self, type_: OpType, f: str, value: dict[str, Any]) -> None:
         if not self.closed:
-            self.history.append(self.proc, type_, f, value)  # type: ignore[arg-type]
+            self.history.append(self.proc, type_, f, value)
 
 
 def _is_int(value: Any) -> bool:

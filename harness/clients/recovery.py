@@ -27,11 +27,25 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
+import engineio
 import socketio
 from socketio import packet
 
 DISCONNECT_FLUSH_TIMEOUT = 1.0
 """Seconds `disconnect()` waits for its DISCONNECT packets to be written before it closes anyway."""
+
+
+class _SignallingPacket(engineio.packet.Packet):
+    """An Engine.IO MESSAGE that sets `written` when the write loop encodes it to send it."""
+
+    def __init__(self, data: str, written: asyncio.Event) -> None:
+        super().__init__(engineio.packet.MESSAGE, data=data)
+        self._written = written
+
+    def encode(self, b64: bool = False) -> str | bytes:
+        encoded = super().encode(b64)
+        self._written.set()
+        return encoded
 
 
 @dataclass
@@ -86,26 +100,21 @@ class RecoveringAsyncClient(socketio.AsyncClient):
         before the socket closes.
 
         AsyncClient queues DISCONNECT and CLOSE and closes the WebSocket at once, racing its own write
-        loop. Here the DISCONNECT packets are queued, then the write loop is told to stop after them
-        and awaited; the parent then closes as usual (what it queues is never
-        written, the WebSocket close frame ends the connection). Over polling both packets leave in one
-        POST, in order, so nothing is needed there.
+        loop. Here the last DISCONNECT is queued as a packet that signals when the write loop encodes
+        it, which it does right before handing it to the transport; only then is the engine closed.
+        Over polling both packets leave in one POST, in order, so nothing is needed there.
         """
         eio = self.eio
         if self.namespaces and eio.state == "connected" and eio.current_transport == "websocket":
+            written = asyncio.Event()
             for namespace in self.namespaces:
-                await self._send_packet(self.packet_class(packet.DISCONNECT, namespace=namespace))
-            writer = eio.write_loop_task
-            # A `None` ends the write loop's current batch; a `None` that is a batch of its own ends the
-            # loop. Two of them stop it right after the DISCONNECT packets, however they are batched.
-            await eio.queue.put(None)
-            await eio.queue.put(None)
-            if writer is not None:
-                try:
-                    await asyncio.wait_for(asyncio.shield(writer), DISCONNECT_FLUSH_TIMEOUT)
-                except asyncio.TimeoutError:
-                    pass
-        await super().disconnect()
+                encoded = self.packet_class(packet.DISCONNECT, namespace=namespace).encode()
+                await eio.queue.put(_SignallingPacket(encoded, written))
+            try:
+                await asyncio.wait_for(written.wait(), DISCONNECT_FLUSH_TIMEOUT)
+            except asyncio.TimeoutError:
+                pass
+        await eio.disconnect()
 
     async def _send_packet(self, pkt: packet.Packet) -> None:
         # The client sends CONNECT only from _handle_eio_connect, with the same auth for every

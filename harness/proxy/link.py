@@ -273,11 +273,18 @@ class Link:
         self.up: Pipe | None = None
         self.down: Pipe | None = None
         self.connecting: asyncio.Task[None] | None = None
+        self.early: list[bytes] = []  # read from the client before the upstream answered
 
     def side_made(self, side: Side) -> None:
         if side is self.client:
-            side.transport.pause_reading()  # type: ignore[union-attr]
+            # Some loops (uvloop) start reading only after connection_made returns, so a pause here
+            # would be undone: hold what arrives early instead, and pause then.
+            side.sink = self._hold_early
             self.connecting = asyncio.get_running_loop().create_task(self._connect())
+
+    def _hold_early(self, data: bytes) -> None:
+        self.early.append(data)
+        self.client.transport.pause_reading()  # type: ignore[union-attr]
 
     async def _connect(self) -> None:
         host, port = self.proxy.upstream_address()
@@ -298,7 +305,11 @@ class Link:
             pipe.set_stages(stages)
             for stage in stages:
                 stage.start()
-        self.client.transport.resume_reading()  # type: ignore[union-attr]
+        early, self.early = self.early, []
+        for data in early:
+            self.client.sink(data)
+        if early and not self.up.reading_paused:
+            self.client.transport.resume_reading()  # type: ignore[union-attr]
 
     def pipes(self) -> tuple[Pipe, ...]:
         return tuple(p for p in (self.up, self.down) if p is not None)

@@ -57,46 +57,50 @@ def write_suite_index(reports_dir: str | os.PathLike[str]) -> Path:
 
 def index_html(runs: list[RunSummary], skipped: list[str]) -> str:
     passed = sum(1 for r in runs if r.verdict.passed)
-    head = "".join(f"<th>{name}</th>" for name in SHOWN)
     rows = []
     for r in runs:
         v = r.verdict
-        counts = v.counts
         status = "PASS" if v.passed else "FAIL"
         link = (f'<a href="{escape(quote(r.run_id))}/report.html">{escape(r.run_id)}</a>'
                 if r.has_page else escape(r.run_id))
-        cells = "".join(f'<td class="n{" hot" if counts[c] and c != "recovered" else ""}">'
-                        f"{counts[c]:,}</td>" for c in SHOWN)
-        why = escape("; ".join(v.failures))
+        found = _found(v)
+        chips = ", ".join(f'<span class="{"hot" if c != "recovered" else "muted"}">{n:,} {c}</span>'
+                          for c, n in found) or '<span class="muted">none</span>'
+        why = "".join(f'<div class="muted">{escape(f)}</div>' for f in v.failures)
         rows.append(f'<tr><td><span class="badge {"held" if v.passed else "broken"}">{status}</span></td>'
-                    f"<td>{escape(r.name)}</td><td>{link}</td>"
-                    f"<td>{escape(', '.join(v.expected) or '-')}</td>{cells}"
-                    f'<td class="n">{v.events:,}</td><td class="muted">{why}</td></tr>')
+                    f'<td>{escape(r.name)}<div class="muted id nowrap">{link}</div></td>'
+                    f"<td>{escape(', '.join(v.expected) or '-')}</td><td>{chips}{why}</td>"
+                    f'<td class="n">{v.events:,}</td><td class="n">{v.duration_ms / 1000:.1f}</td></tr>')
     notes = "".join(f'<p class="notice">{escape(s)}</p>' for s in skipped)
     verdict_line = (f'<div class="banner {"pass" if passed == len(runs) else "fail"}">'
                     f'<span class="big">{passed}/{len(runs)}</span>runs met their expectations</div>')
     return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
             "style-src 'unsafe-inline'\"><title>sio-harness runs</title>"
-            f"<style>{CSS}</style></head><body><h1>sio-harness: delivery guarantees</h1>"
-            f"{verdict_line}{notes}<table><tr><th>result</th><th>scenario</th><th>run</th>"
-            f"<th>expected</th>{head}<th>events</th><th>why</th></tr>{''.join(rows)}</table>"
+            f"<style>{CSS} .hot {{ color: var(--bad); font-weight: 600; }} .nowrap {{ white-space: nowrap; }}"
+            "</style></head><body><h1>sio-harness: delivery guarantees</h1>"
+            f"{verdict_line}{notes}<table><tr><th>result</th><th>scenario / run</th><th>expected</th>"
+            f"<th>anomalies found</th><th>events</th><th>seconds</th></tr>{''.join(rows)}</table>"
             "</body></html>")
 
 
 def summary_md(runs: list[RunSummary]) -> str:
     passed = sum(1 for r in runs if r.verdict.passed)
     lines = [f"## sio-harness: {passed}/{len(runs)} runs met their expectations", "",
-             "| result | scenario | run | expected | " + " | ".join(SHOWN) + " | why |",
-             "|---|---|---|---|" + "---:|" * len(SHOWN) + "---|"]
+             "| result | scenario | run | expected | anomalies found | why |",
+             "|---|---|---|---|---|---|"]
     for r in runs:
         v = r.verdict
-        counts = v.counts
         mark = "PASS" if v.passed else "**FAIL**"
-        lines.append(f"| {mark} | {_md(r.name)} | `{_md(r.run_id)}` | {_md(', '.join(v.expected) or '-')} | "
-                     + " | ".join(str(counts[c]) for c in SHOWN)
-                     + f" | {_md('; '.join(v.failures))} |")
+        found = ", ".join(f"{n} {c}" for c, n in _found(v)) or "none"
+        lines.append(f"| {mark} | {_md(r.name)} | `{_md(r.run_id)}` | {_md(', '.join(v.expected) or '-')} "
+                     f"| {found} | {_md('; '.join(v.failures))} |")
     return "\n".join(lines) + "\n"
+
+
+def _found(verdict: Verdict) -> list[tuple[str, int]]:
+    counts = verdict.counts
+    return [(c, counts[c]) for c in SHOWN if counts[c]]
 
 
 def _md(text: str) -> str:

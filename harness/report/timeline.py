@@ -18,6 +18,7 @@ from harness.checkers.verdict import CLIENT_TO_SERVER, Verdict
 
 MARK_LIMIT = 4000
 BUCKETS = 240
+SHADES = 5
 WIDTH, LABEL_W, LANE_H, AXIS_H = 1200, 120, 30, 26
 _CLIENT = re.compile(r"^c\d+(?:\.\d+)?$")
 SERVER, DATABASE, PROXY = "server", "database", "proxy / nemesis"
@@ -49,6 +50,7 @@ class Timeline:
     faults: list[tuple[int, int | None, str, str]]  # start, heal, kind, target
     aggregated: bool
     events: int
+    rows: int
 
 
 def build(events: Iterable[Mapping[str, Any]], verdict: Verdict) -> Timeline:
@@ -128,7 +130,7 @@ def build(events: Iterable[Mapping[str, Any]], verdict: Verdict) -> Timeline:
     for (kind, target), starts in open_faults.items():
         faults.extend((start, None, kind, target) for start in starts)
     return Timeline(t0=t0 or 0, t1=max(t1, (t0 or 0) + 1), lanes=_ordered(lanes), faults=faults,
-                    aggregated=aggregated, events=count)
+                    aggregated=aggregated, events=count, rows=verdict.rows)
 
 
 def _ordered(lanes: dict[str, Lane]) -> dict[str, Lane]:
@@ -161,6 +163,9 @@ def svg(tl: Timeline) -> str:
         y = row[name]
         out.append(f'<rect x="0" y="{y}" width="{WIDTH}" height="{LANE_H}" class="lane{i % 2}"/>'
                    f'<text x="6" y="{y + LANE_H / 2 + 4}" class="lanelabel">{escape(name)}</text>')
+        if name == DATABASE:
+            out.append(f'<text x="{WIDTH - 12}" y="{y + LANE_H / 2 + 4}" class="axis" '
+                       f'text-anchor="end">{tl.rows:,} rows at the end</text>')
     for start, heal, kind, target in tl.faults:
         x0, x1 = x(start), x(heal if heal is not None else tl.t1)
         label = escape(f"{kind} on {target}" + ("" if heal is not None else " (never healed)"))
@@ -211,6 +216,7 @@ def _mark(kind: str, x: float, y: int) -> str:
 
 
 def _buckets(lane: Lane, y: int, plot_w: float) -> list[str]:
+    """Each band as a few paths, one per shade: the page stays small however long the run."""
     out = []
     step = plot_w / BUCKETS
     for band, kind in enumerate(_KINDS):
@@ -218,9 +224,13 @@ def _buckets(lane: Lane, y: int, plot_w: float) -> list[str]:
         if not counts:
             continue
         peak = max(counts)
+        shades: dict[int, list[str]] = {}
         for i, n in enumerate(counts):
             if n:
-                out.append(f'<rect x="{LABEL_W + i * step:.1f}" y="{y + 3 + band * 8}" '
-                           f'width="{step + 0.3:.1f}" height="7" class="{kind}agg" '
-                           f'fill-opacity="{0.15 + 0.85 * n / peak:.2f}"><title>{n} {kind}</title></rect>')
+                level = min(SHADES - 1, n * SHADES // (peak + 1))
+                shades.setdefault(level, []).append(
+                    f"M{LABEL_W + i * step:.1f} {y + 3 + band * 8}h{step + 0.3:.1f}v7h-{step + 0.3:.1f}z")
+        for level, parts in sorted(shades.items()):
+            out.append(f'<path d="{"".join(parts)}" class="{kind}agg" '
+                       f'fill-opacity="{0.2 + 0.8 * (level + 1) / SHADES:.2f}"/>')
     return out
