@@ -282,3 +282,22 @@ async def test_manual_retry_re_emits_without_order(clients, servers, history_pat
     offsets = [e["value"]["client_offset"] for e in events(history_path, f="send", type_="invoke")]
     assert len(set(offsets)) == 3 and all(len(o) == 32 and int(o, 16) >= 0 for o in offsets)
     assert [e["args"][1] for e in log] == offsets + offsets
+
+
+async def test_a_client_disconnect_leaves_no_session_to_recover(clients, reference, history_path):
+    port = free_port()
+    await reference(port, "csr")
+    c1 = clients("c1", fast_config(port))
+    await c1.start()
+    await c1.send("hello")
+    await eventually(lambda: events(history_path, f="recv"), what="the broadcast")
+    await c1.disconnect()
+    assert [e["value"]["reason"] for e in events(history_path, f="disconnect")] == ["io client disconnect"]
+    buffered = await c1.send("sent while disconnected")
+    assert not await c1.wait_connected(0.3), "socket.disconnect() must not reconnect by itself"
+    await c1.connect()
+    assert await c1.wait_connected(10)
+    first, second = [e["value"] for e in events(history_path, f="connect", type_="ok")]
+    assert second["recovered"] is False and second["sid"] != first["sid"]
+    await eventually(lambda: c1.pending == 0, what="the buffered emit to be flushed")
+    assert outcomes(history_path)[buffered] == ("info", {"id": buffered, "reason": "no-ack"})

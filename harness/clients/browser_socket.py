@@ -15,6 +15,7 @@ errors (all are reported as `transport error`), and there is no `_hasPingExpired
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -213,20 +214,26 @@ class BrowserSocket:
             await eio.ws.close()
         else:
             await eio.disconnect(abort=True)
+        # In the browser `disconnect` fires inside engine.close(); here the read loop reports the closed
+        # WebSocket a moment later. Return once it has, so callers see the same order of events.
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._engine_closed.wait(), 5.0)
 
     async def disconnect(self) -> None:
-        """`socket.disconnect()`: DISCONNECT sent, the engine closed, and no reconnection until `connect()`."""
+        """`socket.disconnect()`: DISCONNECT sent, engine closed, no reconnection until `connect()`."""
         was_connected = self.connected
         if was_connected:
-            await self._client._send_packet(self._client.packet_class(packet.DISCONNECT, namespace="/"))
+            # Written before the engine closes, or the server would see a recoverable transport close.
+            await self._client.leave_namespaces(["/"])
         self._subscribed = False
         self._skip_reconnect = True
         if was_connected:
             await self._on_close(CLIENT_DISCONNECT)
+        if self._manager is not None:
+            self._manager.cancel()
+            await asyncio.gather(self._manager, return_exceptions=True)
         if self._client is not None:
             await self._client.eio.disconnect(abort=True)
-        if self._manager is not None:
-            await asyncio.gather(self._manager, return_exceptions=True)
 
     def connect(self) -> None:
         """`socket.connect()` after a `disconnect()`: a fresh Manager cycle."""

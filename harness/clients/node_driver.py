@@ -63,6 +63,7 @@ class _NodePage:
         self.is_connected = False
         self._first_outcome = asyncio.Event()
         self._invoked: asyncio.Queue[str | None] = asyncio.Queue()
+        self._done: asyncio.Queue[bool] = asyncio.Queue()
         self._rng = random.Random(f"{config.seed}:{proc}")
         self._seq = 0
         self._stderr: collections.deque[str] = collections.deque(maxlen=5)
@@ -116,8 +117,11 @@ class _NodePage:
             raise ProcessStartError(f"{self.proc}: the node driver exited{self._stderr_hint()}")
         return msg_id
 
-    async def engine_close(self) -> None:
-        await self._command(cmd="engine_close")
+    async def command(self, name: str) -> None:
+        """A control without arguments (`engine_close`, `disconnect`, `connect`), once carried out."""
+        await self._command(cmd=name)
+        if not await self._done.get():
+            raise ProcessStartError(f"{self.proc}: the node driver exited{self._stderr_hint()}")
 
     async def kill(self) -> None:
         """SIGKILL by PID (the page is gone), then read what it had already reported."""
@@ -144,6 +148,7 @@ class _NodePage:
         finally:
             # The program is gone (or spoke nonsense): release whoever waits on it.
             self._invoked.put_nowait(None)
+            self._done.put_nowait(False)
             self._first_outcome.set()
 
     async def _read_stderr(self) -> None:
@@ -156,7 +161,9 @@ class _NodePage:
 
     def _on_event(self, event: dict[str, Any]) -> None:
         kind = event["ev"]
-        if kind == "invoked":
+        if kind == "done":
+            self._done.put_nowait(True)
+        elif kind == "invoked":
             self.recorder.invoke(event["id"], event["client_offset"])
             self._invoked.put_nowait(event["id"])
         elif kind == "out":
@@ -246,7 +253,15 @@ class NodeDriver(ClientDriver):
 
     async def close_engine(self) -> None:
         """`socket.io.engine.close()`: drop the transport; the client reconnects by itself."""
-        await self._page.engine_close()
+        await self._page.command("engine_close")
+
+    async def disconnect(self) -> None:
+        """`socket.disconnect()`: the page leaves (the server keeps no CSR session) and stays offline."""
+        await self._page.command("disconnect")
+
+    async def connect(self) -> None:
+        """`socket.connect()` after `disconnect()`: the page connects again (with backoff on failure)."""
+        await self._page.command("connect")
 
     async def close(self) -> None:
         connected = self._page.is_connected

@@ -199,6 +199,14 @@ class PythonDriver(ClientDriver):
         """`socket.io.engine.close()`: drop the transport; the client reconnects by itself."""
         await self._page.socket.close_engine()
 
+    async def disconnect(self) -> None:
+        """`socket.disconnect()`: the page leaves (the server keeps no CSR session) and stays offline."""
+        await self._page.socket.disconnect()
+
+    async def connect(self) -> None:
+        """`socket.connect()` after `disconnect()`: the page connects again (with backoff on failure)."""
+        self._page.socket.connect()
+
     async def close(self) -> None:
         connected = self.connected
         await self._page.socket.teardown()

@@ -24,6 +24,7 @@ recovery keeps is `client.get_sid(namespace)`.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,25 +97,37 @@ class RecoveringAsyncClient(socketio.AsyncClient):
         return self.recovery().recovered
 
     async def disconnect(self) -> None:
-        """As AsyncClient.disconnect, but over a WebSocket the namespace DISCONNECT reaches the wire
-        before the socket closes.
+        """As AsyncClient.disconnect, but the namespace DISCONNECTs reach the wire before the engine
+        closes (see `leave_namespaces`), so the server keeps no session to recover."""
+        await self.leave_namespaces()
+        await self.eio.disconnect()
+
+    async def leave_namespaces(self, namespaces: Iterable[str] | None = None) -> None:
+        """Send DISCONNECT for `namespaces` (default: every connected one) and return once written.
 
         AsyncClient queues DISCONNECT and CLOSE and closes the WebSocket at once, racing its own write
-        loop. Here the last DISCONNECT is queued as a packet that signals when the write loop encodes
-        it, which it does right before handing it to the transport; only then is the engine closed.
-        Over polling both packets leave in one POST, in order, so nothing is needed there.
+        loop: the server then sees a bare transport close, which is recoverable. Here each DISCONNECT is
+        queued as a packet that signals when the write loop encodes it, which it does right before
+        handing it to the transport; this returns once the last one is written (or after
+        DISCONNECT_FLUSH_TIMEOUT). Over polling, packets queued together leave in one POST, in order,
+        so there it only queues them. Call it before any engine close that should not be recoverable.
         """
         eio = self.eio
-        if self.namespaces and eio.state == "connected" and eio.current_transport == "websocket":
-            written = asyncio.Event()
-            for namespace in self.namespaces:
-                encoded = self.packet_class(packet.DISCONNECT, namespace=namespace).encode()
-                await eio.queue.put(_SignallingPacket(encoded, written))
-            try:
-                await asyncio.wait_for(written.wait(), DISCONNECT_FLUSH_TIMEOUT)
-            except asyncio.TimeoutError:
-                pass
-        await eio.disconnect()
+        targets = list(self.namespaces if namespaces is None else namespaces)
+        if not targets or eio.state != "connected":
+            return
+        if eio.current_transport != "websocket":
+            for namespace in targets:
+                await self._send_packet(self.packet_class(packet.DISCONNECT, namespace=namespace))
+            return
+        written = [asyncio.Event() for _ in targets]
+        for namespace, event in zip(targets, written):
+            encoded = self.packet_class(packet.DISCONNECT, namespace=namespace).encode()
+            await eio.queue.put(_SignallingPacket(encoded, event))
+        try:
+            await asyncio.wait_for(written[-1].wait(), DISCONNECT_FLUSH_TIMEOUT)
+        except asyncio.TimeoutError:
+            pass
 
     async def _send_packet(self, pkt: packet.Packet) -> None:
         # The client sends CONNECT only from _handle_eio_connect, with the same auth for every

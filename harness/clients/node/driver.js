@@ -4,6 +4,8 @@
 //   {"cmd":"open", "url", "serverOffset", "clientOffset", "policy", "options"}   once, first
 //   {"cmd":"send", "id", "content"}        the form submit: computes the clientOffset, then emits
 //   {"cmd":"engine_close"}                 socket.io.engine.close(): the client reconnects by itself
+//   {"cmd":"disconnect"} / {"cmd":"connect"}   socket.disconnect() / socket.connect()
+//   each of these three controls is answered by {"ev":"done"}
 // Events (stdout):
 //   {"ev":"invoked","id","client_offset"}  written before the emit, so it precedes that message's events
 //   {"ev":"out","args"}                    a `chat message` handed to the transport (onAnyOutgoing): one try
@@ -92,15 +94,22 @@ function send(cmd) {
   }
 }
 
-const commands = {
-  open,
-  send,
+const commands = { open, send };
+// Controls answer "done" once the client call returned, so the harness sees their events before it goes on.
+const controls = {
   engine_close: () => socket.io.engine.close(),
+  disconnect: () => socket.disconnect(),
+  connect: () => socket.connect(),
 };
 
 const rl = readline.createInterface({ input: process.stdin });
 rl.on("line", (line) => {
   const cmd = JSON.parse(line);
-  commands[cmd.cmd](cmd);
+  if (cmd.cmd in controls) {
+    controls[cmd.cmd]();
+    report({ ev: "done" });
+  } else {
+    commands[cmd.cmd](cmd);
+  }
 });
 rl.on("close", () => process.exit(0));

@@ -1,0 +1,159 @@
+"""Load: 20 clients broadcasting through the embedded proxy with history on, against the same without the proxy.
+
+Each of `--clients` harness python drivers (the runner's default client) sends `--messages` chat messages
+flat out, as the runner's workload does; the reference server (baseline profile, SQLite, no rate limit)
+stores each and broadcasts it to every client, so a run makes clients x clients x messages deliveries.
+"History on" means exactly what a run does: every observation of every client (sends, receipts,
+connects) is appended to a history file by the harness's `HistoryWriter`, one unbuffered write per event.
+The figure is deliveries (client `recv` events) per second, from the first send to the last delivery;
+the two paths alternate within each repetition so they see the same machine load.
+
+    python benchmarks/bench_load.py [--clients 20] [--messages 100] [--repeat 3] [--quick] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import Figure, console, machine, print_table, ratio  # noqa: E402
+
+from harness.clients import make_driver  # noqa: E402
+from harness.clients.base import ClientConfig  # noqa: E402
+from harness.databases import sqlite_url  # noqa: E402
+from harness.history import HistoryWriter, OpType  # noqa: E402
+from harness.proxy.backends import start_proxy_backend  # noqa: E402
+from harness.topology import free_port, start_reference_server  # noqa: E402
+
+DELIVERY_TIMEOUT = 120.0
+
+
+class CountingHistory(HistoryWriter):
+    """The run's history writer, which also announces when the expected number of deliveries is in."""
+
+    def __init__(self, path: Path, expected: int) -> None:
+        super().__init__(path)
+        self.expected = expected
+        self.deliveries = 0
+        self.all_in = asyncio.Event()
+
+    def append(self, proc: str, type_: OpType, f: str, value: dict[str, Any] | None = None,
+               t: int | None = None) -> dict[str, Any]:
+        event = super().append(proc, type_, f, value, t)
+        if f == "recv":
+            self.deliveries += 1
+            if self.deliveries >= self.expected:
+                self.all_in.set()
+        return event
+
+
+async def _client(driver: Any, messages: int) -> None:
+    for _ in range(messages):
+        await driver.send("")
+        # As the runner's workload does: let the other clients and the loop run between sends.
+        await asyncio.sleep(0)
+
+
+async def one_run(tmp: Path, clients: int, messages: int, through_proxy: bool) -> tuple[float, int]:
+    """Deliveries per second of one run, and how many deliveries arrived."""
+    run_dir = Path(tempfile.mkdtemp(dir=tmp))
+    port = free_port()
+    server = await start_reference_server(port, sqlite_url(run_dir / "chat.db"), "baseline",
+                                          extra=["--rate-limit", "0"], log_path=run_dir / "server.log")
+    backend = None
+    drivers = []
+    history = CountingHistory(run_dir / "history.jsonl", clients * clients * messages)
+    try:
+        urls = [f"http://127.0.0.1:{port}"] * clients
+        if through_proxy:
+            backend = await start_proxy_backend("embedded", seed=1)
+            urls = []
+            for i in range(clients):
+                info = await backend.control.create_proxy(f"load-c{i}", listen="127.0.0.1:0",
+                                                          upstream=f"127.0.0.1:{port}")
+                urls.append(f"http://{info['listen']}")
+        for i, url in enumerate(urls, start=1):
+            drivers.append(make_driver("python", f"c{i}", ClientConfig(url=url, seed=i), history))
+        await asyncio.gather(*(d.start() for d in drivers))
+        started = time.perf_counter()
+        await asyncio.gather(*(_client(d, messages) for d in drivers))
+        try:
+            await asyncio.wait_for(history.all_in.wait(), DELIVERY_TIMEOUT)
+        except asyncio.TimeoutError:
+            pass
+        elapsed = time.perf_counter() - started
+        return history.deliveries / elapsed, history.deliveries
+    finally:
+        for d in drivers:
+            await d.close()
+        history.close()
+        if backend:
+            await backend.stop()
+        await server.terminate()
+
+
+async def measure(clients: int, messages: int, repeat: int) -> tuple[Figure, Figure, list[str]]:
+    proxied, direct = Figure("through embedded proxy", [], "deliveries/s", at_least=10_000), \
+        Figure("direct (no proxy)", [], "deliveries/s")
+    short = []
+    expected = clients * clients * messages
+    with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
+        for _ in range(repeat):
+            for figure, through in ((proxied, True), (direct, False)):
+                rate, got = await one_run(Path(tmp), clients, messages, through)
+                figure.samples.append(rate)
+                if got < expected:
+                    short.append(f"{figure.name}: {got:,} of {expected:,} deliveries within "
+                                 f"{DELIVERY_TIMEOUT:g} s")
+    return proxied, direct, short
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench_load", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--messages", type=int, default=100, help="messages each client sends")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="5 clients x 20 messages, one repetition")
+    parser.add_argument("--profile", action="store_true",
+                        help="one proxied run under pyinstrument; prints where the harness process spends it")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.clients, args.messages, args.repeat = 5, 20, 1
+    if args.profile:
+        return _profile(args)
+    proxied, direct, short = asyncio.run(measure(args.clients, args.messages, args.repeat))
+    figures = [proxied, direct, ratio("proxied / direct", proxied, direct, at_least=0.8)]
+    print_table(f"load: {args.clients} clients x {args.messages} messages = "
+                f"{args.clients * args.clients * args.messages:,} deliveries per run, history on",
+                figures, caption=machine())
+    for line in short:
+        console.print(f"[yellow]short:[/] {line}")
+    return 0
+
+
+def _profile(args: argparse.Namespace) -> int:
+    from pyinstrument import Profiler
+
+    async def go() -> None:
+        with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
+            profiler = Profiler(interval=0.001, async_mode="disabled")
+            profiler.start()
+            rate, got = await one_run(Path(tmp), args.clients, args.messages, True)
+            profiler.stop()
+        console.print(profiler.output_text(unicode=True, color=False, show_all=False))
+        console.print(f"{rate:,.0f} deliveries/s ({got:,} deliveries)")
+
+    asyncio.run(go())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""The expected matrix: each tutorial step (profile) against each fault family, and what must come out.
+
+This is the guarantee suite's contract (`pytest scenarios/` asserts every cell) and the promise column of
+`sio-harness matrix`. A cell's expectation is derived from what the tutorial claims about its step,
+including its own caveats ("a message could be lost ... when the connection is severed while the event
+is being sent, the server crashes or gets restarted, the database is temporarily not available"), and,
+where a run contradicts the tutorial, from what the run truthfully shows: those cells carry a `finding`.
+
+Every cell is a small scenario (2 clients x 20 messages at 40/s, the step's own client settings) with its
+family's fault placed by an event trigger (after c1's 6th send, or at the Nth frame of a link), never by
+wall-clock time, so a cell sees its fault at the same protocol point on every run.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.scenario import FRAME_FAULTS, PROFILES, Scenario, resolve
+
+ACK_PROFILES = ("at-least-once", "exactly-once")
+
+_AFTER_6 = {"after_sends": {"client": "c1", "n": 6}}
+
+
+@dataclass(frozen=True)
+class Family:
+    """One kind of trouble, as the faults of a cell; `faults_without_acks` replaces them on steps whose
+    client asks for no acks (an ack that is never requested cannot be lost)."""
+
+    name: str
+    title: str
+    faults: tuple[dict[str, Any], ...]
+    faults_without_acks: tuple[dict[str, Any], ...] | None = None
+    switches: tuple[str, ...] = ()
+    clients: dict[str, Any] = field(default_factory=dict)
+
+    def faults_for(self, profile: str) -> list[dict[str, Any]]:
+        chosen = self.faults if profile in ACK_PROFILES or self.faults_without_acks is None \
+            else self.faults_without_acks
+        return copy.deepcopy(list(chosen))
+
+    def needs_frames(self, profile: str) -> bool:
+        """Whether the cell needs the embedded proxy (frame-aware faults or frame triggers)."""
+        return any(f["kind"] in FRAME_FAULTS or "frame" in f.get("trigger", {}) for f in self.faults_for(profile))
+
+
+FAMILIES: dict[str, Family] = {f.name: f for f in (
+    Family("disconnect", "temporary disconnect (c2's connection reset for 0.3 s)",
+           ({"kind": "disconnect", "target": "c2", "trigger": _AFTER_6, "duration": 0.3},)),
+    Family("partition", "partition (c2's link refuses connections for 0.6 s)",
+           ({"kind": "partition", "target": "c2", "trigger": _AFTER_6, "duration": 0.6},)),
+    Family("blackhole", "half-open link (c2's bytes vanish for 1.5 s; ping timeout 0.5 s)",
+           ({"kind": "blackhole", "target": "c2", "trigger": _AFTER_6, "duration": 1.5},),
+           switches=("--ping-interval", "0.25", "--ping-timeout", "0.25")),
+    Family("page_refresh", "page refresh mid-send (c1 offline with unsent messages, then reloaded)",
+           ({"kind": "partition", "target": "c1", "trigger": {"after_sends": {"client": "c1", "n": 5}},
+             "duration": 1.0},
+            {"kind": "page_refresh", "target": "c1", "trigger": {"after_sends": {"client": "c1", "n": 10}}})),
+    Family("server_crash", "server crash (SIGKILL, restarted 0.3 s later on the same port)",
+           ({"kind": "server_crash", "trigger": _AFTER_6, "duration": 0.3},)),
+    Family("server_restart", "graceful server restart (SIGTERM, then restart)",
+           ({"kind": "server_restart", "trigger": _AFTER_6},)),
+    Family("db_outage", "database outage (0.5 s; SQLite locked, or the PostgreSQL link cut)",
+           ({"kind": "db_outage", "trigger": _AFTER_6, "duration": 0.5},)),
+    Family("lost_ack", "lost ack (the server commits c1's 5th message, its ack is dropped)",
+           ({"kind": "ack_drop", "target": "c1", "trigger": {"frame": {"sio_type": "ACK", "nth": 5}},
+             "params": {"count": 1}},),
+           faults_without_acks=({"kind": "frame_drop", "target": "c1",
+                                 "trigger": {"frame": {"sio_type": "EVENT", "stream": "upstream", "nth": 5}},
+                                 "params": {"count": 1}},)),
+    Family("bad_network", "bad network (150 +/- 100 ms latency on every link, c2 sliced, for 1 s)",
+           ({"kind": "jitter", "target": "all", "trigger": _AFTER_6, "duration": 1.0,
+             "params": {"latency": 150, "jitter": 100}},
+            {"kind": "slicer", "target": "c2", "trigger": _AFTER_6, "duration": 1.0,
+             "params": {"average_size": 8, "size_variation": 4, "delay": 2000}})),
+)}
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What one cell must show: guarantees that hold and violations found (category -> minimum)."""
+
+    holds: tuple[str, ...]
+    finds: dict[str, int]
+    claim: str
+    """What the tutorial says about this step under this fault."""
+    finding: str = ""
+    """Where the run contradicts (or sharpens) the tutorial's claim; empty when it agrees."""
+
+
+def _e(holds: str, finds: dict[str, int] | None, claim: str, finding: str = "") -> Expected:
+    return Expected(tuple(holds.split()), dict(finds or {}), claim, finding)
+
+
+EXPECTED: dict[tuple[str, str], Expected] = {}
+"""(family, profile) -> Expected; filled below, one block per family."""
+
+
+def cell_data(family: str, profile: str, *, storage: str = "sqlite", proxy: str = "embedded",
+              seed: int = 1, expect: bool = True) -> dict[str, Any]:
+    """The scenario of one cell, as data (so the pytest plugin's options can still override it)."""
+    fam = FAMILIES[family]
+    data: dict[str, Any] = {
+        "name": f"cell-{family}-{profile}",
+        "description": f"{profile} under {fam.title}",
+        "seed": seed,
+        "target": {"kind": "reference", "profile": profile, "storage": storage, "switches": list(fam.switches)},
+        "proxy": proxy,
+        "clients": {"count": 2, **fam.clients},
+        "workload": {"messages": 20, "rate": 40},
+        "faults": fam.faults_for(profile),
+        "quiet": {"settle": 0.3, "timeout": 15.0},
+    }
+    if expect:
+        exp = EXPECTED[(family, profile)]
+        data["expectations"] = {"guarantees": list(exp.holds), "violations": dict(exp.finds)}
+    else:
+        data["expectations"] = {"guarantees": []}
+    return data
+
+
+def cell_scenario(family: str, profile: str, **options: Any) -> Scenario:
+    return resolve(cell_data(family, profile, **options), source=f"cell {family} x {profile}")
+
+
+__all__ = ["ACK_PROFILES", "EXPECTED", "FAMILIES", "PROFILES", "Expected", "Family", "cell_data", "cell_scenario"]
