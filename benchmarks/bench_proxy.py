@@ -35,6 +35,7 @@ UPGRADE = (b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: bench\r
            b"Connection: Upgrade\r\nX-Bytes: %d\r\n\r\n")
 SWITCHING = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
 MASK = b"\x01\x02\x03\x04"
+DONE_FRAME = encode_frame(BINARY, b"!")  # after an upgrade the answer must be a frame too
 
 
 # -- the far end: echo and sink servers, run as `bench_proxy.py --serve ECHO_PORT SINK_PORT` -------------
@@ -59,13 +60,14 @@ class _Echo(asyncio.Protocol):
 
 
 class _Sink(asyncio.Protocol):
-    """Counts `want` bytes (an 8-byte length prefix, or X-Bytes of an upgrade), then answers one byte."""
+    """Counts `want` bytes (an 8-byte length prefix, or X-Bytes of an upgrade), then answers `!`."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
         self.buffer = b""
         self.want = -1
         self.got = 0
+        self.reply = b"!"
 
     def data_received(self, data: bytes) -> None:
         if self.want < 0:
@@ -77,6 +79,7 @@ class _Sink(asyncio.Protocol):
                 head = self.buffer[:end].decode()
                 self.want = int(head.split("X-Bytes: ")[1].split("\r\n")[0])
                 self.transport.write(SWITCHING)
+                self.reply = DONE_FRAME
                 data = self.buffer[end + 4:]
             elif len(self.buffer) >= 8:
                 self.want = struct.unpack("!Q", self.buffer[:8])[0]
@@ -85,7 +88,7 @@ class _Sink(asyncio.Protocol):
                 return
         self.got += len(data)
         if self.got >= self.want:
-            self.transport.write(b"!")
+            self.transport.write(self.reply)
             self.want, self.got, self.buffer = -1, 0, b""
 
 
@@ -157,7 +160,7 @@ def measure_throughput(port: int, nbytes: int, framed: bool) -> float:
         start = time.perf_counter()
         for _ in range(chunks):
             s.sendall(chunk)
-        _recv_exact(s, 1)
+        _recv_exact(s, len(DONE_FRAME) if framed else 1)
         return chunks * len(chunk) / (time.perf_counter() - start)
     finally:
         s.close()
@@ -176,7 +179,9 @@ async def _measure(name: str, echo: int, sink: int, args: argparse.Namespace, fr
                    note: str = "") -> Row:
     rtts = sorted(await asyncio.to_thread(measure_rtt, echo, args.pings, framed))
     rate = await asyncio.to_thread(measure_throughput, sink, args.mbytes * 1_000_000, framed)
-    return Row(name, statistics.median(rtts) * 1e6, rtts[int(len(rtts) * 0.99)] * 1e6, rate / 1e6, note)
+    row = Row(name, statistics.median(rtts) * 1e6, rtts[int(len(rtts) * 0.99)] * 1e6, rate / 1e6, note)
+    print(f"  measured {name}", file=sys.stderr, flush=True)
+    return row
 
 
 async def _through(backend: ProxyBackend, echo: int, sink: int) -> tuple[int, int]:

@@ -88,8 +88,8 @@ def _fmt(value: float) -> str:
     return f"{value:.3f}"
 
 
-def table(title: str, figures: Sequence[Figure], caption: str = "") -> Table:
-    t = Table(title=title, caption=caption or None, title_justify="left", caption_justify="left")
+def table(title: str, figures: Sequence[Figure]) -> Table:
+    t = Table(title=title, title_justify="left")
     for col in COLUMNS:
         t.add_column(col, justify="left" if col in ("figure", "unit", "target", "") else "right")
     for f in figures:
@@ -104,8 +104,17 @@ def table(title: str, figures: Sequence[Figure], caption: str = "") -> Table:
     return t
 
 
+printed: list[tuple[str, Figure]] = []
+"""Every figure printed in this process, with its table's title: `sio-harness bench all` ends with a
+summary of those that have a target."""
+
+
 def print_table(title: str, figures: Sequence[Figure], caption: str = "") -> None:
-    console.print(table(title, figures, caption))
+    """The table, then `caption` (the machine line) unwrapped beneath it."""
+    printed.extend((title, f) for f in figures)
+    console.print(table(title, figures))
+    if caption:
+        console.print(caption)
 
 
 def timed(repeat: int, fn: Callable[[], object]) -> list[float]:

@@ -80,22 +80,112 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
 
 @dataclass(frozen=True)
 class Expected:
-    """What one cell must show: guarantees that hold and violations found (category -> minimum)."""
+    """What one cell must show: guarantees that hold, violations found (category -> minimum), and
+    categories that must stay at zero where no guarantee names exactly them (CSR's "nothing missed")."""
 
     holds: tuple[str, ...]
     finds: dict[str, int]
+    absent: tuple[str, ...]
     claim: str
     """What the tutorial says about this step under this fault."""
     finding: str = ""
     """Where the run contradicts (or sharpens) the tutorial's claim; empty when it agrees."""
 
 
-def _e(holds: str, finds: dict[str, int] | None, claim: str, finding: str = "") -> Expected:
-    return Expected(tuple(holds.split()), dict(finds or {}), claim, finding)
+ALWAYS = ("ordered", "no-phantoms")
+"""Held by every cell: the retries queue keeps order, plain sends ride one TCP stream, and the reference
+server broadcasts only committed rows."""
 
+_PROMISED = {"baseline": "at-most-once", "csr": "at-most-once", "server-delivery": "at-most-once",
+             "at-least-once": "at-least-once", "exactly-once": "exactly-once"}
+
+
+def _e(profile: str, claim: str, *, finds: dict[str, int] | None = None, absent: str = "",
+       holds: str | None = None, finding: str = "") -> Expected:
+    guarantees = (holds or _PROMISED[profile]).split() + list(ALWAYS)
+    return Expected(tuple(guarantees), dict(finds or {}), tuple(absent.split()), claim, finding)
+
+
+_NO_ACK = ("baseline", "csr", "server-delivery")
 
 EXPECTED: dict[tuple[str, str], Expected] = {}
-"""(family, profile) -> Expected; filled below, one block per family."""
+"""(family, profile) -> Expected, one block per family below."""
+
+for _family in ("disconnect", "partition"):
+    EXPECTED[(_family, "baseline")] = _e(
+        "baseline", "at most once; events sent while a client is away are lost for it",
+        finds={"missed": 1})
+    for _p in ("csr", "server-delivery"):
+        EXPECTED[(_family, _p)] = _e(
+            _p, "connection state recovery replays what the client missed during a temporary disconnection",
+            absent="missed")
+    EXPECTED[(_family, "at-least-once")] = _e("at-least-once", "retries until acked; nothing lost")
+    EXPECTED[(_family, "exactly-once")] = _e("exactly-once", "nothing lost, nothing stored twice")
+
+EXPECTED[("blackhole", "baseline")] = _e(
+    "baseline", "fire and forget: what is written into a dead link is gone; missed events stay missed",
+    finds={"missed": 1, "abandoned": 1})
+for _p in ("csr", "server-delivery"):
+    EXPECTED[("blackhole", _p)] = _e(
+        _p, "sends into the dead link are lost (no retry); recovery restores the events once the ping "
+            "timeout has closed the half-open connection", finds={"abandoned": 1}, absent="missed")
+EXPECTED[("blackhole", "at-least-once")] = _e(
+    "at-least-once", "retries until acked; a retry may duplicate a message whose ack vanished")
+EXPECTED[("blackhole", "exactly-once")] = _e("exactly-once", "nothing lost, nothing stored twice")
+
+_REFRESH_LOSS = ("a page refresh while the event is being sent loses it (the tutorial's caveat under "
+                 "'Buffered events'); the new page starts from serverOffset 0")
+EXPECTED[("page_refresh", "baseline")] = _e(
+    "baseline", _REFRESH_LOSS + "; no replay, so the new page misses the history",
+    finds={"abandoned": 1, "missed": 1})
+EXPECTED[("page_refresh", "csr")] = _e(
+    "csr", _REFRESH_LOSS + "; a reload is a new session, which CSR cannot recover",
+    finds={"abandoned": 1, "missed": 1})
+EXPECTED[("page_refresh", "server-delivery")] = _e(
+    "server-delivery", _REFRESH_LOSS + "; server delivery 'works after a full page refresh': the replay "
+                       "of id > serverOffset brings the history back", finds={"abandoned": 1}, absent="missed")
+for _p in ACK_PROFILES:
+    EXPECTED[("page_refresh", _p)] = _e(
+        _p, f"the tutorial calls this step {_p}, but its page keeps unsent messages only in memory",
+        holds="at-most-once", finds={"abandoned": 1}, absent="missed",
+        finding=f"{_p} does not survive a page refresh: messages submitted while offline die with the page "
+                f"(abandoned), because socket.io-client's buffer and retries queue live in memory; the "
+                f"tutorial's page would have to persist its outbox (e.g. localStorage) for this to hold")
+
+for _family, _what in (("server_crash", "the server abruptly crashes"),
+                       ("server_restart", "the server gets restarted")):
+    for _p in ("baseline", "csr"):
+        EXPECTED[(_family, _p)] = _e(
+            _p, f"CSR 'doesn't always work, for example if {_what}': the session is gone with the "
+                f"process, the events sent meanwhile stay missed", finds={"missed": 1})
+    EXPECTED[(_family, "server-delivery")] = _e(
+        "server-delivery", "the serverOffset replay catches up whatever CSR could not recover",
+        absent="missed")
+    EXPECTED[(_family, "at-least-once")] = _e("at-least-once", "offline sends are buffered and retried")
+    EXPECTED[(_family, "exactly-once")] = _e("exactly-once", "nothing lost, nothing stored twice")
+
+for _p in _NO_ACK:
+    EXPECTED[("db_outage", _p)] = _e(
+        _p, "'the database is temporarily not available': the message is lost, nobody retries",
+        finds={"abandoned": 1})
+    EXPECTED[("lost_ack", _p)] = _e(
+        _p, "at most once: a message lost on the way is never retried (no ack at this step, so the cell "
+            "drops c1's 5th message itself)", finds={"abandoned": 1})
+EXPECTED[("db_outage", "at-least-once")] = _e(
+    "at-least-once", "no ack without a commit: the client retries until the database is back")
+EXPECTED[("db_outage", "exactly-once")] = _e("exactly-once", "retried until committed, stored once")
+EXPECTED[("lost_ack", "at-least-once")] = _e(
+    "at-least-once", "'the server might now receive the same message multiple times': stored twice",
+    finds={"duplicated": 1})
+EXPECTED[("lost_ack", "exactly-once")] = _e(
+    "exactly-once", "the UNIQUE client_offset refuses the retry, which is acknowledged: stored once")
+
+for _p in PROFILES:
+    EXPECTED[("bad_network", _p)] = _e(
+        _p, "slow or sliced links lose nothing: TCP delivers late, acks come back within the ack timeout",
+        holds="exactly-once",
+        finding="" if _p in ACK_PROFILES else
+        f"{_p} keeps exactly-once here, more than it promises: without disconnects nothing is lost")
 
 
 def cell_data(family: str, profile: str, *, storage: str = "sqlite", proxy: str = "embedded",

@@ -12,7 +12,10 @@ database. Triggers put a fault at a reproducible point:
 
 A frame-aware fault *is* a `frame` toxic, so its trigger is the toxic's `nth` and it heals once the
 toxic has hit `params.count` frames (default 1). Any other fault with a frame trigger is started when an
-observing `frame` toxic (action `delay`, 0 ms) reports that the frame passed.
+observing `frame` toxic (action `delay`, 0 ms) reports that the frame passed. Frame toxics are installed
+by `arm()` before the clients connect, because a frame toxic leaves alone a connection it joins late; a
+frame-aware fault with a time or send trigger is installed *parked* (an `nth` no count reaches) and
+aimed at the next matching frame when its trigger fires.
 """
 
 from __future__ import annotations
@@ -48,6 +51,9 @@ _TOXIC_DEFAULTS: dict[str, dict[str, Any]] = {
     "disconnect": {"timeout": 0},
 }
 
+PARKED = 2**31 - 1
+"""`nth` of a frame toxic installed ahead of its trigger: no frame count reaches it."""
+
 FRAME_POLL = 0.005
 """Seconds between reads of a frame toxic's `fired` counter (the Toxiproxy API offers no push)."""
 
@@ -66,6 +72,8 @@ class ProxyControl(Protocol):
     async def set_enabled(self, name: str, enabled: bool) -> Any: ...
     async def add_toxic(self, proxy: str, type: str, *, stream: str = "downstream", name: str | None = None,
                         toxicity: float = 1.0, attributes: dict[str, Any] | None = None) -> Any: ...
+    async def update_toxic(self, proxy: str, name: str, *, attributes: dict[str, Any] | None = None,
+                           toxicity: float | None = None) -> Any: ...
     async def remove_toxic(self, proxy: str, name: str) -> Any: ...
     async def get_toxic(self, proxy: str, name: str) -> dict[str, Any]: ...
 
@@ -114,6 +122,7 @@ class Nemesis:
         self._tasks: list[asyncio.Task[None]] = []
         self._frame_tasks: list[asyncio.Task[None]] = []
         self._armed: dict[int, ActiveFault] = {}
+        self._parked: dict[int, ActiveFault] = {}
         self._lock = asyncio.Lock()
         for index, fault in enumerate(faults):
             self._check_supported(fault)
@@ -138,11 +147,16 @@ class Nemesis:
         of the run, the same way on every replay.
         """
         for index, fault in enumerate(self.faults):
+            if fault.kind in FRAME_FAULTS and "frame" not in fault.trigger:
+                parked = ActiveFault(fault=fault, index=index)
+                await self._install_frame(parked, PARKED)
+                self._parked[index] = parked
+                continue
             if "frame" not in fault.trigger:
                 continue
             active = ActiveFault(fault=fault, index=index)
             if fault.kind in FRAME_FAULTS:
-                await self._start_frame(active)
+                await self._install_frame(active, fault.trigger["frame"]["nth"])
             else:
                 frame = fault.trigger["frame"]
                 proxy, name = self.ctx.links[frame["client"]], f"trigger-{index}"
@@ -159,7 +173,8 @@ class Nemesis:
         self._t0 = time.monotonic()
         for index, fault in enumerate(self.faults):
             if "at" in fault.trigger:
-                self._tasks.append(asyncio.create_task(self._at(index, fault)))
+                tasks = self._frame_tasks if fault.kind in FRAME_FAULTS else self._tasks
+                tasks.append(asyncio.create_task(self._at(index, fault)))
             elif index in self._armed:
                 self._frame_tasks.append(asyncio.create_task(self._on_frame(self._armed[index])))
 
@@ -167,7 +182,8 @@ class Nemesis:
         """Called by the workload after each send: starts the faults waiting for this exact count."""
         for index in self._send_waiters.pop((slot, sent), []):
             active = await self.start(index, self.faults[index])
-            self._tasks.append(asyncio.create_task(self._heal_later(active)))
+            tasks = self._frame_tasks if active.fault.kind in FRAME_FAULTS else self._tasks
+            tasks.append(asyncio.create_task(self._heal_later(active)))
 
     async def wait_schedule(self, timeout: float | None = None) -> bool:
         """Wait until every time- and send-triggered fault that started has healed; False on timeout.
@@ -197,7 +213,9 @@ class Nemesis:
         """Faults whose trigger never fired: send counts never reached, frames never seen."""
         waiting = [i for ids in self._send_waiters.values() for i in ids]
         waiting += [i for i, active in self._armed.items() if not active.recorded]
-        return [self.faults[i] for i in sorted(waiting)]
+        waiting += list(self._parked)
+        waiting += [a.index for a in self.active if a.fault.kind in FRAME_FAULTS and a.detail.get("fired") == 0]
+        return [self.faults[i] for i in sorted(set(waiting))]
 
     async def _at(self, index: int, fault: Fault) -> None:
         delay = self._t0 + fault.trigger["at"] - time.monotonic()
@@ -221,8 +239,11 @@ class Nemesis:
         await self._heal_later(await self.start(armed.index, fault))
 
     async def _heal_later(self, active: ActiveFault) -> None:
-        if active.fault.duration:
-            await asyncio.sleep(active.fault.duration)
+        fault = active.fault
+        if fault.kind in FRAME_FAULTS:
+            await self._await_fired(active, int(fault.params.get("count", 1)), fault.duration)
+        elif fault.duration:
+            await asyncio.sleep(fault.duration)
         await self.heal(active)
 
     async def _await_fired(self, active: ActiveFault, count: int, limit: float | None) -> None:
@@ -302,7 +323,7 @@ class Nemesis:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        for active in [*self.active, *self._armed.values()]:
+        for active in [*self.active, *self._armed.values(), *self._parked.values()]:
             await self.heal(active)
 
     def _slots(self, fault: Fault) -> list[str]:
@@ -366,22 +387,42 @@ class Nemesis:
         active.heal_actions.append(stack.aclose)
 
     async def _start_frame(self, active: ActiveFault) -> None:
+        parked = self._parked.pop(active.index, None)
+        if parked is None:
+            await self._install_frame(active, active.fault.trigger.get("frame", {}).get("nth", 1))
+            return
+        # Installed before the clients connected (a frame toxic leaves a connection it joins late
+        # alone); now aim it at the next matching frame(s). `matched` counts across connections.
+        active.heal_actions, active.detail = parked.heal_actions, parked.detail
+        offset = int(active.fault.params.get("nth", 1))
+        for proxy, name in active.detail["toxics"]:
+            matched = int((await self.ctx.proxies.get_toxic(proxy, name)).get("matched", 0))
+            while True:
+                nth = matched + offset
+                toxic = await self.ctx.proxies.update_toxic(proxy, name, attributes={"nth": nth})
+                # Frames keep flowing between the read and the update; the update's answer tells
+                # whether the target frame was still ahead. If it slipped past, aim again.
+                matched = int((toxic or {}).get("matched", 0))
+                if matched < nth:
+                    break
+
+    async def _install_frame(self, active: ActiveFault, nth: int) -> None:
         fault = active.fault
         frame = fault.trigger.get("frame", {})
         params = fault.params
+        event = params.get("event", frame.get("event"))
         attributes = self._frame_attributes(
             {"sio_type": params.get("sio_type", frame.get("sio_type", "ACK" if fault.kind == "ack_drop" else "EVENT")),
-             **({"event": params.get("event", frame.get("event"))}
-                if params.get("event", frame.get("event")) else {})},
-            action=_FRAME_ACTION[fault.kind], nth=frame.get("nth", params.get("nth", 1)),
-            count=int(params.get("count", 1)), delay=params.get("delay", 500 if fault.kind == "frame_delay" else 0))
+             **({"event": event} if event else {})},
+            action=_FRAME_ACTION[fault.kind], nth=nth, count=int(params.get("count", 1)),
+            delay=params.get("delay", 500 if fault.kind == "frame_delay" else 0))
         stream = frame.get("stream") or params.get("stream") or (
             "downstream" if fault.kind == "ack_drop" else "upstream")
         toxics = []
         for slot in self._slots(fault):
             proxy = self.ctx.links[slot]
             name = f"{fault.kind}-{active.index}"
-            await self.ctx.proxies.add_toxic(proxy, type="frame", stream=stream, name=name, attributes=attributes)
+            await self.ctx.proxies.add_toxic(proxy, "frame", stream=stream, name=name, attributes=attributes)
             toxics.append((proxy, name))
             active.heal_actions.append(self._remover(proxy, name))
         active.detail["toxics"] = toxics

@@ -154,7 +154,7 @@ class Topology:
         from harness.proxy.backends import start_proxy_backend
 
         s = self.scenario
-        self.backend = await start_proxy_backend(s.proxy, seed=s.seed, in_process=False)
+        self.backend = await start_proxy_backend(s.proxy, seed=s.seed, in_process=True)
         self.stack.push_async_callback(self.backend.stop)
 
     async def start_server(self) -> ServerHandle:

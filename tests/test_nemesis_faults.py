@@ -137,3 +137,15 @@ async def test_frame_delay_holds_one_ack(tmp_path):
                                           "params": {"delay": 300}}, messages=10, rate=0)
     assert result.verdict.latency["ack"]["c1"].max_ms >= 290
     assert result.verdict.guarantees["exactly-once"]
+
+
+async def test_send_triggered_ack_drop_hits_the_next_ack(tmp_path):
+    result, events = await run(tmp_path, {"kind": "ack_drop", "target": "c1",
+                                          "trigger": {"after_sends": {"client": "c1", "n": 5}}},
+                               messages=15, rate=20)
+    assert result.verdict.client_to_server["duplicated"], result.verdict.counts
+    retried = [e["value"]["id"] for e in events
+               if e["f"] == "send" and e["type"] == "ok" and e["value"]["tries"] > 1]
+    # At 20 messages/s each ack is back before the next send, so the next ACK after the 5th send is
+    # the 5th's own (or, if the proxy is slower than the trigger, the 6th's).
+    assert retried and retried[0] in ("c1:5", "c1:6"), retried

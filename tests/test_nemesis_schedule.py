@@ -11,7 +11,7 @@ import pytest
 
 from harness.errors import ScenarioError
 from harness.history import HistoryWriter, read_history
-from harness.nemesis import Nemesis, NemesisContext
+from harness.nemesis import PARKED, Nemesis, NemesisContext
 from harness.scenario import resolve
 
 
@@ -28,7 +28,13 @@ class FakeProxies:
     async def add_toxic(self, proxy: str, type: str, *, stream: str = "downstream", name: str | None = None,
                         toxicity: float = 1.0, attributes: dict[str, Any] | None = None) -> None:
         self.calls.append(("add", proxy, name, type, stream, dict(attributes or {})))
-        self.toxics[(proxy, name)] = {"name": name, "type": type, "fired": 0, "attributes": attributes}
+        self.toxics[(proxy, name)] = {"name": name, "type": type, "fired": 0, "matched": 0,
+                                      "attributes": attributes}
+
+    async def update_toxic(self, proxy: str, name: str, *, attributes: dict[str, Any] | None = None,
+                           toxicity: float | None = None) -> dict[str, Any]:
+        self.calls.append(("update", proxy, name, dict(attributes or {})))
+        return self.toxics[(proxy, name)]
 
     async def remove_toxic(self, proxy: str, name: str) -> None:
         self.calls.append(("remove", proxy, name))
@@ -204,3 +210,55 @@ async def test_untriggered_faults_are_reported(tmp_path):
 def test_frame_faults_need_the_embedded_proxy(tmp_path):
     with pytest.raises(ScenarioError, match="embedded"):
         make(tmp_path, [{"kind": "ack_drop"}], frame=False)
+
+
+async def test_send_triggered_frame_fault_is_parked_then_aimed(tmp_path):
+    nemesis, proxies, _, history = make(tmp_path, [
+        {"kind": "frame_dup", "target": "c1", "trigger": {"after_sends": {"client": "c1", "n": 3}}}])
+    await nemesis.arm()
+    assert proxies.calls[0][:4] == ("add", "p-c1", "frame_dup-0", "frame")
+    assert proxies.calls[0][5]["nth"] == PARKED
+    nemesis.begin()
+    proxies.toxics[("p-c1", "frame_dup-0")]["matched"] = 7  # frames seen before the trigger
+    for n in range(1, 4):
+        await nemesis.on_send("c1", n)
+    assert proxies.calls[-1] == ("update", "p-c1", "frame_dup-0", {"nth": 8})
+    assert nemesis.frames_waiting
+    proxies.fire("p-c1", "frame_dup-0")
+    await asyncio.wait_for(asyncio.gather(*nemesis._frame_tasks), 2)
+    assert proxies.calls[-1] == ("remove", "p-c1", "frame_dup-0")
+    assert [e["f"] for e in read_history(history.path)] == ["fault", "heal"]
+    assert nemesis.pending == []
+
+
+async def test_a_parked_fault_never_triggered_is_removed_and_reported(tmp_path):
+    nemesis, proxies, _, history = make(tmp_path, [
+        {"kind": "ack_drop", "target": "c2", "trigger": {"after_sends": {"client": "c1", "n": 40}}}])
+    await nemesis.arm()
+    nemesis.begin()
+    await nemesis.heal_all()
+    assert proxies.calls[-1] == ("remove", "p-c2", "ack_drop-0")
+    assert [f.label for f in nemesis.pending] == ["ack_drop@c2"]
+    assert list(read_history(history.path)) == []
+
+
+async def test_aiming_a_parked_toxic_retries_when_frames_slip_past(tmp_path):
+    nemesis, proxies, _, _ = make(tmp_path, [
+        {"kind": "frame_drop", "target": "c1", "trigger": {"at": 0}}])
+    await nemesis.arm()
+    toxic = proxies.toxics[("p-c1", "frame_drop-0")]
+    real_update = proxies.update_toxic
+    slips = [2]
+
+    async def racing_update(proxy, name, *, attributes=None, toxicity=None):
+        if slips[0]:
+            slips[0] -= 1
+            toxic["matched"] = attributes["nth"]  # a frame arrived between the read and the update
+        return await real_update(proxy, name, attributes=attributes)
+
+    proxies.update_toxic = racing_update
+    nemesis.begin()
+    await asyncio.sleep(0.05)
+    updates = [c[3]["nth"] for c in proxies.calls if c[0] == "update"]
+    assert updates == [1, 2, 3]
+    await nemesis.heal_all()

@@ -1,0 +1,15 @@
+"""Blackhole / half-open link: c2's bytes vanish for 1.5 s and nothing closes the connection.
+
+The server runs with a 0.25 s ping interval and timeout so the half-open connection is noticed
+in the cell's budget (socket.io's defaults, 25 s + 20 s, would take 45 s). Fire-and-forget sends
+written into the dead link are lost; the ack steps retry them.
+"""
+
+import pytest
+
+from harness.guarantees import PROFILES
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+async def test_blackhole(profile: str, run_cell) -> None:
+    await run_cell("blackhole", profile)
