@@ -151,9 +151,8 @@ def measure_throughput(port: int, nbytes: int, framed: bool) -> float:
     try:
         if framed:
             frame = encode_frame(BINARY, block, mask=MASK)
-            count = nbytes // len(block)
-            _upgrade(s, count * len(frame))
-            chunk, chunks = frame * 4, count // 4
+            chunk, chunks = frame * 4, nbytes // (len(block) * 4)
+            _upgrade(s, chunks * len(chunk))
         else:
             chunk, chunks = block * 4, nbytes // (len(block) * 4)
             s.sendall(struct.pack("!Q", chunks * len(chunk)))

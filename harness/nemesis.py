@@ -231,7 +231,7 @@ class Nemesis:
             async with self._lock:
                 self.active.append(armed)
                 self._record_fault(armed)
-            await self._await_fired(armed, int(fault.params.get("count", 1)), fault.duration)
+            await self._frame_lifetime(armed)
             await self.heal(armed)
             return
         armed.recorded = True
@@ -241,10 +241,22 @@ class Nemesis:
     async def _heal_later(self, active: ActiveFault) -> None:
         fault = active.fault
         if fault.kind in FRAME_FAULTS:
-            await self._await_fired(active, int(fault.params.get("count", 1)), fault.duration)
+            await self._frame_lifetime(active)
         elif fault.duration:
             await asyncio.sleep(fault.duration)
         await self.heal(active)
+
+    async def _frame_lifetime(self, active: ActiveFault) -> None:
+        """A frame fault lasts until its toxic has hit `count` frames, or for `duration` when count is 0
+        (every matching frame; with no duration, until the end of the schedule)."""
+        count = int(active.fault.params.get("count", 1))
+        if count:
+            await self._await_fired(active, count, active.fault.duration)
+            return
+        if active.fault.duration:
+            await asyncio.sleep(active.fault.duration)
+        else:
+            await asyncio.Event().wait()  # until heal_all cancels the schedule
 
     async def _await_fired(self, active: ActiveFault, count: int, limit: float | None) -> None:
         deadline = None if limit is None else time.monotonic() + limit

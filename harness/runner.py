@@ -25,11 +25,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
+from harness.checkers.files import check_files
+from harness.checkers.verdict import Expectations, Verdict
 from harness.clients.base import ClientConfig, ClientDriver
 from harness.databases import sqlite_url
 from harness.errors import BackendUnavailableError
-from harness.checkers.files import check_files
-from harness.checkers.verdict import Expectations, Verdict
 from harness.history import HistoryWriter, OpType, write_rows
 from harness.nemesis import Nemesis, NemesisContext
 from harness.report import write_run_report
@@ -291,8 +291,20 @@ async def read_final_rows(db_url: str) -> list[dict[str, Any]]:
 async def run_scenario(scenario: Scenario, reports_dir: str | os.PathLike[str] = "reports", *,
                        run_id: str | None = None, progress: Progress | None = None) -> RunResult:
     """Execute `scenario` once and write its run folder; the verdict decides `RunResult.passed`."""
-    say = progress or (lambda stage: None)
-    started = time.monotonic()
+    started = phase_start = time.monotonic()
+    phases: dict[str, float] = {}
+    phase = ""
+
+    def say(next_phase: str, text: str) -> None:
+        # Each phase's duration goes to run.json, so a slow run shows where its time went.
+        nonlocal phase, phase_start
+        now = time.monotonic()
+        if phase:
+            phases[phase] = round(now - phase_start, 3)
+        phase, phase_start = next_phase, now
+        if progress:
+            progress(text)
+
     run_id = run_id or new_run_id(scenario.name)
     run_dir = Path(reports_dir) / run_id
     run_dir.mkdir(parents=True, exist_ok=False)
@@ -301,7 +313,7 @@ async def run_scenario(scenario: Scenario, reports_dir: str | os.PathLike[str] =
     untriggered: list[str] = []
     topo = Topology(scenario, run_dir, history)
     try:
-        say("starting server, proxy and clients")
+        say("up", "starting server, proxy and clients")
         await topo.start_backend()
         server = await topo.start_server()
         await topo.start_links()
@@ -309,17 +321,18 @@ async def run_scenario(scenario: Scenario, reports_dir: str | os.PathLike[str] =
         await nemesis.arm()
         await topo.start_clients()
         try:
-            say(f"workload: {scenario.clients.count} x {scenario.workload.messages} messages")
+            say("workload", f"workload: {scenario.clients.count} x {scenario.workload.messages} messages")
             nemesis.begin()
             await asyncio.gather(*(_workload(scenario, slot, d, nemesis) for slot, d in topo.drivers.items()))
-            say("healing")
+            say("heal", "healing")
             await _finish_schedule(nemesis, scenario, history)
             untriggered = [f.label for f in nemesis.pending]
         finally:
             await nemesis.heal_all()
             await server.ensure_running()
-        say("waiting for quiet")
+        say("quiet", "waiting for quiet")
         quiet = await wait_quiet(topo.drivers, history, scenario.quiet.settle, scenario.quiet.timeout)
+        say("teardown", "closing clients, stopping the server")
         await topo.close_clients()
         await server.stop()
         rows = await read_final_rows(topo.rows_url)
@@ -329,10 +342,11 @@ async def run_scenario(scenario: Scenario, reports_dir: str | os.PathLike[str] =
         finally:
             history.close()
     write_rows(run_dir / "rows.jsonl", rows)
-    say("checking")
+    say("check", "checking")
     verdict, unmet = check_run(run_dir, scenario)
+    say("report", "writing reports")
     run_meta = {"run_id": run_id, "quiet": quiet.__dict__, "untriggered": untriggered,
-                "seconds": round(time.monotonic() - started, 3)}
+                "seconds": round(time.monotonic() - started, 3), "phases": phases}
     (run_dir / "run.json").write_bytes(orjson.dumps(run_meta, option=orjson.OPT_INDENT_2))
     if not quiet.reached:
         unmet.append(f"the run did not become quiet within {quiet.timeout:g}s "

@@ -168,11 +168,11 @@ def validate(data: Any, source: str = "scenario") -> None:
     errors = list(validator.iter_errors(data))
     if not errors:
         return
-    # The deepest error names the field most precisely; oneOf branches otherwise blur the message.
-    error = jsonschema.exceptions.best_match(errors, key=lambda e: (-len(e.absolute_path),) +
-                                             jsonschema.exceptions.relevance(e))
-    if error.validator in ("oneOf", "anyOf") and error.context:
-        error = max(error.context, key=lambda e: len(e.absolute_path))
+    # The deepest error names the field most precisely. Inside a oneOf, a `const` miss only says which
+    # branch this is not (e.g. the other target kind); prefer the error inside the branch the user meant.
+    error = max(errors, key=lambda e: len(e.absolute_path))
+    while error.context:
+        error = max(error.context, key=lambda e: (e.validator != "const", len(e.absolute_path)))
     message = error.message
     if error.validator == "additionalProperties":
         message = f"{message}; see `sio-harness validate --schema` for the fields allowed here"
@@ -238,9 +238,10 @@ def resolve(data: dict[str, Any], seed: int | None = None, source: str = "scenar
     profile = target.profile if target.kind == "reference" else "exactly-once"
     client_data = {**_client_preset(profile), **data.get("clients", {})}
     clients = Clients(**client_data)
-    if clients.ack and clients.retry_mode == "none" and clients.retries:
+    if clients.retry_mode == "none" and clients.retries:
         raise ScenarioError(f"{source}: field clients.retry_mode: retries={clients.retries} needs "
-                            f"retry_mode 'queue' or 'manual'")
+                            f"retry_mode 'queue' or 'manual' (and a server that acks: profile at-least-once "
+                            f"or exactly-once)")
     workload = Workload(**data.get("workload", {}))
 
     faults = [_resolve_fault(f, i, rng, clients, workload, target, source)

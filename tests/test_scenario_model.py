@@ -47,6 +47,7 @@ def test_explicit_client_fields_override_the_preset():
     ({"name": "t", "expectations": {"guarantees": ["most-of-the-time"]}}, "expectations.guarantees.0"),
     ({"name": "t", "colour": "red"}, "(top level)"),
     ({"name": "bad name!"}, "name"),
+    ({"name": "t", "target": {"kind": "external"}}, "target"),
     ({}, "(top level)"),
 ])
 def test_bad_files_name_the_field(data, field):
@@ -124,3 +125,13 @@ def test_cli_validate_exit_codes(tmp_path, capsys):
 def test_cli_list_shows_bundled(capsys):
     assert main(["list", "--names"]) == 0
     assert "baseline-no-faults" in capsys.readouterr().out.split()
+
+
+def test_external_target_without_command_names_what_is_missing():
+    with pytest.raises(ScenarioError, match="'command' is a required property"):
+        validate({"name": "t", "target": {"kind": "external"}})
+
+
+def test_retries_need_a_retry_mode():
+    with pytest.raises(ScenarioError, match="clients.retry_mode"):
+        resolve(minimal(clients={"retries": 3}))

@@ -26,12 +26,19 @@ class Frame:
     fin: bool
     rsv1: bool
     opcode: int
-    payload: bytes
     raw: bytes
+    start: int  # where the payload begins in `raw`
+    key: bytes | None  # the client's masking key
 
     @property
     def is_control(self) -> bool:
         return self.opcode >= 0x8
+
+    @property
+    def payload(self) -> bytes:
+        """The unmasked payload, computed on demand: a proxy only reads the frames it must classify."""
+        data = self.raw[self.start:]
+        return unmask(self.key, data) if self.key else data
 
 
 class FrameParser:
@@ -79,16 +86,13 @@ class FrameParser:
         end = pos + head + length
         if len(buf) < end:
             return None, pos
-        payload = bytes(buf[pos + head:end])
-        if masked:
-            payload = unmask(bytes(buf[pos + head - 4:pos + head]), payload)
-        raw = bytes(buf[pos:end])
-        return Frame(bool(b0 & 0x80), bool(b0 & 0x40), b0 & 0x0F, payload, raw), end
+        key = bytes(buf[pos + head - 4:pos + head]) if masked else None
+        return Frame(bool(b0 & 0x80), bool(b0 & 0x40), b0 & 0x0F, bytes(buf[pos:end]), head, key), end
 
 
 @dataclass(slots=True)
 class Message:
-    """A data message: its frames' original bytes and the joined payload."""
+    """A data message: its frames' original bytes and, for text messages, the joined payload."""
 
     opcode: int
     compressed: bool
@@ -101,7 +105,7 @@ class MessageAssembler:
 
     def __init__(self) -> None:
         self.current: Message | None = None
-        self.parts: list[bytes] = []
+        self.frames: list[Frame] = []
 
     @property
     def in_progress(self) -> bool:
@@ -111,14 +115,15 @@ class MessageAssembler:
         """Add a data frame; returns the message when this frame completes it."""
         if self.current is None:
             self.current = Message(frame.opcode, frame.rsv1, b"")
-            self.parts = []
+            self.frames = []
         self.current.raws.append(frame.raw)
-        self.parts.append(frame.payload)
+        self.frames.append(frame)
         if not frame.fin:
             return None
         message, self.current = self.current, None
-        message.payload = b"".join(self.parts)
-        self.parts = []
+        if message.opcode == TEXT:  # binary payloads are never read: skip unmasking them
+            message.payload = b"".join(f.payload for f in self.frames)
+        self.frames = []
         return message
 
 
