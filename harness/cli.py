@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("harness.report.command", "rebuild run reports, index.html and summary.md from saved runs"),
     "matrix": ("harness.commands.matrix", "the tutorial's profiles against the fault families"),
     "demo": ("harness.commands.demo", "run the bundled scenarios on embedded defaults (make demo)"),
+    "explore": ("harness.commands.explore", "property-based chaos: search a step (or mutant) for a violation"),
+    "soak": ("harness.commands.soak", "N consecutive runs under the full fault mix; count false alarms"),
     "bench": ("harness.commands.bench", "measure performance: checker, proxy, run, load, memory, suite"),
 }
 

@@ -153,11 +153,11 @@ class Campaign:
         scenario = resolve(data, source="explored schedule")
         first = asyncio.run(run_scenario(scenario, self.reports))
         self.runs += 1
-        if first.passed:
+        if not _broken(first):
             return []
         again = asyncio.run(run_scenario(scenario, self.reports))
         self.runs += 1
-        if again.passed:
+        if not _broken(again):
             self.unreproduced.append(str(first.run_dir))
             log.warning("failure did not reproduce, treated as a pass: %s (%s)", first.run_dir,
                         "; ".join(first.unmet))
@@ -167,7 +167,16 @@ class Campaign:
         self.found = self.reports / f"found-{self.profile}{'-' + self.mutant if self.mutant else ''}.json"
         self.found.write_text(json.dumps(data, indent=2) + "\n")
         self.found_run = again.run_dir
-        return again.unmet
+        return _broken(again)
+
+
+def _broken(result: Any) -> list[str]:
+    """The verdict's failures, and a run that never became quiet; a fault whose trigger never fired
+    (an ACK count past the last ack) only means that rule had no effect."""
+    problems = list(result.verdict.failures)
+    if not result.quiet.reached:
+        problems.append(f"not quiet within {result.quiet.timeout:g}s")
+    return problems
 
 
 def chaos_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:

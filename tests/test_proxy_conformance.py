@@ -157,6 +157,18 @@ async def test_timeout_zero_hangs_forever(backend, echo_port):
     writer.close()
 
 
+async def test_removing_a_timeout_toxic_closes_its_connections(backend, echo_port):
+    proxy = await _proxy("timeout-remove", echo_port)
+    reader, writer = await asyncio.open_connection("127.0.0.1", listen_port(proxy))
+    writer.write(b"a")
+    assert await asyncio.wait_for(reader.readexactly(1), 5) == b"a"  # the link is up
+    await sync(proxy.add_toxic, type="timeout", attributes={"timeout": 0})
+    writer.write(b"held")
+    await sync(proxy.destroy_toxic, "timeout_downstream")
+    assert await read_all(reader) == b""
+    writer.close()
+
+
 async def test_slicer_chunks(backend, echo_port):
     proxy = await _proxy("slicer", echo_port)
     await sync(proxy.add_toxic, type="slicer",
@@ -242,6 +254,21 @@ async def test_populate(backend, echo_port):
 
 async def test_version(backend):
     assert (await sync(requests.get, f"{backend.api_url}/version")).json()["version"]
+
+
+async def test_bytes_of_a_client_that_leaves_at_once_are_delivered(backend):
+    received: asyncio.Queue[bytes] = asyncio.Queue()
+
+    async def sink(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await received.put(await reader.read())
+        writer.close()
+
+    async with tcp_server(sink) as port:
+        proxy = await _proxy("fire-and-forget", port)
+        _, writer = await asyncio.open_connection("127.0.0.1", listen_port(proxy))
+        writer.write(b"sent, then gone")
+        writer.close()
+        assert await asyncio.wait_for(received.get(), 5) == b"sent, then gone"
 
 
 # -- where the embedded proxy is deliberately better than the real one ----------------------------------

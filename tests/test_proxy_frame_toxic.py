@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,24 @@ async def test_drop_exactly_the_ack_of_the_third_message(chat):
     assert _rows(db) == contents  # committed, though its ack never arrived
     toxic = await control.get_toxic("chat", "ack_drop")
     assert toxic["fired"] == 1 and toxic["matched"] == 5
+
+
+async def test_delay_only_the_second_ack(chat):
+    control, url, db = chat
+    await control.add_toxic("chat", "frame", stream="downstream", name="slow_ack",
+                            attributes={"action": "delay", "delay": 600, "sio_type": "ACK", "nth": 2})
+    client = socketio.AsyncClient(reconnection=False)
+    await client.connect(url, transports=["websocket"])
+    took = []
+    try:
+        for i in range(3):
+            start = time.monotonic()
+            await client.call("chat message", (f"d{i}", f"d-{i}"), timeout=5)
+            took.append(time.monotonic() - start)
+    finally:
+        await client.disconnect()
+    assert took[1] >= 0.55 and took[0] < 0.5 and took[2] < 0.5
+    assert _rows(db) == ["d0", "d1", "d2"]
 
 
 @pytest.mark.parametrize("chat", ["at-least-once", "exactly-once"], indirect=True)

@@ -47,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="small sizes and one run: checks that the benchmarks work, not figures to quote")
     parser.add_argument("--options", default="", metavar="'ARGS'",
-                        help="further options for the one benchmark named, e.g. --options '--events 20000' "
+                        help="further options for the one benchmark named, e.g. --options='--events 20000' "
                              "(see python benchmarks/bench_NAME.py --help)")
 
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from harness.errors import HarnessError, MissingBinaryError
 from harness.proxy.control import ToxiproxyClient
 from harness.proxy.embedded import EmbeddedServer, serve_embedded
+from harness.proxy.seeding import fresh_seed
 from harness.topology import ManagedProcess, free_port, python_module_argv
 
 BackendKind = Literal["embedded", "toxiproxy", "auto"]
@@ -41,7 +42,6 @@ class ProxyBackend:
     process: ManagedProcess | None = None
     embedded: EmbeddedServer | None = None
     seed: int | None = None
-    notes: list[str] = field(default_factory=list)
 
     async def stop(self) -> None:
         """Stop what this backend started (by PID); an external $TOXIPROXY_URL server is left running."""
@@ -72,9 +72,12 @@ async def _start_toxiproxy(seed: int | None) -> ProxyBackend:
     if url:
         control = ToxiproxyClient(url)
         await control.version()
-        return ProxyBackend("toxiproxy", url.rstrip("/"), control, seed=seed,
-                            notes=["external server from $TOXIPROXY_URL"])
+        return ProxyBackend("toxiproxy", url.rstrip("/"), control, seed=seed)
     binary = find_toxiproxy_binary()
+    named = os.environ.get("TOXIPROXY_BIN")
+    if binary is None and named:
+        raise MissingBinaryError(f"TOXIPROXY_BIN={named} is not an executable file; point it at the "
+                                 f"Toxiproxy server binary (`go install` names it `server`)")
     if binary is None:
         raise MissingBinaryError("the real Toxiproxy was not found: set TOXIPROXY_BIN or TOXIPROXY_URL, or "
                                  "install it with `go install github.com/Shopify/toxiproxy/v2/cmd/server@v2.12.0`")
@@ -100,10 +103,9 @@ async def _start_embedded(seed: int | None, in_process: bool) -> ProxyBackend:
         embedded = await serve_embedded("127.0.0.1", 0, seed)
         return ProxyBackend("embedded", embedded.api_url, ToxiproxyClient(embedded.api_url),
                             embedded=embedded, seed=embedded.server.seed)
+    seed = fresh_seed() if seed is None else seed  # known to the caller, so a run can be replayed
     port = free_port()
-    args = ["--host", "127.0.0.1", "--port", str(port)]
-    if seed is not None:
-        args += ["--seed", str(seed)]
+    args = ["--host", "127.0.0.1", "--port", str(port), "--seed", str(seed)]
     log = tempfile.NamedTemporaryFile(prefix="embedded-proxy-", suffix=".log", delete=False)
     log.close()
     process = ManagedProcess("embedded proxy", python_module_argv("harness.proxy", *args), log_path=log.name)

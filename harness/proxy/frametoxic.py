@@ -117,20 +117,18 @@ class FrameStage(Stage):
         if self.raw:
             await out(data, t)
             return
+        ready = []  # bytes to forward as they are, written in one go: fewer writes, same bytes
         if self.http.state != "ws":
             passthrough, data = self.http.feed(data)
-            if passthrough:
-                await out(passthrough, t)
+            ready.append(passthrough)
             if self.http.state == "raw":
                 self.raw = True
-            if not data:
-                return
-        for frame in self.parser.feed(data):
+        for frame in self.parser.feed(data) if data else ():
             if frame.is_control:
                 if self.held:
                     self.held.append((frame.raw, False))
                 else:
-                    await out(frame.raw, t)
+                    ready.append(frame.raw)
                 continue
             self.held.append((frame.raw, True))
             message = self.assembler.add(frame)
@@ -143,17 +141,20 @@ class FrameStage(Stage):
                         continue
                 else:
                     self.awaiting = 0
-                await self._act(t, out)
+                await self._act(ready, t, out)
                 continue
             packet = None
             if message.opcode == TEXT and not message.compressed:
                 packet = parse_ws_text(message.payload)
             if packet is None or not self._matches(*packet) or not self._affected():
-                await self._flush(t, out)
+                ready.extend(raw for raw, _ in self.held)
+                self.held = []
             elif packet[1] is not None and packet[1].attachments:
                 self.awaiting = packet[1].attachments
             else:
-                await self._act(t, out)
+                await self._act(ready, t, out)
+        if any(ready):
+            await out(b"".join(ready), t)
 
     def _matches(self, eio: str, sio: SioPacket | None) -> bool:
         a = self.toxic.attributes
@@ -178,25 +179,24 @@ class FrameStage(Stage):
             return False
         return self.toxic.toxicity_mode != "chunk" or self.draw()
 
-    async def _flush(self, t: float, out: Emit) -> None:
-        held, self.held = self.held, []
-        await out(b"".join(raw for raw, _ in held), t)
-
-    async def _act(self, t: float, out: Emit) -> None:
+    async def _act(self, ready: list[bytes], t: float, out: Emit) -> None:
+        """Apply the action to the held unit, after forwarding what came before it."""
+        if any(ready):
+            await out(b"".join(ready), t)
+        ready.clear()
         action = self.toxic.attributes["action"]
         self.toxic.fired += 1
         held, self.held = self.held, []
         if action == "drop":
-            kept = b"".join(raw for raw, is_data in held if not is_data)
-            if kept:
-                await out(kept, t)
+            ready.extend(raw for raw, is_data in held if not is_data)
             return
         if action == "delay":
             await asyncio.sleep(self.toxic.attributes["delay"] / 1000)
-        await out(b"".join(raw for raw, _ in held), t)
+        ready.extend(raw for raw, _ in held)
         if action == "duplicate":
-            await out(b"".join(raw for raw, is_data in held if is_data), t)
+            ready.extend(raw for raw, is_data in held if is_data)
         elif action == "cut":
+            await out(b"".join(ready), t)
             raise CloseLink()
 
 

@@ -100,6 +100,8 @@ class Pipe:
         self.closed = False
         self.loop = asyncio.get_running_loop()
         dst.inbound = self
+        # A deeper write buffer than the 64 KiB default means fewer pause/resume round trips under load.
+        dst.transport.set_write_buffer_limits(high=HIGH_WATER)  # type: ignore[union-attr]
         src.sink = dst.transport.write  # type: ignore[union-attr]
 
     # -- toxics joining and leaving -------------------------------------------------------------
@@ -222,7 +224,7 @@ class Pipe:
         while i < n:
             stage = stages[i]
             i += 1
-            if stage.active:
+            if stage.applies():
                 await stage.eof(partial(self._eof_through, stages, i))
                 return
 
@@ -295,7 +297,7 @@ class Link:
             return
         finally:
             self.connecting = None
-        if self.client.lost:
+        if self.client.lost and not self.early:
             self.server.abort()
             return
         self.up = Pipe(self, self.client, self.server, "upstream")
@@ -308,7 +310,9 @@ class Link:
         early, self.early = self.early, []
         for data in early:
             self.client.sink(data)
-        if early and not self.up.reading_paused:
+        if self.client.lost:
+            self.up.feed_eof()  # the client wrote and left before the upstream answered: deliver, then close
+        elif early and not self.up.reading_paused:
             self.client.transport.resume_reading()  # type: ignore[union-attr]
 
     def pipes(self) -> tuple[Pipe, ...]:
