@@ -3,6 +3,8 @@
 Each of `--clients` harness python drivers (the runner's default client) sends `--messages` chat messages
 flat out, as the runner's workload does; the reference server (baseline profile, SQLite, no rate limit)
 stores each and broadcasts it to every client, so a run makes clients x clients x messages deliveries.
+Three paths: through the embedded proxy in the harness's own process and event loop (as `sio-harness run`
+starts it), through the embedded proxy as a process of its own, and straight to the server.
 "History on" means exactly what a run does: every observation of every client (sends, receipts,
 connects) is appended to a history file by the harness's `HistoryWriter`, one unbuffered write per event.
 The figure is deliveries (client `recv` events) per second, from the first send to the last delivery;
@@ -62,7 +64,14 @@ async def _client(driver: Any, messages: int) -> None:
         await asyncio.sleep(0)
 
 
-async def one_run(tmp: Path, clients: int, messages: int, through_proxy: bool) -> tuple[float, int]:
+PATHS = {  # figure name -> where the proxy runs (None: no proxy)
+    "through embedded proxy, in process (as a run)": "in-process",
+    "through embedded proxy, own process": "process",
+    "direct (no proxy)": None,
+}
+
+
+async def one_run(tmp: Path, clients: int, messages: int, proxy: str | None) -> tuple[float, int]:
     """Deliveries per second of one run, and how many deliveries arrived."""
     run_dir = Path(tempfile.mkdtemp(dir=tmp))
     port = free_port()
@@ -73,8 +82,8 @@ async def one_run(tmp: Path, clients: int, messages: int, through_proxy: bool) -
     history = CountingHistory(run_dir / "history.jsonl", clients * clients * messages)
     try:
         urls = [f"http://127.0.0.1:{port}"] * clients
-        if through_proxy:
-            backend = await start_proxy_backend("embedded", seed=1)
+        if proxy:
+            backend = await start_proxy_backend("embedded", seed=1, in_process=proxy == "in-process")
             urls = []
             for i in range(clients):
                 info = await backend.control.create_proxy(f"load-c{i}", listen="127.0.0.1:0",
@@ -100,20 +109,22 @@ async def one_run(tmp: Path, clients: int, messages: int, through_proxy: bool) -
         await server.terminate()
 
 
-async def measure(clients: int, messages: int, repeat: int) -> tuple[Figure, Figure, list[str]]:
-    proxied, direct = Figure("through embedded proxy", [], "deliveries/s", at_least=10_000), \
-        Figure("direct (no proxy)", [], "deliveries/s")
+async def measure(clients: int, messages: int, repeat: int) -> tuple[list[Figure], list[str]]:
+    figures = {name: Figure(name, [], "deliveries/s", at_least=10_000 if proxy else None)
+               for name, proxy in PATHS.items()}
     short = []
     expected = clients * clients * messages
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
         for _ in range(repeat):
-            for figure, through in ((proxied, True), (direct, False)):
-                rate, got = await one_run(Path(tmp), clients, messages, through)
-                figure.samples.append(rate)
+            for name, proxy in PATHS.items():
+                rate, got = await one_run(Path(tmp), clients, messages, proxy)
+                figures[name].samples.append(rate)
                 if got < expected:
-                    short.append(f"{figure.name}: {got:,} of {expected:,} deliveries within "
-                                 f"{DELIVERY_TIMEOUT:g} s")
-    return proxied, direct, short
+                    short.append(f"{name}: {got:,} of {expected:,} deliveries within {DELIVERY_TIMEOUT:g} s")
+    direct = figures["direct (no proxy)"]
+    ratios = [ratio(f"{name.replace('through embedded proxy', 'proxied')} / direct", figures[name], direct,
+                    at_least=0.8) for name, proxy in PATHS.items() if proxy]
+    return [*figures.values(), *ratios], short
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -123,14 +134,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="5 clients x 20 messages, one repetition")
     parser.add_argument("--profile", action="store_true",
-                        help="one proxied run under pyinstrument; prints where the harness process spends it")
+                        help="one run through the in-process proxy under pyinstrument: where the harness "
+                             "process spends its time")
     args = parser.parse_args(argv)
     if args.quick:
         args.clients, args.messages, args.repeat = 5, 20, 1
     if args.profile:
         return _profile(args)
-    proxied, direct, short = asyncio.run(measure(args.clients, args.messages, args.repeat))
-    figures = [proxied, direct, ratio("proxied / direct", proxied, direct, at_least=0.8)]
+    figures, short = asyncio.run(measure(args.clients, args.messages, args.repeat))
     print_table(f"load: {args.clients} clients x {args.messages} messages = "
                 f"{args.clients * args.clients * args.messages:,} deliveries per run, history on",
                 figures, caption=machine())
@@ -146,7 +157,7 @@ def _profile(args: argparse.Namespace) -> int:
         with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
             profiler = Profiler(interval=0.001, async_mode="disabled")
             profiler.start()
-            rate, got = await one_run(Path(tmp), args.clients, args.messages, True)
+            rate, got = await one_run(Path(tmp), args.clients, args.messages, "in-process")
             profiler.stop()
         console.print(profiler.output_text(unicode=True, color=False, show_all=False))
         console.print(f"{rate:,.0f} deliveries/s ({got:,} deliveries)")

@@ -13,6 +13,7 @@ import socketio
 
 from harness.proxy.backends import start_proxy_backend
 from harness.topology import free_port, start_reference_server
+from proxy_support import tcp_server
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -119,3 +120,43 @@ async def test_cut_right_after_the_second_event(chat):
             break
         await asyncio.sleep(0.02)
     assert _rows(db) == ["one", "two"]
+
+
+async def test_a_frame_toxic_removes_the_compression_offer_from_the_upgrade():
+    """socket.io-client on Node offers permessage-deflate; a compressed message could never be matched.
+
+    With a frame toxic on the proxy (here downstream only, as ack_drop is), the upgrade request reaches
+    the server without `Sec-WebSocket-Extensions`, and the rest of the bytes pass unchanged.
+    """
+    received = bytearray()
+    done = asyncio.Event()
+
+    async def capture(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while data := await reader.read(65536):
+            received.extend(data)
+            if received.endswith(b"tail"):
+                done.set()
+        writer.close()
+
+    request = (b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+               b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+               b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+               b"Sec-WebSocket-Version: 13\r\n\r\n")
+    backend = await start_proxy_backend("embedded", seed=1, in_process=True)
+    try:
+        async with tcp_server(capture) as upstream:
+            proxy = await backend.control.create_proxy("ws", f"127.0.0.1:{upstream}")
+            await backend.control.add_toxic("ws", "frame", stream="downstream", attributes={"sio_type": "ACK"})
+            host, port = proxy["listen"].rsplit(":", 1)
+            _, writer = await asyncio.open_connection(host, int(port))
+            writer.write(request[:40])
+            await writer.drain()
+            writer.write(request[40:] + b"tail")
+            await writer.drain()
+            await asyncio.wait_for(done.wait(), 5)
+            writer.close()
+    finally:
+        await backend.stop()
+    assert b"sec-websocket-extensions" not in received.lower()
+    assert bytes(received) == request.replace(
+        b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n", b"") + b"tail"

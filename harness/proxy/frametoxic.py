@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from harness.proxy.apierror import ApiError
 from harness.proxy.frames import BINARY, TEXT, FrameParser, MessageAssembler
 from harness.proxy.packets import EIO_TYPES, SIO_TYPES, SioPacket, parse_ws_text
-from harness.proxy.toxics import CloseLink, Emit, Stage, Toxic, ToxicType, int_attribute
+from harness.proxy.toxics import CloseLink, Emit, EmitEof, Stage, Toxic, ToxicType, int_attribute
 
 if TYPE_CHECKING:
     from harness.proxy.link import Pipe
@@ -28,6 +28,7 @@ _CONTENT_LENGTH = re.compile(rb"^content-length:\s*(\d+)\s*$", re.I | re.M)
 _CHUNKED = re.compile(rb"^transfer-encoding:.*chunked", re.I | re.M)
 _MAX_HEAD = 65536
 _UPGRADE = re.compile(rb"^upgrade:\s*websocket\s*$", re.I | re.M)
+_EXTENSIONS = re.compile(rb"^sec-websocket-extensions:[^\r\n]*\r\n", re.I | re.M)
 
 
 class HttpFollower:
@@ -198,6 +199,50 @@ class FrameStage(Stage):
         elif action == "cut":
             await out(b"".join(ready), t)
             raise CloseLink()
+
+
+class OfferStripStage(Stage):
+    """Removes the client's `Sec-WebSocket-Extensions` offer from its WebSocket upgrade request.
+
+    Browsers and socket.io-client on Node offer permessage-deflate; a compressed message cannot be matched
+    by a frame toxic. Without the offer the server never compresses, so every message on a connection that
+    a frame toxic may inspect (in either direction) stays readable. It acts on the first request head only
+    and passes everything after it through unchanged.
+    """
+
+    def __init__(self, toxic: Toxic, rng: random.Random, pipe: "Pipe") -> None:
+        super().__init__(toxic, rng, pipe)
+        self.head: bytearray | None = bytearray()
+        self.out: Emit | None = None
+
+    def applies(self) -> bool:
+        return True
+
+    async def push(self, data: bytes, t: float, out: Emit) -> None:
+        if self.head is None:
+            await out(data, t)
+            return
+        self.head += data
+        self.out = out
+        end = self.head.find(b"\r\n\r\n")
+        if end < 0:
+            if len(self.head) > _MAX_HEAD:
+                await self._release(t)
+            return
+        head, rest = bytes(self.head[:end + 4]), bytes(self.head[end + 4:])
+        self.head = None
+        if _UPGRADE.search(head):
+            head = _EXTENSIONS.sub(b"", head)
+        await out(head + rest, t)
+
+    async def _release(self, t: float) -> None:
+        held, self.head = bytes(self.head or b""), None
+        if held and self.out is not None:
+            await self.out(held, t)
+
+    async def eof(self, out: EmitEof) -> None:
+        await self._release(asyncio.get_running_loop().time())
+        await out()
 
 
 class FrameToxicType(ToxicType):

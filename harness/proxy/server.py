@@ -12,7 +12,7 @@ import errno
 from typing import Any
 
 from harness.proxy.apierror import ApiError
-from harness.proxy.frametoxic import FRAME_TOXIC
+from harness.proxy.frametoxic import FRAME_TOXIC, OfferStripStage
 from harness.proxy.link import Link, Pipe
 from harness.proxy.seeding import derive_rng, fresh_seed
 from harness.proxy.toxics import STANDARD_TOXICS, STREAMS, TOXICITY_MODES, Stage, Toxic, ToxicType
@@ -93,7 +93,14 @@ class Proxy:
         return TOXIC_TYPES[toxic.type].stage(toxic, rng, pipe)
 
     def stages_for(self, link: Link, pipe: Pipe) -> list[Stage]:
-        return [self.make_stage(t, link, pipe) for t in self.toxics.values() if t.stream == pipe.stream]
+        stages = [self.make_stage(t, link, pipe) for t in self.toxics.values() if t.stream == pipe.stream]
+        if pipe.stream == "upstream":
+            frame = next((t for t in self.toxics.values() if t.type == "frame"), None)
+            if frame is not None:
+                # Compressed WebSocket messages cannot be matched: keep the connection uncompressed.
+                stages.insert(0, OfferStripStage(frame, derive_rng(self.server.seed, self.name, "", link.index),
+                                                 pipe))
+        return stages
 
     def live_pipes(self, stream: str) -> list[Pipe]:
         return [p for link in self.links for p in link.pipes() if p.stream == stream and not p.closed]
