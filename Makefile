@@ -21,7 +21,7 @@ $(NODE_STAMP): package.json
 	touch $(NODE_STAMP)
 
 demo: setup
-	$(VENV)/bin/sio-harness demo
+	$(VENV)/bin/sio-harness matrix
 
 test: setup
 	$(PY) -m pytest -q $(PYTEST_ARGS)
