@@ -10,7 +10,7 @@ connects) is appended to a history file by the harness's `HistoryWriter`, one un
 The figure is deliveries (client `recv` events) per second, from the first send to the last delivery;
 the two paths alternate within each repetition so they see the same machine load.
 
-    python benchmarks/bench_load.py [--clients 20] [--messages 100] [--repeat 3] [--quick] [--profile]
+    python benchmarks/bench_load.py [--clients 20] [--messages 200] [--repeat 3] [--quick] [--profile]
 """
 
 from __future__ import annotations
@@ -21,8 +21,11 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -71,8 +74,19 @@ PATHS = {  # figure name -> where the proxy runs (None: no proxy)
 }
 
 
-async def one_run(tmp: Path, clients: int, messages: int, proxy: str | None) -> tuple[float, int]:
-    """Deliveries per second of one run, and how many deliveries arrived."""
+@dataclass
+class Result:
+    rate: float
+    """deliveries per second"""
+    deliveries: int
+    harness_cpu: float
+    """CPU seconds of this process (all threads, the in-process proxy included) while it ran"""
+    server_cpu: float
+
+
+async def one_run(tmp: Path, clients: int, messages: int, proxy: str | None) -> Result:
+    """One run of the workload. CPU times are the steadier figures on a shared machine: other processes
+    stretch the wall clock, much less the work done."""
     run_dir = Path(tempfile.mkdtemp(dir=tmp))
     port = free_port()
     server = await start_reference_server(port, sqlite_url(run_dir / "chat.db"), "baseline",
@@ -92,14 +106,17 @@ async def one_run(tmp: Path, clients: int, messages: int, proxy: str | None) -> 
         for i, url in enumerate(urls, start=1):
             drivers.append(make_driver("python", f"c{i}", ClientConfig(url=url, seed=i), history))
         await asyncio.gather(*(d.start() for d in drivers))
-        started = time.perf_counter()
+        server_times = psutil.Process(server.pid).cpu_times()
+        started, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(_client(d, messages) for d in drivers))
         try:
             await asyncio.wait_for(history.all_in.wait(), DELIVERY_TIMEOUT)
         except asyncio.TimeoutError:
             pass
-        elapsed = time.perf_counter() - started
-        return history.deliveries / elapsed, history.deliveries
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+        after = psutil.Process(server.pid).cpu_times()
+        server_cpu = after.user + after.system - server_times.user - server_times.system
+        return Result(history.deliveries / elapsed, history.deliveries, cpu, server_cpu)
     finally:
         for d in drivers:
             await d.close()
@@ -112,25 +129,31 @@ async def one_run(tmp: Path, clients: int, messages: int, proxy: str | None) -> 
 async def measure(clients: int, messages: int, repeat: int) -> tuple[list[Figure], list[str]]:
     figures = {name: Figure(name, [], "deliveries/s", at_least=10_000 if proxy else None)
                for name, proxy in PATHS.items()}
+    short_names = {name: name.split(" (")[0].replace("through ", "") for name in PATHS}
+    cpu = {name: Figure(f"harness CPU per delivery: {short_names[name]}", [], "us", scale=1e6) for name in PATHS}
+    server_cpu = Figure("server CPU per delivery (all paths)", [], "us", scale=1e6)
     short = []
     expected = clients * clients * messages
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
         for _ in range(repeat):
             for name, proxy in PATHS.items():
-                rate, got = await one_run(Path(tmp), clients, messages, proxy)
-                figures[name].samples.append(rate)
-                if got < expected:
-                    short.append(f"{name}: {got:,} of {expected:,} deliveries within {DELIVERY_TIMEOUT:g} s")
+                result = await one_run(Path(tmp), clients, messages, proxy)
+                figures[name].samples.append(result.rate)
+                cpu[name].samples.append(result.harness_cpu / max(result.deliveries, 1))
+                server_cpu.samples.append(result.server_cpu / max(result.deliveries, 1))
+                if result.deliveries < expected:
+                    short.append(f"{name}: {result.deliveries:,} of {expected:,} deliveries within "
+                                 f"{DELIVERY_TIMEOUT:g} s")
     direct = figures["direct (no proxy)"]
     ratios = [ratio(f"{name.replace('through embedded proxy', 'proxied')} / direct", figures[name], direct,
                     at_least=0.8) for name, proxy in PATHS.items() if proxy]
-    return [*figures.values(), *ratios], short
+    return [*figures.values(), *ratios, *cpu.values(), server_cpu], short
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench_load", description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=20)
-    parser.add_argument("--messages", type=int, default=100, help="messages each client sends")
+    parser.add_argument("--messages", type=int, default=200, help="messages each client sends")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="5 clients x 20 messages, one repetition")
     parser.add_argument("--profile", action="store_true",
@@ -157,10 +180,10 @@ def _profile(args: argparse.Namespace) -> int:
         with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
             profiler = Profiler(interval=0.001, async_mode="disabled")
             profiler.start()
-            rate, got = await one_run(Path(tmp), args.clients, args.messages, "in-process")
+            result = await one_run(Path(tmp), args.clients, args.messages, "in-process")
             profiler.stop()
         console.print(profiler.output_text(unicode=True, color=False, show_all=False))
-        console.print(f"{rate:,.0f} deliveries/s ({got:,} deliveries)")
+        console.print(f"{result.rate:,.0f} deliveries/s ({result.deliveries:,} deliveries)")
 
     asyncio.run(go())
     return 0

@@ -3,9 +3,11 @@
 The run is a real one (`run_scenario`): 20 python clients on the baseline profile, SQLite, the embedded
 proxy, no faults, enough messages that the history reaches `--events` lines (each message makes one
 `invoke`, one `info` no-ack and one `recv` per client), then the check and the report. It runs in a child
-process (this file with `--child`), which reports its own peak RSS (`getrusage(RUSAGE_SELF).ru_maxrss`,
-exact, taken after the report is written) and its RSS after its imports, before the run. The server and
-the proxy are separate processes; their peak RSS, sampled every 0.2 s with psutil, is shown for context.
+process (this file with `--child`), which reports its own peak RSS (the kernel's high-water mark `VmHWM`,
+exact, read after the report is written), its RSS after its imports, before the run, and the peak RSS
+seen in each stage of the run (sampled every 50 ms, stages as the runner announces them), which says where
+the peak is reached. The reference server is a separate process; its peak RSS, sampled every 0.2 s with
+psutil, is shown for context (the embedded proxy runs inside the harness process, as in any run).
 
 Target: the harness's peak <= 300 MB, i.e. the history is streamed to disk and read back as a stream.
 
@@ -16,12 +18,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
-import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,7 +34,9 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import Figure, machine, print_table  # noqa: E402
+from common import Figure, console, machine, print_table  # noqa: E402
+
+from harness.errors import HarnessError  # noqa: E402
 
 MB = 1024 * 1024
 
@@ -45,13 +50,23 @@ def scenario(clients: int, messages: int) -> dict[str, Any]:
         "workload": {"messages": messages},
         "faults": [],
         "expectations": {"guarantees": []},
-        # A million events take minutes to deliver; quiet only ends the run once they are all in.
-        "quiet": {"settle": 1.0, "timeout": 600},
+        # A million events take minutes to deliver. With no acks the harness cannot know what is still in
+        # flight, so quiet means "nothing received for `settle` s": long enough to outlast a stalled server
+        # on a busy machine (1 s did not: once a run ended with 45,000 sends unstored).
+        "quiet": {"settle": 5.0, "timeout": 600},
     }
 
 
-def _maxrss() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kilobytes on Linux
+def peak_rss() -> int:
+    """This process's peak RSS in bytes.
+
+    Not `getrusage().ru_maxrss`: Linux carries that across fork and exec, so a child started by a big
+    parent (`sio-harness bench all` after the checker held a million events) would report the parent's peak.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise HarnessError("no VmHWM in /proc/self/status: the memory benchmark needs Linux")
 
 
 def child(scenario_file: str, reports: str) -> int:
@@ -59,15 +74,40 @@ def child(scenario_file: str, reports: str) -> int:
     from harness.runner import run_scenario
     from harness.scenario import resolve
 
-    before = psutil.Process().memory_info().rss
+    me = psutil.Process()
+    before = me.memory_info().rss
+    stages: dict[str, int] = {}
+    stage = ["start"]
+    tasks = [0]
+    loops: list[asyncio.AbstractEventLoop] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        # A thread, not a task: it keeps sampling while the event loop is busy or blocked in the check.
+        while not done.wait(0.05):
+            rss = me.memory_info().rss
+            stages[stage[0]] = max(stages.get(stage[0], 0), rss)
+            # Tasks waiting to run hold received packets: a backlog there is memory growing with the run.
+            with contextlib.suppress(RuntimeError):  # the task set changed while it was counted
+                tasks[0] = max(tasks[0], len(asyncio.all_tasks(loops[0]))) if loops else 0
+
+    async def measured() -> Any:
+        loops.append(asyncio.get_running_loop())
+        return await run_scenario(resolve(data), reports, progress=lambda text: stage.__setitem__(0, text))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     data = json.loads(Path(scenario_file).read_text())
     start = time.perf_counter()
-    result = asyncio.run(run_scenario(resolve(data), reports))
+    result = asyncio.run(measured())
     seconds = time.perf_counter() - start
+    done.set()
+    sampler.join()
     with open(result.run_dir / "history.jsonl", "rb") as fh:
         events = sum(1 for _ in fh)
-    print(json.dumps({"peak": _maxrss(), "before": before, "events": events, "seconds": seconds,
-                      "quiet": result.quiet.reached}))
+    counts = {k: v for k, v in result.verdict.counts.items() if v}
+    print(json.dumps({"peak": peak_rss(), "before": before, "events": events, "seconds": seconds,
+                      "quiet": result.quiet.reached, "stages": stages, "verdict": counts, "tasks": tasks[0]}))
     return 0
 
 
@@ -80,7 +120,7 @@ def one_run(clients: int, messages: int) -> dict[str, Any]:
         others = _sample_children(proc)
         out, _ = proc.communicate()
     if proc.returncode != 0:
-        raise RuntimeError(f"the measured run exited {proc.returncode}")
+        raise HarnessError(f"the measured run exited {proc.returncode}")
     report = json.loads(out.strip().splitlines()[-1])
     report["others"] = others
     return report
@@ -121,7 +161,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     growth = Figure("growth during the run", [], "MB", scale=1 / MB)
     events = Figure("history events recorded", [], "events")
     seconds = Figure("run time", [], "s")
+    stages: dict[str, Figure] = {}
     others: dict[str, Figure] = {}
+    notes = []
     for _ in range(args.repeat):
         report = one_run(args.clients, messages)
         peak.samples.append(report["peak"])
@@ -129,10 +171,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         growth.samples.append(report["peak"] - report["before"])
         events.samples.append(report["events"])
         seconds.samples.append(report["seconds"])
+        for name, rss in report["stages"].items():
+            figure = stages.setdefault(name, Figure(f"  peak while {name} (sampled)", [], "MB", scale=1 / MB))
+            figure.samples.append(rss)
+        expected = messages * args.clients * (args.clients + 2)
+        if report["events"] < 0.99 * expected:
+            console.print(f"[yellow]short run:[/] {report['events']:,} of {expected:,} events recorded; "
+                          f"this run's peak is not the figure for {args.events:,} events")
+        notes.append(f"run {len(notes) + 1}: quiet {'reached' if report['quiet'] else 'NOT reached'}; "
+                     f"at most {report['tasks']:,} asyncio tasks at once; verdict {report['verdict'] or 'none'}")
         for name, rss in report["others"].items():
             others.setdefault(name, Figure(f"{name} peak RSS (sampled)", [], "MB", scale=1 / MB)).samples.append(rss)
     print_table(f"memory: a run of {args.clients} clients x {messages:,} messages (baseline, SQLite, embedded "
-                f"proxy)", [peak, before, growth, events, seconds, *others.values()], caption=machine())
+                f"proxy)", [peak, *stages.values(), before, growth, events, seconds, *others.values()],
+                caption=machine())
+    for line in notes:
+        console.print(f"  {line}")
     return 0
 
 

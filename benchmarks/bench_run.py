@@ -2,11 +2,12 @@
 
   end to end      `sio-harness run baseline-no-faults` as a subprocess, from spawn to exit (interpreter
                   start, imports, the run, the verdict printed)
-  imports         `python -c "import harness.cli, harness.commands.run"`: the part of the above that is
-                  not the run
-  in process      `run_scenario` on the same scenario, split at its stages: proxy up, server up, links,
-                  clients connected, workload, heal, quiet + teardown (includes the settle window, closing
-                  the clients, stopping the server, reading the rows), check, report
+  CLI start       `sio-harness list` as a subprocess: interpreter start, imports and the argument parser,
+                  the part of the above that is not the run
+  in process      `run_scenario` on the same scenario, split into the phases it records in run.json (up,
+                  workload, heal, quiet, teardown, check, report), with the steps inside them timed by
+                  wrapping the runner's own functions (proxy backend, server, links, clients; closing the
+                  clients, stopping the server; writing the report files)
   server ready    the reference server (baseline, SQLite) from spawn to the first 200 of /health
 
 Targets: end to end <= 3 s; server ready <= 0.5 s.
@@ -34,21 +35,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_server_ready import one_run as server_ready  # noqa: E402
 from common import Figure, console, machine, print_table  # noqa: E402
 
+import orjson  # noqa: E402
+
 import harness.runner as runner  # noqa: E402
 from harness.databases import sqlite_url  # noqa: E402
+from harness.errors import HarnessError  # noqa: E402
 from harness.scenario import load  # noqa: E402
+from harness.target import ServerHandle  # noqa: E402
 
-STEPS = (  # (object, attribute, label): the runner's steps timed by wrapping them
-    (runner.Topology, "start_backend", "proxy backend up"),
-    (runner.Topology, "start_server", "server up (spawn to ready)"),
-    (runner.Topology, "start_links", "proxy links created"),
-    (runner.Topology, "start_clients", "clients connected"),
-    (runner, "check_run", "check"),
-    (runner, "write_run_report", "report"),
+STEPS = (  # (object, attribute, label, phase): steps inside the runner's phases, timed by wrapping them
+    (runner.Topology, "start_backend", "proxy backend up", "up"),
+    (runner.Topology, "start_server", "server up (spawn to ready)", "up"),
+    (runner.Topology, "start_links", "proxy links created", "up"),
+    (runner.Topology, "start_clients", "clients connected", "up"),
+    (runner.Topology, "close_clients", "clients closed", "teardown"),
+    (ServerHandle, "stop", "server stopped (SIGTERM to exit)", "teardown"),
+    (runner, "write_run_report", "report files written", "report"),
 )
-STAGES = {  # the runner's progress messages, by their first word -> the stage that begins there
-    "workload:": "workload", "healing": "heal", "waiting": "quiet + teardown", "checking": "check + report",
-}
 
 
 def _cli() -> list[str]:
@@ -62,13 +65,14 @@ def end_to_end(scenario: str, reports: Path) -> float:
                           check=False)
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
-        raise RuntimeError(f"sio-harness run {scenario} exited {done.returncode}:\n{done.stdout}{done.stderr}")
+        last = (done.stderr.strip() or done.stdout.strip() or "no output").splitlines()[-1]
+        raise HarnessError(f"sio-harness run {scenario} exited {done.returncode}: {last}")
     return elapsed
 
 
-def imports() -> float:
+def cli_start() -> float:
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import harness.cli, harness.commands.run"], check=True)
+    subprocess.run([*_cli(), "list"], check=True, capture_output=True)
     return time.perf_counter() - start
 
 
@@ -79,7 +83,7 @@ def _timing(times: dict[str, float]) -> Iterator[None]:
     Wrapping the module's own attributes measures the real code path without a copy of the runner.
     """
     saved = []
-    for owner, name, label in STEPS:
+    for owner, name, label, _ in STEPS:
         original = getattr(owner, name)
         saved.append((owner, name, original))
         setattr(owner, name, _timed(original, label, times))
@@ -111,31 +115,28 @@ def _timed(fn: Callable[..., Any], label: str, times: dict[str, float]) -> Calla
     return wrapper
 
 
-async def in_process(scenario_name: str, reports: Path) -> dict[str, float]:
-    """Seconds per stage of one `run_scenario`, and its total."""
+async def in_process(scenario_name: str, reports: Path) -> tuple[dict[str, float], dict[str, float]]:
+    """Seconds per phase of one `run_scenario` (as it records them in run.json, plus its total), and
+    seconds per wrapped step."""
     scenario = load(scenario_name)
-    times: dict[str, float] = {}
-    marks: list[tuple[str, float]] = []
-
-    def progress(message: str) -> None:
-        marks.append((STAGES.get(message.split(" ", 1)[0], "topology up"), time.perf_counter()))
-
+    steps: dict[str, float] = {}
     start = time.perf_counter()
-    with _timing(times):
-        result = await runner.run_scenario(scenario, reports, progress=progress)
-    end = time.perf_counter()
+    with _timing(steps):
+        result = await runner.run_scenario(scenario, reports)
+    total = time.perf_counter() - start
     if not result.passed:
-        raise RuntimeError(f"{scenario_name} failed: {result.unmet}")
-    for (stage, at), (_, until) in zip(marks, [*marks[1:], ("end", end)]):
-        times[stage] = until - at
-    times["total"] = end - start
-    return times
+        raise HarnessError(f"{scenario_name} failed: {result.unmet}")
+    phases = orjson.loads((result.run_dir / "run.json").read_bytes()).get("phases", {})
+    # The runner's last phase (the report) is still open when it writes run.json: it is the rest.
+    phases.setdefault("report", total - sum(phases.values()))
+    return {"total": total, **phases}, steps
 
 
 async def measure(scenario: str, repeat: int) -> list[Figure]:
     e2e = Figure("end to end: sio-harness run (subprocess)", [], "s", at_most=3.0)
-    imp = Figure("  of which interpreter start + imports", [], "s")
-    stages: dict[str, Figure] = {}
+    imp = Figure("  of which CLI start (sio-harness list)", [], "s")
+    phases: dict[str, Figure] = {}
+    steps: dict[str, Figure] = {}
     ready = Figure("server spawn to ready (baseline, SQLite)", [], "ms", at_most=0.5, scale=1000)
     with tempfile.TemporaryDirectory(prefix="bench-run-") as tmp:
         reports = Path(tmp)
@@ -143,20 +144,18 @@ async def measure(scenario: str, repeat: int) -> list[Figure]:
         await asyncio.to_thread(end_to_end, scenario, reports)
         for i in range(repeat):
             e2e.samples.append(await asyncio.to_thread(end_to_end, scenario, reports))
-            imp.samples.append(await asyncio.to_thread(imports))
-            for label, seconds in (await in_process(scenario, reports)).items():
-                stages.setdefault(label, Figure(label, [], "s")).samples.append(seconds)
+            imp.samples.append(await asyncio.to_thread(cli_start))
+            run_phases, run_steps = await in_process(scenario, reports)
+            for label, seconds in run_phases.items():
+                phases.setdefault(label, Figure(label, [], "s")).samples.append(seconds)
+            for label, seconds in run_steps.items():
+                steps.setdefault(label, Figure(f"    {label}", [], "s")).samples.append(seconds)
             ready.samples.append((await server_ready(sqlite_url(reports / f"ready-{i}.db"), "baseline", 0))[0])
-    order = {"total": "in process: run_scenario", "topology up": "  topology up",
-             "proxy backend up": "    proxy backend up", "server up (spawn to ready)": "    server up",
-             "proxy links created": "    proxy links created", "clients connected": "    clients connected",
-             "workload": "  workload", "heal": "  heal", "quiet + teardown": "  quiet + teardown",
-             "check": "  check", "report": "  report"}
     breakdown = []
-    for label, name in order.items():
-        if label in stages:
-            stages[label].name = name
-            breakdown.append(stages[label])
+    for label, figure in phases.items():
+        figure.name = "in process: run_scenario" if label == "total" else f"  phase {label}"
+        breakdown.append(figure)
+        breakdown += [steps[step] for _, _, step, phase in STEPS if phase == label and step in steps]
     return [e2e, imp, *breakdown, ready]
 
 
@@ -173,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _profile(args.scenario)
     figures = asyncio.run(measure(args.scenario, args.repeat))
     print_table(f"run overhead: {args.scenario} (3 clients x 100 messages, SQLite, embedded proxy); the "
-                f"in-process stages add up to its total", figures, caption=machine())
+                f"phases add up to the in-process total", figures, caption=machine())
     return 0
 
 

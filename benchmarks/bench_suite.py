@@ -29,7 +29,7 @@ SUMMARY = re.compile(r"^=* ?(.*\b(passed|failed|error|errors|skipped|no tests ra
 
 
 def one_run(path: str, workers: int) -> tuple[float, str]:
-    """Wall seconds of one pytest run and its summary line."""
+    """Wall seconds of one pytest run and its summary line, with the failed tests' ids after it."""
     argv = [sys.executable, "-m", "pytest", path, "-q", "-p", "no:cacheprovider"]
     if workers:
         argv += ["-n", str(workers)]
@@ -39,7 +39,9 @@ def one_run(path: str, workers: int) -> tuple[float, str]:
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False, env=env)
     elapsed = time.perf_counter() - start
     lines = [m.group(1) for m in map(SUMMARY.match, done.stdout.splitlines()) if m]
-    return elapsed, (lines[-1] if lines else f"exit {done.returncode}, no summary line")
+    failed = [line.split(" - ")[0] for line in done.stdout.splitlines() if line.startswith(("FAILED ", "ERROR "))]
+    summary = lines[-1] if lines else f"exit {done.returncode}, no summary line"
+    return elapsed, "; ".join([summary, *failed])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,7 +13,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -123,16 +123,6 @@ def timed(repeat: int, fn: Callable[[], object]) -> list[float]:
     for _ in range(repeat):
         start = time.perf_counter()
         fn()
-        samples.append(time.perf_counter() - start)
-    return samples
-
-
-async def atimed(repeat: int, fn: Callable[[], Awaitable[object]]) -> list[float]:
-    """Seconds taken by the coroutine `fn()` returns, once per repetition."""
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        await fn()
         samples.append(time.perf_counter() - start)
     return samples
 

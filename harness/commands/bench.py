@@ -73,19 +73,23 @@ def run(args: argparse.Namespace) -> int:
     names = list(BENCHMARKS) if args.which == "all" else [args.which]
     if args.options and len(names) > 1:
         raise HarnessError("--options goes with one named benchmark, not `all`")
+    try:
+        options = shlex.split(args.options)
+    except ValueError as exc:
+        raise HarnessError(f"--options {args.options!r}: {exc}") from None
     common = load_benchmark("common")
     status = 0
     for name in names:
         common.console.rule(f"bench {name}")
-        argv = (["--quick"] if args.quick else []) + shlex.split(args.options)
+        argv = (["--quick"] if args.quick else []) + options
         if name == "proxy":
-            status |= proxy(argv, args.repeat or 3, common)
+            status |= proxy(argv, args.repeat or (1 if args.quick else 3), common)
             continue
         if args.repeat is not None:
             argv += ["--repeat", str(args.repeat)]
         status |= load_benchmark(name).main(argv) or 0
     if len(names) > 1:
-        summary(common)
+        summary(common, args.quick)
     return status
 
 
@@ -138,7 +142,10 @@ def parse_proxy_table(text: str) -> list[tuple[str, float, float]]:
     return rows
 
 
-def summary(common: Any) -> None:
+def summary(common: Any, quick: bool) -> None:
     targets = [f for _, f in common.printed if f.met is not None]
     common.console.rule("targets")
-    common.print_table("every figure with a target (medians)", targets, caption=common.machine())
+    title = "every figure with a target (medians)"
+    if quick:
+        title += "; --quick: sizes too small for the targets to mean anything"
+    common.print_table(title, targets, caption=common.machine())
