@@ -34,7 +34,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(chosen: str | None) -> argparse.ArgumentParser:
+    """All commands are listed, but only the chosen one's module is imported: importing every command
+    (aiohttp, socketio, hypothesis, the proxy) would cost `check` or `list` half a second of start-up."""
     parser = argparse.ArgumentParser(
         prog="sio-harness",
         description="Prove which delivery guarantee a Socket.IO app keeps under real faults.")
@@ -42,12 +44,14 @@ def _parser() -> argparse.ArgumentParser:
     for name, (module_name, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(_module=module_name)
-        importlib.import_module(module_name).add_arguments(p)
+        if name == chosen:
+            importlib.import_module(module_name).add_arguments(p)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser(next((a for a in argv if not a.startswith("-")), None))
     args = parser.parse_args(argv)
     if not getattr(args, "_module", None):
         parser.print_help()

@@ -1,7 +1,7 @@
 """The expected matrix: each tutorial step (profile) against each fault family, and what must come out.
 
-This is the guarantee suite's contract (`pytest scenarios/` asserts every cell) and the promise column of
-`sio-harness matrix`. A cell's expectation is derived from what the tutorial claims about its step,
+This is the guarantee suite's contract: `pytest scenarios/` asserts every cell and writes this matrix,
+with what it observed, to `guarantees.md` beside its reports (`matrix_markdown`). A cell's expectation is derived from what the tutorial claims about its step,
 including its own caveats ("a message could be lost ... when the connection is severed while the event
 is being sent, the server crashes or gets restarted, the database is temporarily not available"), and,
 where a run contradicts the tutorial, from what the run truthfully shows: those cells carry a `finding`.
@@ -14,10 +14,10 @@ wall-clock time, so a cell sees its fault at the same protocol point on every ru
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from harness.scenario import FRAME_FAULTS, PROFILES, Scenario, resolve
+from harness.scenario import FRAME_FAULTS, PROFILES
 
 ACK_PROFILES = ("at-least-once", "exactly-once")
 
@@ -34,7 +34,6 @@ class Family:
     faults: tuple[dict[str, Any], ...]
     faults_without_acks: tuple[dict[str, Any], ...] | None = None
     switches: tuple[str, ...] = ()
-    clients: dict[str, Any] = field(default_factory=dict)
 
     def faults_for(self, profile: str) -> list[dict[str, Any]]:
         chosen = self.faults if profile in ACK_PROFILES or self.faults_without_acks is None \
@@ -188,31 +187,53 @@ for _p in PROFILES:
         f"{_p} keeps exactly-once here, more than it promises: without disconnects nothing is lost")
 
 
-def cell_data(family: str, profile: str, *, storage: str = "sqlite", proxy: str = "embedded",
-              seed: int = 1, expect: bool = True) -> dict[str, Any]:
+def cell_data(family: str, profile: str, *, storage: str = "sqlite") -> dict[str, Any]:
     """The scenario of one cell, as data (so the pytest plugin's options can still override it)."""
     fam = FAMILIES[family]
-    data: dict[str, Any] = {
+    exp = EXPECTED[(family, profile)]
+    return {
         "name": f"cell-{family}-{profile}",
         "description": f"{profile} under {fam.title}",
-        "seed": seed,
+        "seed": 1,
         "target": {"kind": "reference", "profile": profile, "storage": storage, "switches": list(fam.switches)},
-        "proxy": proxy,
-        "clients": {"count": 2, **fam.clients},
+        "proxy": "embedded",
+        "clients": {"count": 2},
         "workload": {"messages": 20, "rate": 40},
         "faults": fam.faults_for(profile),
+        "expectations": {"guarantees": list(exp.holds), "violations": dict(exp.finds)},
         "quiet": {"settle": 0.3, "timeout": 15.0},
     }
-    if expect:
-        exp = EXPECTED[(family, profile)]
-        data["expectations"] = {"guarantees": list(exp.holds), "violations": dict(exp.finds)}
-    else:
-        data["expectations"] = {"guarantees": []}
-    return data
 
 
-def cell_scenario(family: str, profile: str, **options: Any) -> Scenario:
-    return resolve(cell_data(family, profile, **options), source=f"cell {family} x {profile}")
+__all__ = ["ACK_PROFILES", "EXPECTED", "FAMILIES", "PROFILES", "Expected", "Family", "cell_data", "matrix_markdown"]
 
 
-__all__ = ["ACK_PROFILES", "EXPECTED", "FAMILIES", "PROFILES", "Expected", "Family", "cell_data", "cell_scenario"]
+def _expected_text(exp: Expected) -> str:
+    found = ", ".join(exp.finds)
+    return exp.holds[0] + (f"; finds {found}" if found else "") + \
+        (f"; no {', '.join(exp.absent)}" if exp.absent else "")
+
+
+def matrix_markdown(observed: dict[tuple[str, str], tuple[bool, dict[str, int]]]) -> str:
+    """The expected matrix as a Markdown table, with each observed cell: pass/FAIL and its counts.
+
+    `observed` maps (family, profile) to (the cell met its expectation, non-zero violation counts);
+    cells not run show only the expectation.
+    """
+    profiles = list(PROFILES)
+    lines = ["| fault family | " + " | ".join(f"{p} (promise: {_PROMISED[p]})" for p in profiles) + " |",
+             "|---|" + "---|" * len(profiles)]
+    for name, fam in FAMILIES.items():
+        cells = []
+        for profile in profiles:
+            exp = EXPECTED[(name, profile)]
+            text = f"expected {_expected_text(exp)}"
+            if (name, profile) in observed:
+                passed, counts = observed[(name, profile)]
+                seen = ", ".join(f"{n} {c}" for c, n in counts.items() if c != "recovered") or "clean"
+                text += f"<br>observed {'pass' if passed else '**FAIL**'}: {seen}"
+            if exp.finding:
+                text += " (finding)"
+            cells.append(text)
+        lines.append(f"| {fam.title} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

@@ -4,7 +4,8 @@ delivery violations: its rules are sends, faults and heals.
 The machine does not drive a live topology step by step (a network cannot be rewound for shrinking).
 Its rules write a schedule on a *send clock*: `send` advances the clock by k messages, `fault` starts a
 fault right after c1's current message (an `after_sends` trigger; a lost ack at the Nth ACK frame),
-`heal` ends the oldest open fault after the sends since its start (at the workload's steady rate).
+`heal` ends the oldest open fault after the sends since its start (at the workload's steady rate);
+server and database outages never overlap.
 `teardown` runs that schedule once as an ordinary scenario and asserts the step's promise. Because
 every fault is placed by an event trigger, not by wall-clock time, a schedule puts its faults at the
 same protocol points on every run, which is what makes shrinking meaningful.
@@ -20,9 +21,12 @@ is the last, smallest such schedule: `sio-harness run FILE` (or `replay` of its 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
-from collections.abc import Callable
+import signal
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +51,14 @@ SERVER_KINDS = ("server_crash", "server_restart")
 DB_KINDS = ("db_outage",)
 FRAME_KINDS = ("ack_drop",)
 KINDS = CLIENT_KINDS + SERVER_KINDS + DB_KINDS + FRAME_KINDS
+OUTAGE_KINDS = SERVER_KINDS + DB_KINDS
+"""Faults of the one server and its one database: never two at once (a second crash of a stopped server,
+or a restart against a locked database, is not a schedule the nemesis can carry out)."""
+MIN_TICKS = 4
+"""Shortest fault, in sends (0.1 s)."""
+OUTAGE_GAP = 24
+"""Sends between the heal of an outage and the next one (0.6 s): a restarted server needs a few hundred
+milliseconds before it is up again, and a crash of a server still starting would be a second outage."""
 """Fault kinds the search draws from. Left out on purpose: `page_refresh` (it legitimately abandons the
 refreshed page's unsent messages on every step, see docs/guarantees.md) and `blackhole` (it needs a
 short ping timeout and seconds per example)."""
@@ -99,8 +111,10 @@ def faults(messages: int, clients: int, kinds: tuple[str, ...] = KINDS) -> st.Se
 
 def fault_schedules(messages: int, clients: int, kinds: tuple[str, ...] = KINDS,
                     max_faults: int = 3) -> st.SearchStrategy[list[dict[str, Any]]]:
-    """Zero to `max_faults` faults for a workload of `messages` per client and `clients` clients."""
-    return st.lists(faults(messages, clients, kinds), max_size=max_faults)
+    """Zero to `max_faults` faults for a workload of `messages` per client and `clients` clients, with at
+    most one server or database outage (see OUTAGE_KINDS)."""
+    return st.lists(faults(messages, clients, kinds), max_size=max_faults).filter(
+        lambda schedule: sum(f["kind"] in OUTAGE_KINDS for f in schedule) <= 1)
 
 
 def explored_client(profile: str) -> dict[str, Any]:
@@ -139,17 +153,46 @@ class Campaign:
     kinds: tuple[str, ...] = KINDS
     seed: int = 1
     runs: int = 0
-    failures: int = 0
     unreproduced: list[str] = field(default_factory=list)
     """Run folders of failures that passed when re-run: logged, not reported."""
     found: Path | None = None
     """The last reproduced failing schedule, as a scenario file (the smallest, once shrinking ends)."""
     found_run: Path | None = None
+    deadline: float | None = None
+    """time.monotonic() after which new examples are no longer run (they pass), so a budget is kept even
+    in the middle of a Hypothesis search; shrinking a failure already found may run past it"""
+
+    interrupted: bool = False
+    """Set on Ctrl-C or SIGTERM (see `interruptible`): the run in progress ends normally, every later
+    example passes without running, and the search returns."""
+
+    @contextlib.contextmanager
+    def interruptible(self) -> Iterator[None]:
+        """Turn SIGINT and SIGTERM into `interrupted` while a search runs.
+
+        Raised inside an example, KeyboardInterrupt or SystemExit would reach Hypothesis, which treats
+        SystemExit as a failure to shrink; letting the current run finish keeps its processes' teardown.
+        """
+        def stop(signum: int, frame: object) -> None:
+            self.interrupted = True
+
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     def check(self, data: dict[str, Any]) -> list[str]:
         """Run the scenario; when it fails, run it again, and return the failures only if both failed."""
         from harness.runner import run_scenario
 
+        if self.interrupted:
+            return []
+        if self.deadline is not None and time.monotonic() >= self.deadline and self.found is None:
+            # Past the budget with nothing found: pass without running. Once a failure is found it is
+            # shrunk and replayed for real, or Hypothesis would see its final replay pass (Flaky).
+            return []
         scenario = resolve(data, source="explored schedule")
         first = asyncio.run(run_scenario(scenario, self.reports))
         self.runs += 1
@@ -162,7 +205,6 @@ class Campaign:
             log.warning("failure did not reproduce, treated as a pass: %s (%s)", first.run_dir,
                         "; ".join(first.unmet))
             return []
-        self.failures += 1
         self.reports.mkdir(parents=True, exist_ok=True)
         self.found = self.reports / f"found-{self.profile}{'-' + self.mutant if self.mutant else ''}.json"
         self.found.write_text(json.dumps(data, indent=2) + "\n")
@@ -182,8 +224,8 @@ def _broken(result: Any) -> list[str]:
 def chaos_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
     """A state machine class searching `campaign.profile` (and mutant) for a broken promise."""
     kinds = campaign.kinds
-    durable = tuple(k for k in kinds if k not in FRAME_KINDS)
     client_kinds = tuple(k for k in kinds if k in CLIENT_KINDS)
+    outage_kinds = tuple(k for k in kinds if k in OUTAGE_KINDS)
 
     class DeliveryChaos(RuleBasedStateMachine):
         def __init__(self) -> None:
@@ -192,28 +234,43 @@ def chaos_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
             self.schedule: list[dict[str, Any]] = []
             self.open: list[tuple[int, int]] = []
             """(index in schedule, clock at its start) of faults not healed yet"""
+            self.outage_open = False
+            self.outage_over = 0
+            """the clock from which the next server or database fault may start"""
 
         @rule(k=st.integers(1, 8))
         def send(self, k: int) -> None:
             self.clock = min(self.clock + k, MAX_CLOCK)
 
-        if durable:
-            @rule(kind=st.sampled_from(durable), slot=st.sampled_from(["c1", "c2"]))
-            def fault(self, kind: str, slot: str) -> None:
-                fault: dict[str, Any] = {"kind": kind,
-                                         "trigger": {"after_sends": {"client": "c1", "n": max(self.clock, 1)}},
-                                         "duration": MAX_DURATION}
-                if kind in client_kinds:
-                    fault["target"] = slot
-                self.open.append((len(self.schedule), self.clock))
-                self.schedule.append(fault)
+        def _start(self, fault: dict[str, Any]) -> None:
+            fault["trigger"] = {"after_sends": {"client": "c1", "n": max(self.clock, 1)}}
+            fault["duration"] = MAX_DURATION
+            self.open.append((len(self.schedule), self.clock))
+            self.schedule.append(fault)
 
+        if client_kinds:
+            @rule(kind=st.sampled_from(client_kinds), slot=st.sampled_from(["c1", "c2"]))
+            def fault(self, kind: str, slot: str) -> None:
+                self._start({"kind": kind, "target": slot})
+
+        if outage_kinds:
+            @precondition(lambda self: not self.outage_open and self.clock >= self.outage_over)
+            @rule(kind=st.sampled_from(outage_kinds))
+            def outage(self, kind: str) -> None:
+                self._start({"kind": kind})
+                self.outage_open = True
+
+        if client_kinds or outage_kinds:
             @precondition(lambda self: bool(self.open))
             @rule()
             def heal(self) -> None:
                 index, started = self.open.pop(0)
-                ticks = self.clock - started
-                self.schedule[index]["duration"] = round(min(max(ticks / RATE, 0.1), MAX_DURATION), 3)
+                fault = self.schedule[index]
+                ticks = min(max(self.clock - started, MIN_TICKS), int(MAX_DURATION * RATE))
+                fault["duration"] = round(ticks / RATE, 3)
+                if fault["kind"] in OUTAGE_KINDS:
+                    self.outage_open = False
+                    self.outage_over = started + ticks + OUTAGE_GAP
 
         if any(k in FRAME_KINDS for k in kinds):
             @rule()

@@ -4,24 +4,54 @@ Options come from the sio-harness pytest plugin: `--chaos-proxy` (embedded | tox
 `--chaos-db` (sqlite | postgres | both), `--chaos-seed`, `--chaos-reports`. A cell whose fault is
 frame-aware (a dropped ack, a dropped frame) always runs on the embedded proxy, because the real Toxiproxy
 cannot parse Socket.IO frames; the test records that as the user property `proxy`. At the end of the
-session `index.html` and `summary.md` are written over every run folder under `--chaos-reports`.
+session `index.html` and `summary.md` are written over every run folder under `--chaos-reports`, and
+`guarantees.md` (the expected matrix with the cells this session observed) is written and appended to
+`summary.md`. `SIO_HARNESS_TARGET` points the cells at the user's own server (`external_target`).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from harness.guarantees import EXPECTED, FAMILIES, cell_data
+from harness.guarantees import EXPECTED, FAMILIES, cell_data, matrix_markdown
 from harness.runner import RunResult, run_scenario
 from harness.scenario import resolve
 
+_STARTED = pytest.StashKey[float]()
+
 CELL_TIMEOUT = 90
 """Seconds a single cell may take before pytest-timeout fails it (a cell normally takes 2-5 s)."""
+
+
+def external_target() -> tuple[dict[str, Any], str] | None:
+    """The user's own server, when `SIO_HARNESS_TARGET` names a JSON file holding a scenario `target`
+    object of kind `external`; `SIO_HARNESS_TARGET_PROFILE` says which tutorial step it claims to
+    implement (default exactly-once), and only that column of the matrix runs against it."""
+    path = os.environ.get("SIO_HARNESS_TARGET")
+    if not path:
+        return None
+    from harness.errors import ScenarioError
+    from harness.guarantees import PROFILES
+
+    try:
+        target = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise pytest.UsageError(f"SIO_HARNESS_TARGET={path}: cannot read a JSON target: {exc}") from None
+    profile = os.environ.get("SIO_HARNESS_TARGET_PROFILE", "exactly-once")
+    if profile not in PROFILES:
+        raise pytest.UsageError(f"SIO_HARNESS_TARGET_PROFILE={profile}: choose one of {', '.join(PROFILES)}")
+    try:
+        resolve({"name": "external-target-check", "target": target}, source=f"SIO_HARNESS_TARGET={path}")
+    except ScenarioError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    return target, profile
 
 
 def needs_postgres() -> None:
@@ -41,6 +71,14 @@ def _describe(result: RunResult) -> str:
 
 
 @pytest.fixture
+def storage_ready(chaos_storage: str) -> str:
+    """The `--chaos-db` storage, once it is known to be usable (PostgreSQL needs its DSN)."""
+    if chaos_storage == "postgres":
+        needs_postgres()
+    return chaos_storage
+
+
+@pytest.fixture
 def run_data(request: pytest.FixtureRequest, chaos_reports: Path) -> Callable[..., Awaitable[RunResult]]:
     """Run a scenario given as data with the `--chaos-*` options applied; returns the RunResult.
 
@@ -50,7 +88,8 @@ def run_data(request: pytest.FixtureRequest, chaos_reports: Path) -> Callable[..
     config = request.config
 
     async def _run(data: dict[str, Any], *, storage: str, frames: bool = False) -> RunResult:
-        data = {**data, "target": {**data.get("target", {}), "storage": storage}}
+        if data.get("target", {}).get("kind", "reference") == "reference":
+            data = {**data, "target": {**data.get("target", {}), "storage": storage}}
         backend = config.getoption("--chaos-proxy")
         data["proxy"] = "embedded" if frames else backend
         if frames and backend != "embedded":
@@ -64,14 +103,27 @@ def run_data(request: pytest.FixtureRequest, chaos_reports: Path) -> Callable[..
 
 
 @pytest.fixture
-def run_cell(run_data: Callable[..., Awaitable[RunResult]],
-             chaos_storage: str) -> Callable[..., Awaitable[RunResult]]:
-    """`await run_cell(family, profile)`: run one cell of harness.guarantees and assert its expectation."""
+def run_cell(run_data: Callable[..., Awaitable[RunResult]], chaos_storage: str,
+             request: pytest.FixtureRequest) -> Callable[..., Awaitable[RunResult]]:
+    """`await run_cell(family, profile)`: run one cell of harness.guarantees and assert its expectation.
+
+    `storage` pins the storage whatever `--chaos-db` says (the database-outage cells run on both).
+    """
+    external = external_target()
 
     async def _run(family: str, profile: str, storage: str | None = None) -> RunResult:
+        if storage and storage != chaos_storage and request.config.getoption("--chaos-db") == "both":
+            pytest.skip(f"a {storage} cell; it runs once, as the db={storage} variant")
         storage = storage or chaos_storage
-        result = await run_data(cell_data(family, profile, storage=storage), storage=storage,
-                                frames=FAMILIES[family].needs_frames(profile))
+        data = cell_data(family, profile, storage=storage)
+        if external is not None:
+            target, claimed = external
+            if profile != claimed:
+                pytest.skip(f"the external target claims the {claimed} step; this cell is {profile}'s")
+            if storage != "sqlite":
+                pytest.skip("an external target brings its own storage (read through target.sqlite_path)")
+            data["target"] = target
+        result = await run_data(data, storage=storage, frames=FAMILIES[family].needs_frames(profile))
         expected = EXPECTED[(family, profile)]
         counts = result.verdict.counts
         problems = list(result.unmet) + [f"expected no {c}, found {counts[c]}" for c in expected.absent
@@ -84,16 +136,51 @@ def run_cell(run_data: Callable[..., Awaitable[RunResult]],
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
     for item in items:
-        if item.get_closest_marker("timeout") is None:
+        # The hook sees the whole session's items (tests/ too, under `make test`); only ours get the limit.
+        if item.path.is_relative_to(here) and item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(CELL_TIMEOUT))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_STARTED] = time.time()
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     if hasattr(session.config, "workerinput"):
         return  # an xdist worker: the controller writes the index once every worker is done
     reports = Path(session.config.getoption("--chaos-reports"))
-    if reports.is_dir() and any(reports.iterdir()):
-        from harness.report import write_suite_index
+    if not (reports.is_dir() and any(reports.iterdir())):
+        return
+    from harness.report import write_suite_index
 
-        write_suite_index(reports)
+    write_suite_index(reports)
+    observed = _observed_cells(reports, session.config.stash.get(_STARTED, 0.0))
+    if observed:
+        table = "## Expected matrix, this session\n\n" + matrix_markdown(observed)
+        (reports / "guarantees.md").write_text(table, encoding="utf-8")
+        with (reports / "summary.md").open("a", encoding="utf-8") as summary:
+            summary.write("\n" + table)
+
+
+def _observed_cells(reports: Path, since: float) -> dict[tuple[str, str], tuple[bool, dict[str, int]]]:
+    """Cells run in this session (their run folders are newer than its start), read from the folders,
+    which also works when xdist workers ran them."""
+    from harness.checkers.verdict import Verdict
+
+    names = {f"cell-{family}-{profile}": (family, profile) for family, profile in EXPECTED}
+    observed = {}
+    for folder in sorted(reports.iterdir()):
+        verdict_path = folder / "verdict.json"
+        if not verdict_path.is_file() or verdict_path.stat().st_mtime < since:
+            continue
+        scenario = json.loads((folder / "scenario.json").read_text())
+        key = names.get(scenario.get("name", ""))
+        if key is None:
+            continue
+        verdict = Verdict.from_json(verdict_path.read_bytes())
+        counts = {c: n for c, n in verdict.counts.items() if n}
+        absent_ok = not any(counts.get(c) for c in EXPECTED[key].absent)
+        observed[key] = (verdict.passed and absent_ok, counts)
+    return observed

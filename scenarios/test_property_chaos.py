@@ -15,13 +15,9 @@ EXAMPLES = 4
 
 
 @pytest.mark.timeout(180)
-def test_exactly_once_keeps_its_promise_under_drawn_schedules(chaos_reports: Path, chaos_storage: str,
+def test_exactly_once_keeps_its_promise_under_drawn_schedules(chaos_reports: Path, storage_ready: str,
                                                               request: pytest.FixtureRequest) -> None:
-    if chaos_storage == "postgres":
-        from conftest import needs_postgres
-
-        needs_postgres()
-    campaign = Campaign(profile="exactly-once", storage=chaos_storage, reports=chaos_reports,
+    campaign = Campaign(profile="exactly-once", storage=storage_ready, reports=chaos_reports,
                         seed=request.config.getoption("--chaos-seed") or 1)
     failure = run_search(campaign, settings(max_examples=EXAMPLES, deadline=None, stateful_step_count=6,
                                             database=None, suppress_health_check=list(HealthCheck)))

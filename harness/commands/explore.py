@@ -13,11 +13,8 @@ import re
 import time
 from pathlib import Path
 
-from hypothesis import HealthCheck, settings
-
 from harness.errors import HarnessError
 from harness.scenario import PROFILES
-from harness.strategies import KINDS, MUTANT_KINDS, Campaign, run_search
 
 CHUNK = 10
 """Examples per Hypothesis search; searches are repeated with fresh randomness until the budget ends."""
@@ -34,10 +31,10 @@ def parse_budget(text: str) -> float:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--budget", default="10m", help="how long to search (90s, 10m, 1h; default 10m)")
     parser.add_argument("--profile", choices=PROFILES, default="exactly-once")
-    parser.add_argument("--mutant", default=None, help="a reference server mutant to hunt "
-                                                         f"({', '.join(MUTANT_KINDS)})")
+    parser.add_argument("--mutant", default=None, help="a reference server mutant to hunt (see `sio-harness "
+                                                         "serve --help`)")
     parser.add_argument("--kinds", default=None,
-                        help=f"comma-separated fault kinds to draw from (default: all of {','.join(KINDS)})")
+                        help="comma-separated fault kinds to draw from (default: all the search knows)")
     parser.add_argument("--storage", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--seed", type=int, default=1, help="seed of every explored run (default 1)")
     parser.add_argument("--steps", type=int, default=8, help="rules per example (default 8)")
@@ -45,6 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here: the CLI imports every command module to build its parser, and Hypothesis is heavy.
+    from hypothesis import HealthCheck, settings
+
+    from harness.strategies import KINDS, Campaign, run_search
     from reference_server.mutants import MUTANTS
 
     if args.mutant and args.mutant not in MUTANTS:
@@ -57,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     campaign = Campaign(profile=args.profile, mutant=args.mutant, storage=args.storage,
                         reports=Path(args.reports), kinds=kinds, seed=args.seed)
     deadline = time.monotonic() + budget
+    campaign.deadline = deadline
     examples = 0
 
     def tick() -> None:
@@ -66,13 +68,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"\rexamples {examples}, runs {campaign.runs}, {left:.0f}s left", end="", flush=True)
 
     found = None
-    while time.monotonic() < deadline and found is None:
-        if examples:
-            campaign.seed += 1  # a fresh search also gets fresh client jitter
-        found = run_search(campaign, settings(max_examples=CHUNK, deadline=None, database=None,
-                                              stateful_step_count=args.steps,
-                                              suppress_health_check=list(HealthCheck)), tick)
+    with campaign.interruptible():
+        while time.monotonic() < deadline and found is None and not campaign.interrupted:
+            if examples:
+                campaign.seed += 1  # a fresh search also gets fresh client jitter
+            found = run_search(campaign, settings(max_examples=CHUNK, deadline=None, database=None,
+                                                  stateful_step_count=args.steps,
+                                                  suppress_health_check=list(HealthCheck)), tick)
     print()
+    if campaign.interrupted:
+        print(f"interrupted after {examples} examples, {campaign.runs} runs; nothing left running")
+        return 130
     target = args.profile + (f" with mutant {args.mutant}" if args.mutant else "")
     if campaign.unreproduced:
         print(f"{len(campaign.unreproduced)} failure(s) did not reproduce on a second run and were treated "

@@ -13,7 +13,6 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from harness.runner import run_scenario
 from harness.scenario import PROFILES, PROMISES, resolve
 
 
@@ -56,6 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     from harness.errors import HarnessError
+    from harness.runner import run_scenario
 
     if args.runs < 1:
         raise HarnessError("--runs must be at least 1")

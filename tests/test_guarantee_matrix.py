@@ -1,0 +1,44 @@
+"""The expected matrix (harness.guarantees): complete, valid, consistent with the tutorial's promises."""
+
+from __future__ import annotations
+
+from harness.checkers.verdict import CATEGORIES, GUARANTEES
+from harness.guarantees import ACK_PROFILES, EXPECTED, FAMILIES, cell_data, matrix_markdown
+from harness.scenario import PROFILES, resolve
+
+
+def test_every_cell_has_a_valid_expectation_and_scenario() -> None:
+    assert set(EXPECTED) == {(f, p) for f in FAMILIES for p in PROFILES}
+    for (family, profile), exp in EXPECTED.items():
+        assert exp.holds and set(exp.holds) <= set(GUARANTEES)
+        assert set(exp.finds) | set(exp.absent) <= set(CATEGORIES)
+        for category in exp.finds:
+            broken = [g for g in exp.holds if category in GUARANTEES[g]]
+            assert not broken, f"{family} x {profile}: {category} is both required and forbidden by {broken}"
+        scenario = resolve(cell_data(family, profile, storage="postgres"))
+        assert scenario.target.profile == profile and scenario.target.storage == "postgres"
+        assert scenario.expectations.guarantees == list(exp.holds)
+
+
+def test_a_step_breaking_its_own_promise_is_a_recorded_finding() -> None:
+    promised = {"at-least-once": "at-least-once", "exactly-once": "exactly-once"}
+    for (family, profile), exp in EXPECTED.items():
+        promise = promised.get(profile, "at-most-once")
+        if promise not in exp.holds and not ({promise, "exactly-once"} & set(exp.holds)):
+            assert exp.finding, f"{family} x {profile} breaks {promise} without a finding"
+
+
+def test_lost_ack_cells_drop_an_ack_only_where_acks_exist() -> None:
+    for profile in PROFILES:
+        (fault,) = cell_data("lost_ack", profile)["faults"]
+        assert fault["kind"] == ("ack_drop" if profile in ACK_PROFILES else "frame_drop")
+        assert FAMILIES["lost_ack"].needs_frames(profile)
+    assert not FAMILIES["server_crash"].needs_frames("exactly-once")
+
+
+def test_the_markdown_matrix_shows_observed_cells() -> None:
+    text = matrix_markdown({("lost_ack", "at-least-once"): (True, {"duplicated": 1, "recovered": 3}),
+                            ("disconnect", "csr"): (False, {"missed": 2})})
+    assert text.count("\n") == len(FAMILIES) + 2
+    assert "observed pass: 1 duplicated" in text and "recovered" not in text
+    assert "observed **FAIL**: 2 missed" in text
