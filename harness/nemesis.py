@@ -377,11 +377,11 @@ class Nemesis:
 
     async def _start_server_crash(self, active: ActiveFault) -> None:
         await self.ctx.server.crash()
-        active.heal_actions.append(self.ctx.server.start)
+        active.heal_actions.append(self.ctx.server.ensure_running)
 
     async def _start_server_restart(self, active: ActiveFault) -> None:
         await self.ctx.server.stop()
-        active.heal_actions.append(self.ctx.server.start)
+        active.heal_actions.append(self.ctx.server.ensure_running)
 
     async def _start_db_outage(self, active: ActiveFault) -> None:
         if self.ctx.storage == "postgres":

@@ -50,15 +50,23 @@ class FakeProxies:
 class FakeServer:
     def __init__(self) -> None:
         self.calls: list[str] = []
+        self.running = True
 
     async def crash(self) -> None:
         self.calls.append("crash")
+        self.running = False
 
     async def stop(self) -> None:
         self.calls.append("stop")
+        self.running = False
 
     async def start(self) -> None:
         self.calls.append("start")
+        self.running = True
+
+    async def ensure_running(self) -> None:
+        if not self.running:
+            await self.start()
 
 
 class FakeDriver:
@@ -156,6 +164,18 @@ async def test_frame_trigger_for_a_server_fault_waits_for_the_frame(tmp_path):
     assert ("remove", "p-c2", "trigger-0") in proxies.calls
     nem = [(e["f"], e["value"]["fault"]) for e in read_history(history.path)]
     assert nem == [("fault", "server_crash"), ("heal", "server_crash")], "the watching toxic is not a fault"
+
+
+async def test_overlapping_server_faults_restart_the_server_once(tmp_path):
+    """Two heals of overlapping outages must not start a second server process over the first."""
+    nemesis, _, server, _ = make(tmp_path, [
+        {"kind": "server_crash", "trigger": {"at": 0}, "duration": 0.05},
+        {"kind": "server_restart", "trigger": {"at": 0.01}, "duration": 0.01}])
+    nemesis.begin()
+    await asyncio.sleep(0.15)
+    await nemesis.heal_all()
+    assert server.calls.count("start") == 1
+    assert server.running
 
 
 async def test_heal_all_undoes_faults_cut_short(tmp_path):
