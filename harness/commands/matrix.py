@@ -1,9 +1,10 @@
 """`sio-harness matrix`: the tutorial's profiles (rows) against the fault families (columns).
 
-Each cell is one run of a small generated scenario: the profile's own client (the tutorial's page code
-at that step), two clients sending at a steady rate, and one fault of the column's family placed in the
-middle of the workload. The cell shows the strongest guarantee observed and the violations counted,
-next to what the tutorial promises for that step. The table goes to the terminal; an HTML page with a
+Each cell is one run of the guarantee suite's own cell (`harness.guarantees`): the profile's own client
+(the tutorial's page code at that step), two clients sending at a steady rate, and the column's faults
+placed by event triggers. The cell shows the strongest guarantee observed and the violations counted,
+next to what the tutorial promises for that step, and flags any cell that differs from what the suite
+asserts. The table goes to the terminal; an HTML page with a
 link to every cell's report goes to `<reports>/matrix-<stamp>/index.html`.
 """
 
@@ -20,23 +21,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from harness.guarantees import EXPECTED, FAMILIES, cell_data
 from harness.runner import RunResult, run_scenario, verdict_counts, verdict_holds
 from harness.scenario import PROFILES, PROMISES, Scenario, resolve
 
-FAMILIES: dict[str, list[dict[str, Any]]] = {
-    "none": [],
-    "disconnect": [{"kind": "disconnect", "target": "c2", "trigger": {"after_sends": {"client": "c1", "n": 20}},
-                    "duration": 0.3}],
-    "page_refresh": [{"kind": "page_refresh", "target": "c1", "trigger": {"after_sends": {"client": "c1", "n": 20}}}],
-    "server_crash": [{"kind": "server_crash", "trigger": {"after_sends": {"client": "c1", "n": 20}},
-                      "duration": 0.3}],
-    "db_outage": [{"kind": "db_outage", "trigger": {"after_sends": {"client": "c1", "n": 15}}, "duration": 0.5}],
-    "ack_drop": [{"kind": "ack_drop", "target": "c1", "trigger": {"frame": {"sio_type": "ACK", "nth": 5}},
-                  "params": {"count": 1}}],
-}
-"""One representative fault per family, placed by send count so every profile sees it at the same point."""
-
-NEEDS_ACKS = {"ack_drop"}
 LADDER = ("exactly-once", "at-least-once", "at-most-once")
 
 
@@ -46,28 +34,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--faults", default=",".join(FAMILIES),
                         help=f"comma-separated fault families (columns); default: {','.join(FAMILIES)}")
     parser.add_argument("--seed", type=int, default=1, help="seed of every cell (default 1)")
-    parser.add_argument("--messages", type=int, default=40, help="messages per client per cell (default 40)")
     parser.add_argument("--storage", choices=["sqlite", "postgres"], default="sqlite")
-    parser.add_argument("--proxy", choices=["embedded", "toxiproxy", "auto"], default="embedded")
+    parser.add_argument("--proxy", choices=["embedded", "toxiproxy", "auto"], default="embedded",
+                        help="proxy of the client links; frame-aware cells always use the embedded one")
     parser.add_argument("--reports", default="reports", help="parent folder of the matrix folder")
     parser.add_argument("--strict", action="store_true",
-                        help="exit 1 when a cell breaks the tutorial's promise (default: report only)")
+                        help="exit 1 when a cell does not show what the guarantee suite expects of it")
 
 
-def cell_scenario(profile: str, family: str, *, seed: int = 1, messages: int = 40, storage: str = "sqlite",
+def cell_scenario(profile: str, family: str, *, seed: int = 1, storage: str = "sqlite",
                   proxy: str = "embedded") -> Scenario:
-    """The generated scenario of one matrix cell."""
-    return resolve({
-        "name": f"matrix-{profile}-{family}",
-        "seed": seed,
-        "target": {"kind": "reference", "profile": profile, "storage": storage},
-        "proxy": proxy,
-        "clients": {"count": 2, **({"ack_timeout": 0.5, "retries": 10} if profile in ("at-least-once",
-                                                                                     "exactly-once") else {})},
-        "workload": {"messages": messages, "rate": 100},
-        "faults": FAMILIES[family],
-        "expectations": {"guarantees": PROMISES[profile]},
-    }, source=f"matrix cell {profile} x {family}")
+    """The scenario of one matrix cell: the guarantee suite's own cell (`harness.guarantees`)."""
+    data = cell_data(family, profile, storage=storage)
+    data["name"] = f"matrix-{profile}-{family}"
+    data["seed"] = seed
+    if not FAMILIES[family].needs_frames(profile):
+        data["proxy"] = proxy
+    return resolve(data, source=f"matrix cell {profile} x {family}")
 
 
 @dataclass
@@ -75,12 +58,9 @@ class Cell:
     profile: str
     family: str
     result: RunResult | None = None
-    skipped: str = ""
 
     @property
     def observed(self) -> str:
-        if self.result is None:
-            return "n/a"
         for guarantee in LADDER:
             if verdict_holds(self.result.verdict, guarantee):
                 return guarantee
@@ -88,12 +68,19 @@ class Cell:
 
     @property
     def keeps_promise(self) -> bool:
-        return self.result is None or all(verdict_holds(self.result.verdict, g) for g in PROMISES[self.profile])
+        return all(verdict_holds(self.result.verdict, g) for g in PROMISES[self.profile])
+
+    @property
+    def as_expected(self) -> bool:
+        """The cell shows what the guarantee suite asserts (the tutorial's claim, or a recorded finding)."""
+        return self.result.passed
+
+    @property
+    def finding(self) -> bool:
+        return bool(EXPECTED[(self.family, self.profile)].finding)
 
     @property
     def counts(self) -> str:
-        if self.result is None:
-            return self.skipped
         found = [f"{k} {v}" for k, v in verdict_counts(self.result.verdict).items() if v and k != "recovered"]
         return ", ".join(found) or "clean"
 
@@ -120,22 +107,25 @@ async def run(args: argparse.Namespace) -> int:
         task = bar.add_task("matrix", total=len(cells))
         for cell in cells:
             bar.update(task, description=f"{cell.profile} x {cell.family}")
-            if cell.family in NEEDS_ACKS and cell.profile not in ("at-least-once", "exactly-once"):
-                cell.skipped = "no acks at this step"
-            else:
-                scenario = cell_scenario(cell.profile, cell.family, seed=args.seed, messages=args.messages,
-                                         storage=args.storage, proxy=args.proxy)
-                cell.result = await run_scenario(scenario, folder)
+            scenario = cell_scenario(cell.profile, cell.family, seed=args.seed, storage=args.storage,
+                                     proxy=args.proxy)
+            cell.result = await run_scenario(scenario, folder)
             bar.advance(task)
     console.print(_table(cells, profiles, families))
+    broken = sum(not c.keeps_promise for c in cells)
+    unexpected = [c for c in cells if not c.as_expected]
+    console.print(f"{len(cells)} cells: {broken} break the tutorial's promise for their step; "
+                  f"{len(unexpected)} differ from what the guarantee suite expects"
+                  + "".join(f"\n  unexpected: {c.profile} x {c.family}: {c.result.replay_command}"
+                            for c in unexpected))
     page = write_html(folder, cells, profiles, families)
     console.print(f"matrix page: {page}")
-    broken = [c for c in cells if not c.keeps_promise]
-    return 1 if args.strict and broken else 0
+    return 1 if args.strict and unexpected else 0
 
 
 def _table(cells: list[Cell], profiles: list[str], families: list[str]) -> Table:
-    table = Table(title="observed guarantee per tutorial step and fault (promise in brackets)")
+    table = Table(title="observed guarantee per tutorial step and fault (promise in brackets); "
+                        "green keeps the promise, red breaks it, * a documented finding, ! not as expected")
     table.add_column("profile [promise]")
     for family in families:
         table.add_column(family, overflow="fold")
@@ -144,8 +134,9 @@ def _table(cells: list[Cell], profiles: list[str], families: list[str]) -> Table
         row = [f"{profile} [{', '.join(PROMISES[profile])}]"]
         for family in families:
             cell = by_key[(profile, family)]
-            colour = "dim" if cell.result is None else "green" if cell.keeps_promise else "red"
-            row.append(f"[{colour}]{cell.observed}[/]\n[{colour}]{cell.counts}[/]")
+            colour = "green" if cell.keeps_promise else "red"
+            mark = ("*" if cell.finding else "") + ("" if cell.as_expected else " !")
+            row.append(f"[{colour}]{cell.observed}{mark}[/]\n[{colour}]{cell.counts}[/]")
         table.add_row(*row)
     return table
 
@@ -153,17 +144,22 @@ def _table(cells: list[Cell], profiles: list[str], families: list[str]) -> Table
 def write_html(folder: Path, cells: list[Cell], profiles: list[str], families: list[str]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     by_key = {(c.profile, c.family): c for c in cells}
-    head = "".join(f"<th>{html.escape(f)}</th>" for f in families)
+    head = "".join(f"<th>{html.escape(FAMILIES[f].title)}</th>" for f in families)
     rows = []
     for profile in profiles:
         tds = []
         for family in families:
             cell = by_key[(profile, family)]
-            css = "na" if cell.result is None else "ok" if cell.keeps_promise else "broken"
-            body = f"<b>{html.escape(cell.observed)}</b><br>{html.escape(cell.counts)}"
-            if cell.result is not None:
-                link = cell.result.run_dir.relative_to(folder) / "report.html"
-                body = f'<a href="{html.escape(str(link))}">{body}</a>'
+            css = "ok" if cell.keeps_promise else "broken"
+            notes = []
+            if cell.finding:
+                notes.append(EXPECTED[(family, profile)].finding)
+            if not cell.as_expected:
+                notes.append("NOT what the guarantee suite expects: " + "; ".join(cell.result.unmet))
+            link = cell.result.run_dir.relative_to(folder) / "report.html"
+            body = (f'<a href="{html.escape(str(link))}"><b>{html.escape(cell.observed)}</b><br>'
+                    f'{html.escape(cell.counts)}</a>'
+                    + "".join(f"<p class=note>{html.escape(n)}</p>" for n in notes))
             tds.append(f'<td class="{css}">{body}</td>')
         promise = html.escape(", ".join(PROMISES[profile]))
         rows.append(f"<tr><th>{html.escape(profile)}<br><small>promise: {promise}</small></th>{''.join(tds)}</tr>")
@@ -173,11 +169,13 @@ def write_html(folder: Path, cells: list[Cell], profiles: list[str], families: l
 <style>
 body{{font-family:system-ui,sans-serif;margin:2em}} table{{border-collapse:collapse}}
 th,td{{border:1px solid #ccc;padding:.5em;text-align:left;vertical-align:top}}
-td.ok{{background:#e6f4ea}} td.broken{{background:#fce8e6}} td.na{{color:#888}} a{{color:inherit}}
+td.ok{{background:#e6f4ea}} td.broken{{background:#fce8e6}} a{{color:inherit}}
+p.note{{font-size:.8em;color:#555;margin:.4em 0 0;max-width:22em}}
 </style></head><body>
 <h1>Tutorial steps against faults</h1>
 <p>Each cell: the strongest guarantee observed in one run, and the violations counted. Green keeps the
-tutorial's promise for that step, red breaks it. Click a cell for its run report.</p>
+tutorial's promise for that step, red breaks it; a note under a cell is a documented finding where a run
+contradicts the tutorial (see docs/guarantees.md). Click a cell for its run report.</p>
 <table><tr><th>profile</th>{head}</tr>
 {chr(10).join(rows)}
 </table></body></html>
