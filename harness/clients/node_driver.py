@@ -25,10 +25,10 @@ from typing import Any
 
 import orjson
 
-from harness.clients.base import ClientConfig, ClientDriver
+from harness.clients.base import ClientConfig
 from harness.clients.browser_socket import DISCONNECTED, TIMED_OUT
-from harness.clients.python_driver import page_offset
 from harness.clients.recorder import PageRecorder, SendPolicy
+from harness.clients.slot import PageSlotDriver, page_offset
 from harness.errors import MissingBinaryError, ProcessStartError
 from harness.history import HistoryWriter, make_content
 
@@ -123,7 +123,7 @@ class _NodePage:
         if not await self._done.get():
             raise ProcessStartError(f"{self.proc}: the node driver exited{self._stderr_hint()}")
 
-    async def kill(self) -> None:
+    async def discard(self) -> None:
         """SIGKILL by PID (the page is gone), then read what it had already reported."""
         if self._process and self._process.returncode is None:
             try:
@@ -199,57 +199,11 @@ class _NodePage:
                                  "disconnect" if err == DISCONNECTED else err)
 
 
-class NodeDriver(ClientDriver):
+class NodeDriver(PageSlotDriver):
     """The tutorial's page on the official socket.io-client 4.8 in Node.js (see docs/clients.md)."""
 
-    def __init__(self, slot: str, config: ClientConfig, history: HistoryWriter) -> None:
-        super().__init__(slot, config, history)
-        self._policy = SendPolicy.of(config)
-        self._refreshes = 0
-        self._page = _NodePage(slot, config, self._policy, history, 0)
-
-    @property
-    def proc(self) -> str:
-        return self._page.proc
-
-    @property
-    def connected(self) -> bool:
-        return self._page.is_connected
-
-    @property
-    def pending(self) -> int:
-        return self._page.recorder.pending
-
-    @property
-    def server_offset(self) -> int:
-        return page_offset(self._page.server_offset)
-
-    async def start(self) -> None:
-        try:
-            await self._page.open()
-        except BaseException:
-            await self._page.kill()
-            raise
-
-    async def send(self, text: str) -> str:
-        return await self._page.send(text)
-
-    async def page_refresh(self) -> None:
-        old = self._page
-        self._refreshes += 1
-        next_proc = f"{self.slot}.{self._refreshes}"
-        await old.kill()
-        old.recorder.refresh(next_proc)
-        offset = old.server_offset if self.config.persist_offset else 0
-        self._page = _NodePage(next_proc, self.config, self._policy, self.history, offset)
-        await self.start()
-
-    async def wait_connected(self, timeout: float) -> bool:
-        try:
-            await asyncio.wait_for(self._page.connected.wait(), timeout)
-        except asyncio.TimeoutError:
-            return False
-        return True
+    def _new_page(self, proc: str, server_offset: Any) -> _NodePage:
+        return _NodePage(proc, self.config, self._policy, self.history, server_offset)
 
     async def close_engine(self) -> None:
         """`socket.io.engine.close()`: drop the transport; the client reconnects by itself."""
@@ -262,8 +216,3 @@ class NodeDriver(ClientDriver):
     async def connect(self) -> None:
         """`socket.connect()` after `disconnect()`: the page connects again (with backoff on failure)."""
         await self._page.command("connect")
-
-    async def close(self) -> None:
-        connected = self._page.is_connected
-        await self._page.kill()
-        self._page.recorder.end(connected)

@@ -14,17 +14,13 @@ import string
 from typing import Any
 
 from harness.clients.backoff import Backoff
-from harness.clients.base import ClientConfig, ClientDriver
+from harness.clients.base import ClientConfig
 from harness.clients.browser_socket import DISCONNECTED, TIMED_OUT, UNDEFINED, BrowserSocket, js_truthy
 from harness.clients.recorder import PageRecorder, SendPolicy
+from harness.clients.slot import PageSlotDriver, page_offset
 from harness.history import HistoryWriter, make_content
 
 EVENT = "chat message"
-
-
-def page_offset(value: Any) -> int:
-    """`auth.serverOffset` as the history records it: the server treats a missing one as 0."""
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 class _Page:
@@ -52,6 +48,13 @@ class _Page:
             retries=config.retries if policy.queued else 0,
             backoff=Backoff(config.reconnection_delay, config.reconnection_delay_max,
                             config.randomization_factor, self._rng))
+
+    @property
+    def is_connected(self) -> bool:
+        return self.socket.connected
+
+    async def discard(self) -> None:
+        await self.socket.teardown()
 
     async def open(self) -> None:
         self.recorder.begin(page_offset(self.server_offset))
@@ -146,54 +149,11 @@ class _Page:
             self.recorder.written(args[1])
 
 
-class PythonDriver(ClientDriver):
+class PythonDriver(PageSlotDriver):
     """The tutorial's page on python-socketio, faithful to socket.io-client 4.8 (see docs/clients.md)."""
 
-    def __init__(self, slot: str, config: ClientConfig, history: HistoryWriter) -> None:
-        super().__init__(slot, config, history)
-        self._policy = SendPolicy.of(config)
-        self._refreshes = 0
-        self._page = _Page(slot, config, self._policy, history, 0)
-
-    @property
-    def proc(self) -> str:
-        return self._page.proc
-
-    @property
-    def connected(self) -> bool:
-        return self._page.socket.connected
-
-    @property
-    def pending(self) -> int:
-        return self._page.recorder.pending
-
-    @property
-    def server_offset(self) -> int:
-        return page_offset(self._page.server_offset)
-
-    async def start(self) -> None:
-        await self._page.open()
-
-    async def send(self, text: str) -> str:
-        return await self._page.send(text)
-
-    async def page_refresh(self) -> None:
-        old = self._page
-        self._refreshes += 1
-        next_proc = f"{self.slot}.{self._refreshes}"
-        await old.socket.teardown()
-        old.recorder.refresh(next_proc)
-        # localStorage survives the reload; the page's variables do not.
-        offset = old.server_offset if self.config.persist_offset else 0
-        self._page = _Page(next_proc, self.config, self._policy, self.history, offset)
-        await self._page.open()
-
-    async def wait_connected(self, timeout: float) -> bool:
-        try:
-            await asyncio.wait_for(self._page.connected.wait(), timeout)
-        except asyncio.TimeoutError:
-            return False
-        return True
+    def _new_page(self, proc: str, server_offset: Any) -> _Page:
+        return _Page(proc, self.config, self._policy, self.history, server_offset)
 
     async def close_engine(self) -> None:
         """`socket.io.engine.close()`: drop the transport; the client reconnects by itself."""
@@ -206,8 +166,3 @@ class PythonDriver(ClientDriver):
     async def connect(self) -> None:
         """`socket.connect()` after `disconnect()`: the page connects again (with backoff on failure)."""
         self._page.socket.connect()
-
-    async def close(self) -> None:
-        connected = self.connected
-        await self._page.socket.teardown()
-        self._page.recorder.end(connected)
