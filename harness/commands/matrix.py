@@ -136,7 +136,8 @@ def _table(cells: list[Cell], profiles: list[str], families: list[str]) -> Table
             cell = by_key[(profile, family)]
             colour = "green" if cell.keeps_promise else "red"
             mark = ("*" if cell.finding else "") + ("" if cell.as_expected else " !")
-            row.append(f"[{colour}]{cell.observed}{mark}[/]\n[{colour}]{cell.counts}[/]")
+            counts = cell.counts.replace(", ", "\n")  # one category a line wraps cleanly in narrow columns
+            row.append(f"[{colour}]{cell.observed}{mark}[/]\n[{colour}]{counts}[/]")
         table.add_row(*row)
     return table
 
