@@ -107,13 +107,12 @@ def run_cell(run_data: Callable[..., Awaitable[RunResult]], chaos_storage: str,
              request: pytest.FixtureRequest) -> Callable[..., Awaitable[RunResult]]:
     """`await run_cell(family, profile)`: run one cell of harness.guarantees and assert its expectation.
 
-    `storage` pins the storage whatever `--chaos-db` says (the database-outage cells run on both).
+    `storage` pins the storage whatever `--chaos-db` says (the database-outage cells run on both); mark
+    such a test `@pytest.mark.storage(name)` so that `--chaos-db both` collects it once.
     """
     external = external_target()
 
     async def _run(family: str, profile: str, storage: str | None = None) -> RunResult:
-        if storage and storage != chaos_storage and request.config.getoption("--chaos-db") == "both":
-            pytest.skip(f"a {storage} cell; it runs once, as the db={storage} variant")
         storage = storage or chaos_storage
         data = cell_data(family, profile, storage=storage)
         if external is not None:
@@ -135,12 +134,26 @@ def run_cell(run_data: Callable[..., Awaitable[RunResult]], chaos_storage: str,
     return _run
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "storage(name): a cell pinned to one storage; under --chaos-db both "
+                                       "it is collected once, with that storage")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
+    both = config.getoption("--chaos-db") == "both"
+    kept, other_storage = [], []
     for item in items:
         # The hook sees the whole session's items (tests/ too, under `make test`); only ours get the limit.
         if item.path.is_relative_to(here) and item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(CELL_TIMEOUT))
+        pinned = item.get_closest_marker("storage")
+        variant = item.callspec.params.get("chaos_storage") if hasattr(item, "callspec") else None
+        # Deselected, not skipped: under CI=true a skip must mean a missing backend, and this is not one.
+        (other_storage if both and pinned and variant and pinned.args[0] != variant else kept).append(item)
+    if other_storage:
+        config.hook.pytest_deselected(items=other_storage)
+        items[:] = kept
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -11,11 +11,13 @@ import pytest
 from harness.guarantees import PROFILES
 
 
+@pytest.mark.storage("sqlite")
 @pytest.mark.parametrize("profile", PROFILES)
 async def test_db_outage_sqlite(profile: str, run_cell) -> None:
     await run_cell("db_outage", profile, storage="sqlite")
 
 
+@pytest.mark.storage("postgres")
 @pytest.mark.parametrize("profile", PROFILES)
 async def test_db_outage_postgres(profile: str, run_cell) -> None:
     await run_cell("db_outage", profile, storage="postgres")
