@@ -85,17 +85,7 @@ async def _start_toxiproxy(seed: int | None) -> ProxyBackend:
     argv = [binary, "-host", "127.0.0.1", "-port", str(port)]
     if seed is not None:
         argv += ["-seed", str(seed)]
-    log = tempfile.NamedTemporaryFile(prefix="toxiproxy-", suffix=".log", delete=False)
-    log.close()
-    process = ManagedProcess("toxiproxy-server", argv, log_path=log.name)
-    await process.start()
-    url = f"http://127.0.0.1:{port}"
-    try:
-        await process.wait_http(url + "/version")
-    except BaseException:
-        await process.kill()
-        raise
-    return ProxyBackend("toxiproxy", url, ToxiproxyClient(url), process=process, seed=seed)
+    return await _spawn("toxiproxy", "toxiproxy-server", argv, port, seed)
 
 
 async def _start_embedded(seed: int | None, in_process: bool) -> ProxyBackend:
@@ -106,9 +96,14 @@ async def _start_embedded(seed: int | None, in_process: bool) -> ProxyBackend:
     seed = fresh_seed() if seed is None else seed  # known to the caller, so a run can be replayed
     port = free_port()
     args = ["--host", "127.0.0.1", "--port", str(port), "--seed", str(seed)]
-    log = tempfile.NamedTemporaryFile(prefix="embedded-proxy-", suffix=".log", delete=False)
+    return await _spawn("embedded", "embedded proxy", python_module_argv("harness.proxy", *args), port, seed)
+
+
+async def _spawn(kind: str, name: str, argv: list[str], port: int, seed: int | None) -> ProxyBackend:
+    """Start a proxy server process on `port` and wait until its API answers; killed if it never does."""
+    log = tempfile.NamedTemporaryFile(prefix=f"{kind}-proxy-", suffix=".log", delete=False)
     log.close()
-    process = ManagedProcess("embedded proxy", python_module_argv("harness.proxy", *args), log_path=log.name)
+    process = ManagedProcess(name, argv, log_path=log.name)
     await process.start()
     url = f"http://127.0.0.1:{port}"
     try:
@@ -116,4 +111,4 @@ async def _start_embedded(seed: int | None, in_process: bool) -> ProxyBackend:
     except BaseException:
         await process.kill()
         raise
-    return ProxyBackend("embedded", url, ToxiproxyClient(url), process=process, seed=seed)
+    return ProxyBackend(kind, url, ToxiproxyClient(url), process=process, seed=seed)
