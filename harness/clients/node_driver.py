@@ -27,8 +27,8 @@ import orjson
 
 from harness.clients.base import ClientConfig
 from harness.clients.browser_socket import DISCONNECTED, TIMED_OUT
-from harness.clients.recorder import PageRecorder, SendPolicy
-from harness.clients.slot import PageSlotDriver, page_offset
+from harness.clients.recorder import SendPolicy
+from harness.clients.slot import PageBase, PageSlotDriver, page_offset
 from harness.errors import MissingBinaryError, ProcessStartError
 from harness.history import HistoryWriter, make_content
 
@@ -49,17 +49,12 @@ def node_modules_dir() -> Path:
                              "node_modules folder")
 
 
-class _NodePage:
+class _NodePage(PageBase):
     """One load of the page: a Node.js process and the recorder of its lineage."""
 
     def __init__(self, proc: str, config: ClientConfig, policy: SendPolicy, history: HistoryWriter,
                  server_offset: Any) -> None:
-        self.proc = proc
-        self.config = config
-        self.policy = policy
-        self.recorder = PageRecorder(history, proc, policy)
-        self.server_offset = server_offset
-        self.connected = asyncio.Event()
+        super().__init__(proc, config, policy, history, server_offset)
         self.is_connected = False
         self._first_outcome = asyncio.Event()
         self._invoked: asyncio.Queue[str | None] = asyncio.Queue()

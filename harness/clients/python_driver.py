@@ -16,23 +16,19 @@ from typing import Any
 from harness.clients.backoff import Backoff
 from harness.clients.base import ClientConfig
 from harness.clients.browser_socket import DISCONNECTED, TIMED_OUT, UNDEFINED, BrowserSocket, js_truthy
-from harness.clients.recorder import PageRecorder, SendPolicy
-from harness.clients.slot import PageSlotDriver, page_offset
+from harness.clients.recorder import SendPolicy
+from harness.clients.slot import PageBase, PageSlotDriver, page_offset
 from harness.history import HistoryWriter, make_content
 
 EVENT = "chat message"
 
 
-class _Page:
+class _Page(PageBase):
     """One load of the page: its socket, counter and in-memory offset. A refresh makes a new one."""
 
     def __init__(self, proc: str, config: ClientConfig, policy: SendPolicy, history: HistoryWriter,
                  server_offset: Any) -> None:
-        self.proc = proc
-        self.config = config
-        self.policy = policy
-        self.recorder = PageRecorder(history, proc, policy)
-        self.server_offset = server_offset
+        super().__init__(proc, config, policy, history, server_offset)
         self._sent_offset = page_offset(server_offset)
         self._counter = 0
         self._seq = 0
@@ -40,7 +36,6 @@ class _Page:
         self._last_sid: str | None = None
         self._placeholder_sid = "".join(self._rng.choice(string.ascii_letters + string.digits + "-_")
                                         for _ in range(20))
-        self.connected = asyncio.Event()
         self._first_outcome = asyncio.Event()
         self.socket = BrowserSocket(
             config.url, self, auth=self._auth, transports=list(config.transports),

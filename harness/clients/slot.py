@@ -21,6 +21,19 @@ def page_offset(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
+class PageBase:
+    """The state every page load has, whatever client runs it: its lineage's recorder and its offset."""
+
+    def __init__(self, proc: str, config: ClientConfig, policy: SendPolicy, history: HistoryWriter,
+                 server_offset: Any) -> None:
+        self.proc = proc
+        self.config = config
+        self.policy = policy
+        self.recorder = PageRecorder(history, proc, policy)
+        self.server_offset = server_offset
+        self.connected = asyncio.Event()
+
+
 class Page(Protocol):
     proc: str
     recorder: PageRecorder
