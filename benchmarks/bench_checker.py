@@ -24,11 +24,11 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import Figure, console, machine, print_table, ratio, timed  # noqa: E402
+from common import Figure, console, machine, print_table, ratio, timed
 
-from harness.checkers import check, check_files  # noqa: E402
-from harness.checkers.synthetic import write_synthetic  # noqa: E402
-from harness.history import read_rows  # noqa: E402
+from harness.checkers import check, check_files
+from harness.checkers.synthetic import write_synthetic
+from harness.history import read_rows
 
 
 def _parse(path: Path) -> int:

@@ -29,14 +29,14 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import Figure, console, machine, print_table, ratio  # noqa: E402
+from common import Figure, console, machine, print_table, ratio
 
-from harness.clients import make_driver  # noqa: E402
-from harness.clients.base import ClientConfig  # noqa: E402
-from harness.databases import sqlite_url  # noqa: E402
-from harness.history import HistoryWriter, OpType  # noqa: E402
-from harness.proxy.backends import start_proxy_backend  # noqa: E402
-from harness.topology import free_port, start_reference_server  # noqa: E402
+from harness.clients import make_driver
+from harness.clients.base import ClientConfig
+from harness.databases import sqlite_url
+from harness.history import HistoryWriter, OpType
+from harness.processes import free_port, start_reference_server
+from harness.proxy.backends import start_proxy_backend
 
 DELIVERY_TIMEOUT = 120.0
 
@@ -111,7 +111,7 @@ async def one_run(tmp: Path, clients: int, messages: int, proxy: str | None) -> 
         await asyncio.gather(*(_client(d, messages) for d in drivers))
         try:
             await asyncio.wait_for(history.all_in.wait(), DELIVERY_TIMEOUT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         after = psutil.Process(server.pid).cpu_times()

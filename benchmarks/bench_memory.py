@@ -34,9 +34,9 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import Figure, console, machine, print_table  # noqa: E402
+from common import Figure, console, machine, print_table
 
-from harness.errors import HarnessError  # noqa: E402
+from harness.errors import HarnessError
 
 MB = 1024 * 1024
 

@@ -26,9 +26,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.proxy.backends import ProxyBackend, find_toxiproxy_binary, start_proxy_backend  # noqa: E402
-from harness.proxy.frames import BINARY, TEXT, encode_frame  # noqa: E402
-from harness.topology import ManagedProcess, free_port, python_module_argv  # noqa: E402
+from harness.processes import ManagedProcess, free_port, python_module_argv
+from harness.proxy.backends import ProxyBackend, find_toxiproxy_binary, start_proxy_backend
+from harness.proxy.frames import BINARY, TEXT, encode_frame
 
 PING = 64
 UPGRADE = (b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: bench\r\nUpgrade: websocket\r\n"

@@ -21,9 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.guarantees import cell_data  # noqa: E402
-from harness.runner import RunResult, run_scenario  # noqa: E402
-from harness.scenario import resolve  # noqa: E402
+from harness.guarantees import cell_data
+from harness.runner import RunResult, run_scenario
+from harness.scenario import resolve
 
 
 def signature(result: RunResult) -> tuple[bool, tuple[str, ...], tuple[str, ...]]:

@@ -32,16 +32,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_server_ready import one_run as server_ready  # noqa: E402
-from common import Figure, console, machine, print_table  # noqa: E402
+import orjson
+from bench_server_ready import one_run as server_ready
+from common import Figure, console, machine, print_table
 
-import orjson  # noqa: E402
-
-import harness.runner as runner  # noqa: E402
-from harness.databases import sqlite_url  # noqa: E402
-from harness.errors import HarnessError  # noqa: E402
-from harness.scenario import load  # noqa: E402
-from harness.target import ServerHandle  # noqa: E402
+import harness.runner as runner
+from harness.databases import sqlite_url
+from harness.errors import HarnessError
+from harness.scenario import load
+from harness.target import ServerHandle
 
 STEPS = (  # (object, attribute, label, phase): steps inside the runner's phases, timed by wrapping them
     (runner.Topology, "start_backend", "proxy backend up", "up"),

@@ -19,7 +19,7 @@ from pathlib import Path
 import socketio
 
 from harness.databases import sqlite_url
-from harness.topology import free_port, start_reference_server
+from harness.processes import free_port, start_reference_server
 
 
 async def one_run(db: str, profile: str, clients: int) -> tuple[float, float]:

@@ -22,7 +22,7 @@ from pathlib import Path
 import socketio
 
 from harness.databases import fresh_postgres_database, sqlite_url
-from harness.topology import free_port, start_reference_server
+from harness.processes import free_port, start_reference_server
 
 
 async def one_client(url: str, name: str, messages: int, latencies: list[float]) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import Figure, console, machine, print_table  # noqa: E402
+from common import Figure, console, machine, print_table
 
 ROOT = Path(__file__).resolve().parent.parent
 SUMMARY = re.compile(r"^=* ?(.*\b(passed|failed|error|errors|skipped|no tests ran)\b.*?) ?=*$")

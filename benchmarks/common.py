@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from rich.console import Console
 from rich.table import Table
@@ -137,6 +137,6 @@ def machine() -> str:
     except (OSError, subprocess.SubprocessError):
         pass
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (f"{stamp}; {os.cpu_count()} CPUs ({model}); Python {platform.python_version()}; "
             f"load average {load}")

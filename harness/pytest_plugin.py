@@ -28,9 +28,10 @@ import pytest
 if TYPE_CHECKING:
     from harness.clients.base import ClientDriver
     from harness.nemesis import Nemesis
-    from harness.runner import RunResult, Topology
+    from harness.runner import RunResult
     from harness.scenario import Scenario
     from harness.target import ServerHandle
+    from harness.topology import Topology
 
 _RUNS = pytest.StashKey[list["RunResult"]]()
 
@@ -142,7 +143,8 @@ def chaos_scenario(request: pytest.FixtureRequest, chaos_storage: str) -> Scenar
 @pytest.fixture
 async def chaos_topology(chaos_scenario: Scenario, chaos_reports: Path) -> AsyncIterator[Topology]:
     """An empty topology for this test, torn down (every process stopped by PID) after it, pass or fail."""
-    from harness.runner import RunHistory, Topology, new_run_id
+    from harness.runner import RunHistory, new_run_id
+    from harness.topology import Topology
 
     run_dir = chaos_reports / new_run_id(f"{chaos_scenario.name}-{secrets.token_hex(2)}")
     run_dir.mkdir(parents=True)

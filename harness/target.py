@@ -11,8 +11,8 @@ from pathlib import Path
 
 from harness.errors import ScenarioError
 from harness.history import HistoryWriter
+from harness.processes import ManagedProcess, start_reference_server
 from harness.scenario import Target
-from harness.topology import ManagedProcess, start_reference_server
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,215 +1,169 @@
-"""Processes of a run: start them, know when they are ready, stop them by PID whatever happens.
+"""The processes and connections of one run: database, server, proxy links and client pages.
 
-Every child is started in its own session (process group) and recorded in a module registry; `stop_all()`
-runs at interpreter exit and on SIGTERM, so a test failure or Ctrl-C never leaves a server or proxy
-behind. Nothing here kills by name.
+`Topology` owns everything a run starts, on one `AsyncExitStack`, so it always comes down in reverse order
+(the runner and the pytest fixtures both build runs from it). Process management itself (spawning, PIDs,
+stopping at exit) is `harness.processes`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import atexit
-import errno
+import contextlib
 import os
-import signal
-import socket
-import sys
-import time
-from collections.abc import Sequence
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
-import aiohttp
-
-from harness.errors import PortInUseError, ProcessStartError
-
-_LIVE: dict[int, "ManagedProcess"] = {}
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """An ephemeral port the OS just handed out on `host`; a race is possible, so bind soon."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+from harness.clients.base import ClientConfig, ClientDriver
+from harness.databases import sqlite_url
+from harness.errors import BackendUnavailableError
+from harness.history import HistoryWriter
+from harness.nemesis import NemesisContext
+from harness.processes import free_port
+from harness.scenario import Scenario
+from harness.target import ServerHandle
 
 
-def check_port_free(host: str, port: int) -> None:
-    """Raise PortInUseError with one clear line when `host:port` cannot be bound."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+def client_config(scenario: Scenario, url: str, index: int) -> ClientConfig:
+    c = scenario.clients
+    return ClientConfig(url=url, ack=c.ack, ack_timeout=c.ack_timeout, retries=c.retries,
+                        retry_mode=c.retry_mode,  # type: ignore[arg-type]
+                        client_offset=c.client_offset,  # type: ignore[arg-type]
+                        persist_offset=c.persist_offset, reconnection_delay=c.reconnection_delay,
+                        reconnection_delay_max=c.reconnection_delay_max, seed=scenario.seed * 1000 + index)
+
+
+class Topology:
+    """The processes and connections of one run; enter it with `async with`, it always comes down.
+
+    The steps (`start_backend`, `start_server`, `start_links`, `start_clients`) can also be taken one by
+    one, as the pytest fixtures do; whatever was started is stopped by `close()`, in reverse order.
+    """
+
+    def __init__(self, scenario: Scenario, run_dir: Path, history: HistoryWriter) -> None:
+        self.scenario = scenario
+        self.run_dir = run_dir
+        self.history = history
+        self.stack = contextlib.AsyncExitStack()
+        self.backend: Any = None
+        self.server: ServerHandle | None = None
+        self.links: dict[str, str] = {}
+        """client slot -> proxy name"""
+        self.listen: dict[str, str] = {}
+        """client slot -> host:port the client connects to"""
+        self.drivers: dict[str, ClientDriver] = {}
+        self.db_url = ""
+        self.rows_url = ""
+        self.db_link: str | None = None
+        self.prefix = run_dir.name[-6:]
+
+    async def __aenter__(self) -> Topology:
         try:
-            s.bind((host, port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise PortInUseError(f"port {port} on {host} is already in use; pick another "
-                                     f"or stop the process holding it") from None
+            await self.start_backend()
+            await self.start_server()
+            await self.start_links()
+            await self.start_clients()
+        except BaseException:
+            await self.close()
             raise
+        return self
 
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
 
-class ManagedProcess:
-    """A child process owned by the harness, stopped by its PID (and its process group)."""
+    async def close(self) -> None:
+        await self.stack.aclose()
 
-    def __init__(self, name: str, argv: Sequence[str], env: dict[str, str] | None = None,
-                 cwd: str | None = None, log_path: str | os.PathLike[str] | None = None) -> None:
-        self.name = name
-        self.argv = list(argv)
-        self.env = env
-        self.cwd = cwd
-        self.log_path = Path(log_path) if log_path else None
-        self.proc: asyncio.subprocess.Process | None = None
+    async def start_backend(self) -> None:
+        from harness.proxy.backends import start_proxy_backend
 
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc else None
+        s = self.scenario
+        self.backend = await start_proxy_backend(s.proxy, seed=s.seed, in_process=True)
+        self.stack.push_async_callback(self.backend.stop)
 
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.returncode is None
+    async def start_server(self) -> ServerHandle:
+        """Create the database (and its proxy link for PostgreSQL), then start the server and wait for it."""
+        s = self.scenario
+        await self._database()
+        self.server = ServerHandle(s.target, free_port(), self.db_url, self.run_dir, self.history)
+        if s.target.kind == "external" and self.server.sqlite_path:
+            self.rows_url = sqlite_url(self.server.sqlite_path)
+        self.stack.push_async_callback(self._stop_server)
+        await self.server.start()
+        return self.server
 
-    async def start(self) -> None:
-        env = dict(os.environ)
-        if self.env:
-            env.update(self.env)
-        out = open(self.log_path, "ab") if self.log_path else asyncio.subprocess.DEVNULL
-        try:
-            self.proc = await asyncio.create_subprocess_exec(
-                *self.argv, env=env, cwd=self.cwd, stdin=asyncio.subprocess.DEVNULL,
-                stdout=out, stderr=asyncio.subprocess.STDOUT, start_new_session=True)
-        except FileNotFoundError:
-            raise ProcessStartError(f"{self.name}: cannot run {self.argv[0]!r}: not found") from None
-        finally:
-            if self.log_path:
-                out.close()  # type: ignore[union-attr]
-        _LIVE[self.proc.pid] = self
+    async def start_links(self) -> None:
+        """One proxy per client, in front of the server, on an ephemeral port."""
+        assert self.server is not None
+        for slot in self.scenario.clients.slots:
+            name = f"{self.prefix}-{slot}"
+            self.listen[slot] = await self._create_proxy(name, f"127.0.0.1:{self.server.port}")
+            self.links[slot] = name
 
-    async def wait_http(self, url: str, timeout: float = 10.0) -> float:
-        """Poll `url` until it answers 200; return seconds waited. Fails fast if the child exits."""
-        start = time.monotonic()
-        deadline = start + timeout
-        async with aiohttp.ClientSession() as session:
-            while True:
-                if not self.running:
-                    raise ProcessStartError(f"{self.name} exited with code {self.proc.returncode} "
-                                            f"before it was ready{self._log_hint()}")
-                try:
-                    async with session.get(url, timeout=aiohttp.ClientTimeout(total=1)) as resp:
-                        if resp.status == 200:
-                            return time.monotonic() - start
-                except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
-                    pass
-                if time.monotonic() > deadline:
-                    raise ProcessStartError(f"{self.name} not ready at {url} after {timeout:.0f}s"
-                                            f"{self._log_hint()}")
-                # Polling is the only readiness signal a foreign process offers; keep the step short.
-                await asyncio.sleep(0.01)
+    async def _create_proxy(self, name: str, upstream: str) -> str:
+        control = self.backend.control
+        proxy = await control.create_proxy(name=name, listen="127.0.0.1:0", upstream=upstream)
+        self.stack.push_async_callback(self._quietly, control.delete_proxy, name)
+        return proxy["listen"]
 
-    async def wait_tcp(self, host: str, port: int, timeout: float = 10.0) -> float:
-        """Poll until a TCP connect to host:port succeeds; return seconds waited."""
-        start = time.monotonic()
-        while True:
-            if not self.running:
-                raise ProcessStartError(f"{self.name} exited with code {self.proc.returncode} "
-                                        f"before it was ready{self._log_hint()}")
-            try:
-                _, writer = await asyncio.open_connection(host, port)
-                writer.close()
-                return time.monotonic() - start
-            except OSError:
-                pass
-            if time.monotonic() - start > timeout:
-                raise ProcessStartError(f"{self.name} not listening on {host}:{port} after "
-                                        f"{timeout:.0f}s{self._log_hint()}")
-            await asyncio.sleep(0.01)
+    async def _database(self) -> None:
+        s = self.scenario
+        if s.target.kind == "external" or s.target.storage == "sqlite":
+            self.db_url = sqlite_url(self.run_dir / "chat.db")
+            self.rows_url = self.db_url
+            return
+        from harness.databases import fresh_postgres_database
 
-    def _log_hint(self) -> str:
-        if self.log_path and self.log_path.exists():
-            tail = self.log_path.read_text(errors="replace").strip().splitlines()[-3:]
-            if tail:
-                return " (log: " + " | ".join(tail) + ")"
-        return ""
+        admin = os.environ.get("SIO_HARNESS_POSTGRES_DSN")
+        if not admin:
+            raise BackendUnavailableError("storage 'postgres' needs SIO_HARNESS_POSTGRES_DSN, e.g. "
+                                          "postgresql://postgres@127.0.0.1:5432/postgres")
+        dsn = await self.stack.enter_async_context(fresh_postgres_database(admin))
+        self.rows_url = dsn
+        parts = urlsplit(dsn)
+        # The server reaches PostgreSQL through a proxy, so db_outage can cut exactly that link.
+        self.db_link = f"{self.prefix}-db"
+        listen = await self._create_proxy(self.db_link, f"{parts.hostname or '127.0.0.1'}:{parts.port or 5432}")
+        userinfo = parts.netloc.rpartition("@")[0]
+        netloc = (userinfo + "@" if userinfo else "") + listen
+        self.db_url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
-    async def terminate(self, grace: float = 3.0) -> int | None:
-        """SIGTERM, then SIGKILL after `grace` seconds; returns the exit code."""
-        if not self.proc:
-            return None
-        if self.proc.returncode is None:
-            self._signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.proc.wait(), grace)
-            except asyncio.TimeoutError:
-                self._signal(signal.SIGKILL)
-                await self.proc.wait()
-        _LIVE.pop(self.proc.pid, None)
-        return self.proc.returncode
+    async def start_clients(self) -> dict[str, ClientDriver]:
+        """Open every client's page through its proxy and wait for the first connects."""
+        from harness.clients import make_driver
 
-    async def kill(self) -> int | None:
-        """SIGKILL: a crash, no cleanup in the child."""
-        if not self.proc:
-            return None
-        if self.proc.returncode is None:
-            self._signal(signal.SIGKILL)
-            await self.proc.wait()
-        _LIVE.pop(self.proc.pid, None)
-        return self.proc.returncode
+        s = self.scenario
+        for index, slot in enumerate(s.clients.slots, start=1):
+            config = client_config(s, f"http://{self.listen[slot]}", index)
+            driver = make_driver(s.clients.driver, slot, config, self.history)
+            self.drivers[slot] = driver
+        self.stack.push_async_callback(self.close_clients)
+        await asyncio.gather(*(d.start() for d in self.drivers.values()))
+        return self.drivers
 
-    def _signal(self, sig: int) -> None:
-        try:
-            os.killpg(self.proc.pid, sig)
-        except ProcessLookupError:
-            pass
-        except PermissionError:
-            os.kill(self.proc.pid, sig)
+    async def close_clients(self) -> None:
+        """Close every page once (each records its `end` event), whatever state it is in."""
+        while self.drivers:
+            _, driver = self.drivers.popitem()
+            await self._quietly(driver.close)
 
+    async def _stop_server(self) -> None:
+        if self.server and self.server.process:
+            await self.server.stop()
 
-def stop_all() -> None:
-    """Synchronously SIGKILL every child still registered: the last line of defence at exit."""
-    for pid in list(_LIVE):
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            os.waitpid(pid, 0)
-        except ChildProcessError:
-            pass
-        _LIVE.pop(pid, None)
+    @staticmethod
+    async def _quietly(fn: Callable[..., Any], *args: Any) -> None:
+        # Teardown of one piece must not keep the others from being torn down.
+        with contextlib.suppress(Exception):
+            await fn(*args)
 
+    def nemesis_context(self) -> NemesisContext:
+        from harness.databases import hold_sqlite_lock
 
-def live_pids() -> list[int]:
-    """PIDs of children started by this process and not yet stopped."""
-    return list(_LIVE)
-
-
-def _on_sigterm(signum: int, frame: object) -> None:
-    stop_all()
-    sys.exit(128 + signum)
-
-
-atexit.register(stop_all)
-if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
-    signal.signal(signal.SIGTERM, _on_sigterm)
-
-
-def python_module_argv(module: str, *args: str) -> list[str]:
-    """argv running `python -m module` with the interpreter running the harness."""
-    return [sys.executable, "-m", module, *args]
-
-
-async def start_reference_server(port: int, db: str, profile: str = "baseline", *, host: str = "127.0.0.1",
-                                 mutant: str | None = None, extra: Sequence[str] = (),
-                                 log_path: str | os.PathLike[str] | None = None,
-                                 ready_timeout: float = 10.0) -> ManagedProcess:
-    """Start `python -m reference_server` and wait until its health endpoint answers."""
-    argv = python_module_argv("reference_server", "--host", host, "--port", str(port), "--db", db,
-                              "--profile", profile, *extra)
-    if mutant:
-        argv += ["--mutant", mutant, "--i-know-this-breaks-delivery"]
-    proc = ManagedProcess(f"reference server ({profile})", argv, log_path=log_path)
-    await proc.start()
-    try:
-        await proc.wait_http(f"http://{host}:{port}/health", timeout=ready_timeout)
-    except BaseException:
-        await proc.kill()
-        raise
-    return proc
+        assert self.server is not None
+        return NemesisContext(
+            history=self.history, proxies=self.backend.control, links=self.links, drivers=self.drivers,
+            server=self.server, storage="postgres" if self.db_link else "sqlite",
+            sqlite_path=self.server.sqlite_path, db_link=self.db_link,
+            frame_toxics=self.backend.kind == "embedded", lock_sqlite=hold_sqlite_lock)

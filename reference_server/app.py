@@ -121,7 +121,7 @@ async def _run_until(stop: asyncio.Event, app: web.Application, sio: socketio.As
     await stop.wait()
     try:
         await asyncio.wait_for(_stop(runner, sio), SHUTDOWN_BUDGET)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         log.warning("graceful stop took over %.1fs; exiting anyway", SHUTDOWN_BUDGET)
 
 
@@ -130,7 +130,7 @@ async def _stop(runner: web.AppRunner, sio: socketio.AsyncServer) -> None:
         # Peers that left by cutting TCP never complete the close handshake; a stop should not wait on them.
         try:
             await asyncio.wait_for(sio.eio.disconnect(), SHUTDOWN_BUDGET / 4)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
     await sio.shutdown()
     await runner.cleanup()

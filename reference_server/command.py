@@ -18,7 +18,6 @@ from reference_server.mutants import MutantError, describe, select
 from reference_server.profiles import PROFILE_SUMMARY, PROFILES, SWITCH_NAMES, resolve
 from reference_server.storage import StorageConfigError, open_storage
 
-
 MUTANT_CONFIRMATION = "--i-know-this-breaks-delivery"
 
 _SWITCH_HELP = {

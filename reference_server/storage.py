@@ -198,7 +198,7 @@ class PostgresStorage(Storage):
         if conn is not None:
             try:
                 await asyncio.wait_for(conn.close(), self.timeout)
-            except Exception:  # noqa: BLE001 - a dead link cannot close politely; cut it
+            except Exception:
                 conn.terminate()
 
     def describe(self) -> str:
@@ -215,7 +215,7 @@ class PostgresStorage(Storage):
                 return await operation(self._conn)
             except asyncpg.UniqueViolationError as exc:
                 raise DuplicateOffset(str(exc)) from exc
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
                 self._drop()
                 raise StorageError(f"{type(exc).__name__}: {exc}") from exc
 

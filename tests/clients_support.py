@@ -13,7 +13,7 @@ import aiohttp
 
 from harness.clients.base import ClientConfig
 from harness.history import Event, read_history
-from harness.topology import ManagedProcess
+from harness.processes import ManagedProcess
 
 APP = Path(__file__).with_name("clients_app.py")
 

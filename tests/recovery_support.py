@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 
 from harness.clients.recovery import RecoveringAsyncClient
-from harness.topology import ManagedProcess, free_port
+from harness.processes import ManagedProcess, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = Path(__file__).resolve().parent / "recovery_app.py"
@@ -71,7 +71,7 @@ class RawSocket:
         self.handshake = handshake
 
     @classmethod
-    async def open(cls, base_url: str) -> "RawSocket":
+    async def open(cls, base_url: str) -> RawSocket:
         session = aiohttp.ClientSession()
         try:
             ws = await session.ws_connect(

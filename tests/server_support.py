@@ -15,7 +15,7 @@ import pytest
 import socketio
 
 from harness.databases import fresh_postgres_database, sqlite_url
-from harness.topology import ManagedProcess, free_port, start_reference_server
+from harness.processes import ManagedProcess, free_port, start_reference_server
 
 
 class TutorialClient:
@@ -59,7 +59,7 @@ class TutorialClient:
     def contents(self) -> list[Any]:
         return [content for content, _ in self.received]
 
-    async def fence(self, sender: "TutorialClient | None" = None, timeout: float = 5.0) -> list[Any]:
+    async def fence(self, sender: TutorialClient | None = None, timeout: float = 5.0) -> list[Any]:
         """Every content received before a marker message sent now comes back. Broadcasts and replays
         travel in order on one connection, so this proves nothing else was still on its way."""
         marker = f"fence-{len(self.received)}-{id(self)}"
@@ -87,7 +87,7 @@ class Servers:
         self.log_dir = log_dir
 
     async def start(self, db: str, profile: str = "baseline", *, port: int | None = None,
-                    mutant: str | None = None, extra: Sequence[str] = ()) -> "Running":
+                    mutant: str | None = None, extra: Sequence[str] = ()) -> Running:
         port = port or free_port()
         log_path = self.log_dir / f"server-{len(self.procs)}.log"
         proc = await start_reference_server(port, db, profile, mutant=mutant, extra=extra, log_path=log_path)

@@ -12,13 +12,12 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from clients_support import app_log, app_log_of, events, eventually, fast_config, outcomes, start_app
 
 from harness.clients import make_driver
 from harness.clients.base import ClientConfig, ClientDriver
 from harness.history import HistoryWriter, make_content
-from harness.topology import ManagedProcess, free_port, start_reference_server
-
-from clients_support import app_log, app_log_of, eventually, events, fast_config, outcomes, start_app
+from harness.processes import ManagedProcess, free_port, start_reference_server
 
 
 @pytest.fixture(params=["python", "node"])

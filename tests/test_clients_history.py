@@ -5,12 +5,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from clients_support import eventually
+
 from harness.clients.base import ClientConfig
 from harness.clients.recorder import PageRecorder, SendPolicy
 from harness.history import HistoryWriter, read_history
-from harness.topology import ManagedProcess
-
-from clients_support import eventually
+from harness.processes import ManagedProcess
 
 WRITER = """
 import sys

@@ -13,12 +13,12 @@ import sqlite3
 from collections import Counter
 from pathlib import Path
 
+from clients_support import eventually, fast_config, outcomes
+
 from harness.checkers.delivery import check
 from harness.clients import make_driver
 from harness.history import HistoryWriter, read_history
-from harness.topology import free_port, start_reference_server
-
-from clients_support import eventually, fast_config, outcomes
+from harness.processes import free_port, start_reference_server
 
 EXPECTED_SHAPE = {("start", "ok"): 2, ("connect", "ok"): 3, ("disconnect", "info"): 1,
                   ("send", "invoke"): 20, ("send", "ok"): 20, ("recv", "ok"): 40, ("end", "ok"): 2}

@@ -8,13 +8,13 @@ import socket
 import sys
 
 import pytest
+from proxy_support import echo, listen_port, sync, tcp_server
 from toxiproxy import Toxiproxy
 
 from harness.errors import MissingBinaryError
+from harness.processes import ManagedProcess, free_port
 from harness.proxy.backends import start_proxy_backend
 from harness.proxy.control import ProxyApiError, ToxiproxyClient
-from harness.topology import ManagedProcess, free_port
-from proxy_support import echo, listen_port, sync, tcp_server
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -13,11 +13,9 @@ import time
 
 import pytest
 import requests
+from proxy_support import api_error, backend_for_toxiproxy_python, echo, listen_port, post, read_all, sync, tcp_server
 from toxiproxy import Toxiproxy
 from toxiproxy.api import APIConsumer
-
-from proxy_support import (api_error, backend_for_toxiproxy_python, echo, listen_port, post, read_all, sync,
-                           tcp_server)
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from proxy_support import echo, tcp_server
 
 from harness.proxy.backends import start_proxy_backend
-from proxy_support import echo, tcp_server
 
 pytestmark = pytest.mark.timeout(60)
 

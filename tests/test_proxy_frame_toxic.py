@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 import socketio
-
-from harness.proxy.backends import start_proxy_backend
-from harness.topology import free_port, start_reference_server
 from proxy_support import tcp_server
+
+from harness.processes import free_port, start_reference_server
+from harness.proxy.backends import start_proxy_backend
 
 pytestmark = pytest.mark.timeout(60)
 

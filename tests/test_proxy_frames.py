@@ -5,8 +5,17 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.proxy.frames import BINARY, CLOSE, CONTINUATION, PING, PONG, TEXT, FrameParser, \
-    MessageAssembler, encode_frame
+from harness.proxy.frames import (
+    BINARY,
+    CLOSE,
+    CONTINUATION,
+    PING,
+    PONG,
+    TEXT,
+    FrameParser,
+    MessageAssembler,
+    encode_frame,
+)
 from harness.proxy.packets import parse_sio, parse_ws_text
 
 masks = st.one_of(st.none(), st.binary(min_size=4, max_size=4))

@@ -7,9 +7,9 @@ import re
 from pathlib import Path
 
 import pytest
+from recovery_support import Recorder, drop_transport, recovery_server, run_node
 
 from harness.clients.recovery import RecoveringAsyncClient, RecoveryState
-from recovery_support import Recorder, drop_transport, recovery_server, run_node
 
 OFFSET = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)?$")
 AWAY_EMITS = [

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from recovery_support import RawSocket, Recorder, drop_transport, run_node
 
 from harness.clients.recovery import RecoveringAsyncClient
-from harness.topology import ManagedProcess, free_port, start_reference_server
-from recovery_support import RawSocket, Recorder, drop_transport, run_node
+from harness.processes import ManagedProcess, free_port, start_reference_server
 
 OFFSET = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)?$")
 

@@ -12,7 +12,6 @@ import json
 import re
 
 import pytest
-
 from recovery_support import RawSocket, Server, event_of, recovery_server
 
 ID = re.compile(r"^[A-Za-z0-9_-]{20}$")

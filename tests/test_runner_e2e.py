@@ -16,8 +16,8 @@ import pytest
 from harness import runner
 from harness.cli import main
 from harness.history import read_history, read_rows
+from harness.processes import live_pids
 from harness.scenario import load, resolve
-from harness.topology import live_pids
 
 RUN_FILES = ("scenario.json", "history.jsonl", "rows.jsonl", "verdict.json", "report.html", "junit.xml")
 

@@ -14,10 +14,10 @@ import pytest_asyncio
 import socketio
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from server_support import Servers, TutorialClient, connected, servers, sqlite_db
 
 from harness.databases import read_rows, sqlite_url
-from harness.topology import ManagedProcess, free_port, start_reference_server
-from server_support import Servers, TutorialClient, connected, servers, sqlite_db  # noqa: F401 - fixtures
+from harness.processes import ManagedProcess, free_port, start_reference_server
 
 LIMIT = 1024
 

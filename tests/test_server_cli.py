@@ -9,10 +9,10 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-
-from harness.topology import ManagedProcess, free_port
-from reference_server.mutants import MUTANTS
 from server_support import run_cli
+
+from harness.processes import ManagedProcess, free_port
+from reference_server.mutants import MUTANTS
 
 
 def one_line(err: str) -> str:

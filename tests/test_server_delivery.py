@@ -5,10 +5,10 @@ from __future__ import annotations
 import aiohttp
 import pytest
 import socketio
+from server_support import Servers, connected, db_url, servers, sqlite_db
 
 from harness.databases import read_rows
 from reference_server.app import CLIENT_BUNDLE
-from server_support import Servers, connected, db_url, servers, sqlite_db  # noqa: F401 - fixtures
 
 
 async def test_baseline_stores_and_broadcasts_but_never_replays_or_acks(servers: Servers, db_url: str) -> None:

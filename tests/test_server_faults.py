@@ -9,9 +9,9 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 import socketio
+from server_support import Servers, TcpRelay, connected, db_url, servers, sqlite_db
 
 from harness.databases import fresh_postgres_database, hold_sqlite_lock, read_rows, sqlite_path
-from server_support import Servers, TcpRelay, connected, db_url, servers, sqlite_db  # noqa: F401 - fixtures
 
 
 async def healthy(url: str) -> bool:

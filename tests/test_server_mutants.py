@@ -7,10 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from server_support import Servers, connected, db_url, run_cli, servers, sqlite_db
 
 from harness.databases import hold_sqlite_lock, read_rows, sqlite_path
 from reference_server.mutants import MUTANTS
-from server_support import Servers, connected, db_url, run_cli, servers, sqlite_db  # noqa: F401 - fixtures
 
 
 @pytest.mark.parametrize("mutant", ["ack-before-commit", "ack-on-db-error"])

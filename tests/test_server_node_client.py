@@ -8,9 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
+from server_support import Servers, db_url, servers
 
 from harness.databases import read_rows
-from server_support import Servers, db_url, servers  # noqa: F401 - fixtures
 
 SCRIPT = Path(__file__).parent / "node" / "tutorial_client.js"
 

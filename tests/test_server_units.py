@@ -8,14 +8,21 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from server_support import TcpRelay, db_url
 
 from harness.databases import fresh_postgres_database, hold_sqlite_lock, read_rows, sqlite_url
 from reference_server.mutants import MUTANTS, MutantError, select
 from reference_server.profiles import PROFILES, Switches, resolve
-from reference_server.storage import (DuplicateOffset, PostgresStorage, SQLiteStorage, StorageConfigError,
-                                      StorageError, open_storage, redact_dsn)
+from reference_server.storage import (
+    DuplicateOffset,
+    PostgresStorage,
+    SQLiteStorage,
+    StorageConfigError,
+    StorageError,
+    open_storage,
+    redact_dsn,
+)
 from reference_server.validation import BadMessage, RateLimit, parse_message, parse_server_offset
-from server_support import TcpRelay, db_url  # noqa: F401 - fixture
 
 
 def test_profiles_are_the_tutorials_cumulative_steps() -> None:

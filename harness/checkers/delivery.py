@@ -91,8 +91,22 @@ class _Rows:
 
 
 class _Lineage:
-    __slots__ = ("proc", "root", "start_offset", "connect_offset", "start_t", "got", "max_off",
-                 "redelivered", "out_of_order", "phantom", "sends", "acks", "deliveries", "connected")
+    __slots__ = (
+        "acks",
+        "connect_offset",
+        "connected",
+        "deliveries",
+        "got",
+        "max_off",
+        "out_of_order",
+        "phantom",
+        "proc",
+        "redelivered",
+        "root",
+        "sends",
+        "start_offset",
+        "start_t",
+    )
 
     def __init__(self, proc: str, template: bytearray, acks: array, deliveries: array) -> None:
         self.proc = proc

@@ -10,8 +10,8 @@ from typing import Any
 import orjson
 
 from harness.checkers.delivery import check
-from harness.errors import HarnessError
 from harness.checkers.verdict import Expectations, Verdict
+from harness.errors import HarnessError
 from harness.history import HistoryError, read_history, read_rows
 
 HISTORY, ROWS, SCENARIO, VERDICT = "history.jsonl", "rows.jsonl", "scenario.json", "verdict.json"

@@ -26,8 +26,8 @@ from typing import Any
 import orjson
 
 from harness.clients.base import ClientConfig
-from harness.clients.browser_socket import DISCONNECTED, TIMED_OUT
 from harness.clients.recorder import SendPolicy
+from harness.clients.sioclient import DISCONNECTED, TIMED_OUT
 from harness.clients.slot import PageBase, PageSlotDriver, page_offset
 from harness.errors import MissingBinaryError, ProcessStartError
 from harness.history import HistoryWriter, make_content

@@ -3,7 +3,7 @@
 The page script is the tutorial's (steps "server delivery" to "exactly once"): `auth.serverOffset` set
 from whatever `chat message` arrived last, `${socket.id}-${counter++}` as the clientOffset, emits with an
 ack callback, `ackTimeout` + `retries` or the recursive `socket.timeout(5000).emit` retry. The socket
-under it is `harness.clients.browser_socket.BrowserSocket`.
+under it is `harness.clients.sioclient.BrowserSocket`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 
 from harness.clients.backoff import Backoff
 from harness.clients.base import ClientConfig
-from harness.clients.browser_socket import DISCONNECTED, TIMED_OUT, UNDEFINED, BrowserSocket, js_truthy
 from harness.clients.recorder import SendPolicy
+from harness.clients.sioclient import DISCONNECTED, TIMED_OUT, UNDEFINED, BrowserSocket, js_truthy
 from harness.clients.slot import PageBase, PageSlotDriver, page_offset
 from harness.history import HistoryWriter, make_content
 

@@ -126,7 +126,7 @@ class RecoveringAsyncClient(socketio.AsyncClient):
             await eio.queue.put(_SignallingPacket(encoded, event))
         try:
             await asyncio.wait_for(written[-1].wait(), DISCONNECT_FLUSH_TIMEOUT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     async def _send_packet(self, pkt: packet.Packet) -> None:

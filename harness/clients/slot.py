@@ -103,7 +103,7 @@ class PageSlotDriver(ClientDriver):
     async def wait_connected(self, timeout: float) -> bool:
         try:
             await asyncio.wait_for(self._page.connected.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
         return True
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import html
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +98,7 @@ def _split(value: str, allowed: Any, what: str) -> list[str]:
 async def run(args: argparse.Namespace) -> int:
     profiles = _split(args.profiles, PROFILES, "profile")
     families = _split(args.faults, FAMILIES, "fault family")
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     folder = Path(args.reports) / f"matrix-{stamp}"
     cells = [Cell(p, f) for p in profiles for f in families]
     console = Console()

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from harness.errors import HarnessError, MissingBinaryError
+from harness.processes import ManagedProcess, free_port, python_module_argv
 from harness.proxy.control import ToxiproxyClient
 from harness.proxy.embedded import EmbeddedServer, serve_embedded
 from harness.proxy.seeding import fresh_seed
-from harness.topology import ManagedProcess, free_port, python_module_argv
 
 BackendKind = Literal["embedded", "toxiproxy", "auto"]
 KINDS = ("embedded", "toxiproxy", "auto")

@@ -32,7 +32,7 @@ class ToxiproxyClient:
         self.base_url = base_url.rstrip("/")
         self._session: aiohttp.ClientSession | None = None
 
-    async def __aenter__(self) -> "ToxiproxyClient":
+    async def __aenter__(self) -> ToxiproxyClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

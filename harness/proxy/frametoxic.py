@@ -97,7 +97,7 @@ class HttpFollower:
 
 
 class FrameStage(Stage):
-    def __init__(self, toxic: Toxic, rng: random.Random, pipe: "Pipe") -> None:
+    def __init__(self, toxic: Toxic, rng: random.Random, pipe: Pipe) -> None:
         super().__init__(toxic, rng, pipe)
         self.http = HttpFollower(toxic.stream)
         self.raw = False
@@ -210,7 +210,7 @@ class OfferStripStage(Stage):
     and passes everything after it through unchanged.
     """
 
-    def __init__(self, toxic: Toxic, rng: random.Random, pipe: "Pipe") -> None:
+    def __init__(self, toxic: Toxic, rng: random.Random, pipe: Pipe) -> None:
         super().__init__(toxic, rng, pipe)
         self.head: bytearray | None = bytearray()
         self.out: Emit | None = None

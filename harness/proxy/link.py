@@ -17,8 +17,9 @@ import asyncio
 import socket
 import struct
 from collections import deque
+from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from harness.proxy.toxics import CloseLink, Stage
 
@@ -33,7 +34,7 @@ _LINGER_ZERO = struct.pack("ii", 1, 0)
 class Side(asyncio.Protocol):
     """One socket of a link: the accepted client, or the connection to the upstream."""
 
-    def __init__(self, link: "Link") -> None:
+    def __init__(self, link: Link) -> None:
         self.link = link
         self.transport: asyncio.Transport | None = None
         self.sink: Callable[[bytes], None] = _drop
@@ -82,7 +83,7 @@ def _drop(data: bytes) -> None:
 class Pipe:
     """One direction of a link: bytes from `src` to `dst` through the stages of that stream's toxics."""
 
-    def __init__(self, link: "Link", src: Side, dst: Side, stream: str) -> None:
+    def __init__(self, link: Link, src: Side, dst: Side, stream: str) -> None:
         self.link = link
         self.src = src
         self.dst = dst
@@ -267,7 +268,7 @@ class Pipe:
 class Link:
     """A client connection and its upstream connection, accepted by a proxy."""
 
-    def __init__(self, proxy: "Proxy", index: int) -> None:
+    def __init__(self, proxy: Proxy, index: int) -> None:
         self.proxy = proxy
         self.index = index
         self.client = Side(self)

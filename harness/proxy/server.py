@@ -36,7 +36,7 @@ def join_address(host: str, port: int) -> str:
 class Proxy:
     """One listening address relayed to one upstream, with its toxics and its open links."""
 
-    def __init__(self, server: "ProxyServer", name: str, listen: str, upstream: str) -> None:
+    def __init__(self, server: ProxyServer, name: str, listen: str, upstream: str) -> None:
         self.server = server
         self.name = name
         self.listen = listen

@@ -63,7 +63,7 @@ class Toxic:
 class Stage:
     """A toxic acting on one direction of one connection. The default passes everything through."""
 
-    def __init__(self, toxic: Toxic, rng: random.Random, pipe: "Pipe") -> None:
+    def __init__(self, toxic: Toxic, rng: random.Random, pipe: Pipe) -> None:
         self.toxic = toxic
         self.rng = rng
         self.pipe = pipe
@@ -116,7 +116,7 @@ class LatencyStage(Stage):
 
 
 class BandwidthStage(Stage):
-    def __init__(self, toxic: Toxic, rng: random.Random, pipe: "Pipe") -> None:
+    def __init__(self, toxic: Toxic, rng: random.Random, pipe: Pipe) -> None:
         super().__init__(toxic, rng, pipe)
         self.debt = 0.0  # seconds owed; carries sleep overshoot into the next chunk like Toxiproxy
 
@@ -146,7 +146,7 @@ class SlowCloseStage(Stage):
 
 
 class TimeoutStage(Stage):
-    def __init__(self, toxic: Toxic, rng: random.Random, pipe: "Pipe") -> None:
+    def __init__(self, toxic: Toxic, rng: random.Random, pipe: Pipe) -> None:
         super().__init__(toxic, rng, pipe)
         self.timer: asyncio.TimerHandle | None = None
 
@@ -209,7 +209,7 @@ class SlicerStage(Stage):
 
 
 class LimitDataStage(Stage):
-    def __init__(self, toxic: Toxic, rng: random.Random, pipe: "Pipe") -> None:
+    def __init__(self, toxic: Toxic, rng: random.Random, pipe: Pipe) -> None:
         super().__init__(toxic, rng, pipe)
         self.sent = 0  # counted from when the toxic joined this connection, as in Toxiproxy
 
