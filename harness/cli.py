@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from harness.errors import HarnessError
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "serve": ("reference_server.command", "run the reference chat server in the foreground"),
+    "serve": ("harness.commands.serve", "run the reference chat server in the foreground"),
     "proxy": ("harness.proxy.command", "run the embedded Toxiproxy-compatible proxy"),
     "run": ("harness.commands.run", "run one scenario (a file or a bundled name) and check it"),
     "replay": ("harness.commands.replay", "re-run a saved run folder, or re-check it with --check-only"),

@@ -3,8 +3,8 @@
 import argparse
 import sys
 
-from harness.errors import HarnessError
 from reference_server.command import add_arguments, run
+from reference_server.errors import ServerError
 
 
 def main() -> int:
@@ -15,7 +15,7 @@ def main() -> int:
     args = parser.parse_args()
     try:
         return run(args)
-    except HarnessError as exc:
+    except ServerError as exc:
         print(f"reference_server: {exc}", file=sys.stderr)
         return 2
 

@@ -23,9 +23,9 @@ from types import ModuleType
 import socketio
 from aiohttp import web
 
-from harness.errors import BackendUnavailableError, HarnessError, PortInUseError
 from reference_server.chat import ChatServer
 from reference_server.config import ServerConfig
+from reference_server.errors import BackendUnavailableError, PortInUseError, ServerError
 from reference_server.storage import StorageError, open_storage
 
 log = logging.getLogger("reference_server")
@@ -112,7 +112,7 @@ async def _run_until(stop: asyncio.Event, app: web.Application, sio: socketio.As
         if exc.errno == errno.EADDRINUSE:
             raise PortInUseError(f"port {config.port} on {config.host} is already in use; pick another "
                                  f"or stop the process holding it") from None
-        raise HarnessError(f"cannot listen on {config.host}:{config.port}: {exc.strerror}") from None
+        raise ServerError(f"cannot listen on {config.host}:{config.port}: {exc.strerror}") from None
     port = runner.addresses[0][1]
     on = ", ".join(name for name, value in config.switches.as_dict().items() if value) or "no switches"
     mutant = f", MUTANT {config.mutant.name}" if config.mutant else ""

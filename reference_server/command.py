@@ -12,8 +12,8 @@ import importlib
 import logging
 from types import ModuleType
 
-from harness.errors import HarnessError
 from reference_server.config import ServerConfig
+from reference_server.errors import ServerUsageError
 from reference_server.mutants import MutantError, describe, select
 from reference_server.profiles import PROFILE_SUMMARY, PROFILES, SWITCH_NAMES, resolve
 from reference_server.storage import StorageConfigError, open_storage
@@ -26,10 +26,6 @@ _SWITCH_HELP = {
     "ack": "acknowledge a message once its row is committed",
     "dedupe": "store clientOffset in the UNIQUE column; ack a duplicate without storing it",
 }
-
-
-class ServerUsageError(HarnessError):
-    """The reference server was asked for something it cannot do (an unknown mutant, no CSR module)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

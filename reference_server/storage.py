@@ -21,8 +21,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from harness.databases import sqlite_url
-
 T = TypeVar("T")
 
 SQLITE_SCHEMA = """CREATE TABLE IF NOT EXISTS messages (
@@ -153,7 +151,7 @@ class SQLiteStorage(Storage):
             await db.close()
 
     def describe(self) -> str:
-        return sqlite_url(self.path)
+        return "sqlite:///" + str(Path(self.path).resolve())
 
 
 class PostgresStorage(Storage):

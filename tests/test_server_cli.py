@@ -81,3 +81,16 @@ async def test_sio_harness_serve_runs_the_server(tmp_path: Path) -> None:
         assert await proc.terminate() == 0
     finally:
         await proc.kill()
+
+
+async def test_sio_harness_serve_reports_a_busy_port_as_one_line(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "harness.cli", "serve", "--port", str(port), "--db", str(tmp_path / "x.db"),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        _, err = await proc.communicate()
+    assert proc.returncode == 2
+    assert one_line(err.decode()).startswith(f"sio-harness serve: port {port} on 127.0.0.1 is already in use")
