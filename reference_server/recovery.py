@@ -382,8 +382,8 @@ def install_recovery(sio: socketio.AsyncServer, *, max_disconnection_duration: f
         await manager.persist(eio_sid)
         await original_engine_disconnect(eio_sid, reason)
 
-    sio._handle_connect = handle_connect  # type: ignore[method-assign]
-    sio._send_packet = send_packet  # type: ignore[method-assign]
+    sio._handle_connect = handle_connect
+    sio._send_packet = send_packet
     sio.eio.on("disconnect", handle_engine_disconnect)
 
 

@@ -5,13 +5,13 @@ Each cell is one run of the guarantee suite's own cell (`harness.guarantees`): t
 placed by event triggers. The cell shows the strongest guarantee observed and the violations counted,
 next to what the tutorial promises for that step, and flags any cell that differs from what the suite
 asserts. The table goes to the terminal; an HTML page with a
-link to every cell's report goes to `<reports>/matrix-<stamp>/index.html`.
+link to every cell's report goes to `<reports>/matrix-<stamp>/index.html` (laid out by
+`harness/report/matrix.py`).
 """
 
 from __future__ import annotations
 
 import argparse
-import html
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from harness.guarantees import EXPECTED, FAMILIES, cell_data
+from harness.report.matrix import MatrixCell, MatrixRow, write_matrix_page
 from harness.runner import RunResult, run_scenario, verdict_counts, verdict_holds
 from harness.scenario import PROFILES, PROMISES, Scenario, resolve
 
@@ -143,42 +144,18 @@ def _table(cells: list[Cell], profiles: list[str], families: list[str]) -> Table
 
 
 def write_html(folder: Path, cells: list[Cell], profiles: list[str], families: list[str]) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
     by_key = {(c.profile, c.family): c for c in cells}
-    head = "".join(f"<th>{html.escape(FAMILIES[f].title)}</th>" for f in families)
-    rows = []
-    for profile in profiles:
-        tds = []
-        for family in families:
-            cell = by_key[(profile, family)]
-            css = "ok" if cell.keeps_promise else "broken"
-            notes = []
-            if cell.finding:
-                notes.append(EXPECTED[(family, profile)].finding)
-            if not cell.as_expected:
-                notes.append("NOT what the guarantee suite expects: " + "; ".join(cell.result.unmet))
-            link = cell.result.run_dir.relative_to(folder) / "report.html"
-            body = (f'<a href="{html.escape(str(link))}"><b>{html.escape(cell.observed)}</b><br>'
-                    f'{html.escape(cell.counts)}</a>'
-                    + "".join(f"<p class=note>{html.escape(n)}</p>" for n in notes))
-            tds.append(f'<td class="{css}">{body}</td>')
-        promise = html.escape(", ".join(PROMISES[profile]))
-        rows.append(f"<tr><th>{html.escape(profile)}<br><small>promise: {promise}</small></th>{''.join(tds)}</tr>")
-    page = folder / "index.html"
-    page.write_text(f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>sio-harness matrix</title>
-<style>
-body{{font-family:system-ui,sans-serif;margin:2em}} table{{border-collapse:collapse}}
-th,td{{border:1px solid #ccc;padding:.5em;text-align:left;vertical-align:top}}
-td.ok{{background:#e6f4ea}} td.broken{{background:#fce8e6}} a{{color:inherit}}
-p.note{{font-size:.8em;color:#555;margin:.4em 0 0;max-width:22em}}
-</style></head><body>
-<h1>Tutorial steps against faults</h1>
-<p>Each cell: the strongest guarantee observed in one run, and the violations counted. Green keeps the
-tutorial's promise for that step, red breaks it; a note under a cell is a documented finding where a run
-contradicts the tutorial (see docs/guarantees.md). Click a cell for its run report.</p>
-<table><tr><th>profile</th>{head}</tr>
-{chr(10).join(rows)}
-</table></body></html>
-""")
-    return page
+    rows = [MatrixRow(profile, tuple(PROMISES[profile]), tuple(_page_cell(by_key[(profile, f)], folder)
+                                                                 for f in families))
+            for profile in profiles]
+    return write_matrix_page(folder, [FAMILIES[f].title for f in families], rows)
+
+
+def _page_cell(cell: Cell, folder: Path) -> MatrixCell:
+    notes = []
+    if cell.finding:
+        notes.append(EXPECTED[(cell.family, cell.profile)].finding)
+    if not cell.as_expected:
+        notes.append("NOT what the guarantee suite expects: " + "; ".join(cell.result.unmet))
+    link = cell.result.run_dir.relative_to(folder) / "report.html"
+    return MatrixCell(cell.observed, cell.counts, cell.keeps_promise, str(link), tuple(notes))

@@ -12,7 +12,7 @@ from urllib.parse import quote
 import orjson
 
 from harness.checkers.verdict import Verdict, VerdictFormatError
-from harness.report.page import CSS
+from harness.report.templating import render
 
 SHOWN = ("lost", "abandoned", "duplicated", "missed", "redelivered", "reordered", "out_of_order",
          "phantom", "unexpected", "recovered")
@@ -56,32 +56,13 @@ def write_suite_index(reports_dir: str | os.PathLike[str]) -> Path:
 
 
 def index_html(runs: list[RunSummary], skipped: list[str]) -> str:
-    passed = sum(1 for r in runs if r.verdict.passed)
-    rows = []
-    for r in runs:
-        v = r.verdict
-        status = "PASS" if v.passed else "FAIL"
-        link = (f'<a href="{escape(quote(r.run_id))}/report.html">{escape(r.run_id)}</a>'
-                if r.has_page else escape(r.run_id))
-        found = _found(v)
-        chips = ", ".join(f'<span class="{"hot" if c != "recovered" else "muted"}">{n:,} {c}</span>'
-                          for c, n in found) or '<span class="muted">none</span>'
-        why = "".join(f'<div class="muted">{escape(f)}</div>' for f in v.failures)
-        rows.append(f'<tr><td><span class="badge {"held" if v.passed else "broken"}">{status}</span></td>'
-                    f'<td>{escape(r.name)}<div class="muted id nowrap">{link}</div></td>'
-                    f"<td>{escape(', '.join(v.expected) or '-')}</td><td>{chips}{why}</td>"
-                    f'<td class="n">{v.events:,}</td><td class="n">{v.duration_ms / 1000:.1f}</td></tr>')
-    notes = "".join(f'<p class="notice">{escape(s)}</p>' for s in skipped)
-    verdict_line = (f'<div class="banner {"pass" if passed == len(runs) else "fail"}">'
-                    f'<span class="big">{passed}/{len(runs)}</span>runs met their expectations</div>')
-    return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-            "style-src 'unsafe-inline'\"><title>sio-harness runs</title>"
-            f"<style>{CSS} .hot {{ color: var(--bad); font-weight: 600; }} .nowrap {{ white-space: nowrap; }}"
-            "</style></head><body><h1>sio-harness: delivery guarantees</h1>"
-            f"{verdict_line}{notes}<table><tr><th>result</th><th>scenario / run</th><th>expected</th>"
-            f"<th>anomalies found</th><th>events</th><th>seconds</th></tr>{''.join(rows)}</table>"
-            "</body></html>")
+    rows = [{"passed": r.verdict.passed, "name": r.name, "run_id": r.run_id,
+             "link": f"{quote(r.run_id)}/report.html" if r.has_page else None,
+             "expected": ", ".join(r.verdict.expected) or "-", "found": _found(r.verdict),
+             "failures": r.verdict.failures, "events": r.verdict.events,
+             "seconds": r.verdict.duration_ms / 1000} for r in runs]
+    return render("index.html", rows=rows, runs=runs, skipped=skipped,
+                  passed=sum(1 for r in runs if r.verdict.passed))
 
 
 def summary_md(runs: list[RunSummary]) -> str:
