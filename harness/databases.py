@@ -86,8 +86,9 @@ def _redact(dsn: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)))
 
 
-async def read_rows(db_url: str) -> list[Row]:
-    """Every stored message as `{"id", "client_offset", "content"}`, in id order: the final capture.
+async def read_db_rows(db_url: str) -> list[Row]:
+    """Every message the database holds as `{"id", "client_offset", "content"}`, in id order: the final
+    capture (the rows file of a run folder is read by `harness.history.read_rows`).
 
     A database without the table yet (the server never started) reads as empty.
     """

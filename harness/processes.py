@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import errno
 import os
 import signal
 import socket
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import aiohttp
 
-from harness.errors import PortInUseError, ProcessStartError
+from harness.errors import ProcessStartError
 
 _LIVE: dict[int, ManagedProcess] = {}
 
@@ -31,20 +30,6 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(family, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
-
-
-def check_port_free(host: str, port: int) -> None:
-    """Raise PortInUseError with one clear line when `host:port` cannot be bound."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise PortInUseError(f"port {port} on {host} is already in use; pick another "
-                                     f"or stop the process holding it") from None
-            raise
 
 
 class ManagedProcess:

@@ -6,8 +6,18 @@ runner, proxies and drivers are imported inside the fixtures that need them.
 Two ways to write a test:
 
 - whole scenarios: `result = await run_scenario("at-least-once-lost-ack")` then `assert result.passed`;
-- by hand: `chat_server`, `proxy`, `clients` and `nemesis` give the pieces of one topology (the server,
-  one proxy per client, the connected clients, a nemesis over them) for a test that drives them itself.
+- by hand: `chat_server`, `proxy`, `clients` and `nemesis` give the pieces of one topology for a test that
+  drives them itself. Each fixture returns what its name says:
+
+  | fixture | returns |
+  |---|---|
+  | `chat_server` | the server under test (`ServerHandle`) |
+  | `proxy` | its client links (`Proxies`: the Toxiproxy API client, each slot's proxy name and address) |
+  | `clients` | the connected client drivers, `{"c1": driver, ...}` |
+  | `nemesis` | a `Nemesis` over them |
+  | `chaos_topology` | the `Topology` that owns all of the above (start and stop by PID) |
+  | `chaos_scenario` | the `Scenario` it follows |
+  | `run_scenario` | a coroutine function running a whole scenario to a `RunResult` |
 
 Configure the hand-built topology with `@pytest.mark.chaos(profile="csr", clients=2, ...)`: any top-level
 scenario field (`target`, `clients`, `workload`, `proxy`) plus the shortcuts `profile`, `storage`,
@@ -20,6 +30,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +39,7 @@ import pytest
 if TYPE_CHECKING:
     from harness.clients.base import ClientDriver
     from harness.nemesis import Nemesis
+    from harness.proxy.control import ToxiproxyClient
     from harness.runner import RunResult
     from harness.scenario import Scenario
     from harness.target import ServerHandle
@@ -170,18 +182,33 @@ async def chat_server(chaos_topology: Topology) -> ServerHandle:
     return await chaos_topology.start_server()
 
 
+@dataclass(frozen=True)
+class Proxies:
+    """The client links of a hand-built topology, what the `proxy` fixture returns."""
+
+    kind: str
+    """The backend: `embedded` or `toxiproxy`."""
+    control: ToxiproxyClient
+    """The Toxiproxy API client of the backend (toxics added by hand go through it)."""
+    links: dict[str, str]
+    """Client slot (`c1`, ...) -> the name of its proxy."""
+    listen: dict[str, str]
+    """Client slot -> the `host:port` the client connects to."""
+
+
 @pytest.fixture
-async def proxy(chat_server: ServerHandle, chaos_topology: Topology) -> Topology:
-    """One proxy per client in front of `chat_server`: `.backend.control` is the Toxiproxy API client,
+async def proxy(chat_server: ServerHandle, chaos_topology: Topology) -> Proxies:
+    """One proxy per client in front of `chat_server`: `.control` is the Toxiproxy API client,
     `.links[slot]` the proxy name and `.listen[slot]` the address a client connects to."""
     await chaos_topology.start_links()
-    return chaos_topology
+    backend = chaos_topology.backend
+    return Proxies(backend.kind, backend.control, chaos_topology.links, chaos_topology.listen)
 
 
 @pytest.fixture
-async def clients(proxy: Topology) -> dict[str, ClientDriver]:
+async def clients(proxy: Proxies, chaos_topology: Topology) -> dict[str, ClientDriver]:
     """The scenario's clients (`c1`, `c2`, ...), connected through their proxies, closed after the test."""
-    return await proxy.start_clients()
+    return await chaos_topology.start_clients()
 
 
 @pytest.fixture

@@ -134,7 +134,7 @@ async def wait_quiet(drivers: dict[str, ClientDriver], history: RunHistory, sett
 
 
 async def read_final_rows(db_url: str) -> list[dict[str, Any]]:
-    from harness.databases import read_rows as read_db_rows
+    from harness.databases import read_db_rows
 
     return await read_db_rows(db_url) if db_url else []
 

@@ -34,7 +34,9 @@ def test_hand_built_topology_fixtures(chaos_project):
         @pytest.mark.chaos(profile="at-least-once", clients=2)
         async def test_partition_and_heal(chat_server, proxy, clients, nemesis):
             assert set(clients) == {"c1", "c2"} and chat_server.url.startswith("http://127.0.0.1:")
-            assert set(proxy.links) == {"c1", "c2"}
+            assert set(proxy.links) == {"c1", "c2"} and proxy.kind in ("embedded", "toxiproxy")
+            listed = await proxy.control.list_proxies()
+            assert {slot: listed[name]["listen"] for slot, name in proxy.links.items()} == proxy.listen
             fault = await nemesis.inject("partition", target="c1", duration=None)
             await until(lambda: not clients["c1"].connected)
             assert clients["c2"].connected

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from server_support import Servers, TutorialClient, connected, servers, sqlite_db
 
-from harness.databases import read_rows, sqlite_url
+from harness.databases import read_db_rows, sqlite_url
 from harness.processes import ManagedProcess, free_port, start_reference_server
 
 LIMIT = 1024
@@ -75,9 +75,9 @@ argument = st.one_of(st.text(max_size=30), near_the_limit, awkward_text, json_va
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(args=st.lists(argument, max_size=4))
 async def test_generated_arguments_are_stored_or_refused(target: Target, args: list[Any]) -> None:
-    before = await read_rows(target.db)
+    before = await read_db_rows(target.db)
     reply = await target.client.send(*args, timeout=5)
-    after = await read_rows(target.db)
+    after = await read_db_rows(target.db)
     if acceptable(args):
         event("accepted")
         assert reply is None
@@ -118,9 +118,9 @@ async def test_protocol_garbage_leaves_the_server_up(target: Target) -> None:
                         break
         async with session.get(f"{target.url}/health") as resp:
             assert resp.status == 200
-    before = len(await read_rows(target.db))
+    before = len(await read_db_rows(target.db))
     assert await target.client.send("still works") is None
-    assert len(await read_rows(target.db)) == before + 1
+    assert len(await read_db_rows(target.db)) == before + 1
 
 
 async def test_a_flood_is_refused_beyond_the_rate_limit(servers: Servers, sqlite_db: str) -> None:
@@ -128,7 +128,7 @@ async def test_a_flood_is_refused_beyond_the_rate_limit(servers: Servers, sqlite
                                  extra=["--rate-limit", "5", "--rate-burst", "10", "--no-csr"])
     async with connected(server.url) as flooder:
         replies = await asyncio.gather(*(flooder.send(f"flood {i}", timeout=5) for i in range(40)))
-    stored = [r["content"] for r in await read_rows(sqlite_db)]
+    stored = [r["content"] for r in await read_db_rows(sqlite_db)]
     refused = [r for r in replies if r is not None]
     assert 10 <= len(stored) < 40
     assert len(stored) + len(refused) == 40

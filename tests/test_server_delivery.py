@@ -7,7 +7,7 @@ import pytest
 import socketio
 from server_support import Servers, connected, db_url, servers, sqlite_db
 
-from harness.databases import read_rows
+from harness.databases import read_db_rows
 from reference_server.app import CLIENT_BUNDLE
 
 
@@ -21,7 +21,7 @@ async def test_baseline_stores_and_broadcasts_but_never_replays_or_acks(servers:
             await alice.send("two", timeout=0.5)
     async with connected(server.url, server_offset=0) as late:
         assert await late.fence() == []
-    assert [r["content"] for r in await read_rows(db_url)][:2] == ["one", "two"]
+    assert [r["content"] for r in await read_db_rows(db_url)][:2] == ["one", "two"]
 
 
 async def test_server_delivery_replays_what_a_client_missed(servers: Servers, db_url: str) -> None:
@@ -50,10 +50,10 @@ async def test_at_least_once_acks_after_commit_and_stores_retries_again(servers:
     async with connected(server.url) as alice:
         assert await alice.send("hello", "c-0") is None
         # The ack is the proof of commit: the row is readable from outside the moment the ack is in.
-        assert [r["content"] for r in await read_rows(db_url)] == ["hello"]
+        assert [r["content"] for r in await read_db_rows(db_url)] == ["hello"]
         assert await alice.send("hello", "c-0") is None
-        assert [r["content"] for r in await read_rows(db_url)] == ["hello", "hello"]
-        assert [r["client_offset"] for r in await read_rows(db_url)] == [None, None]
+        assert [r["content"] for r in await read_db_rows(db_url)] == ["hello", "hello"]
+        assert [r["client_offset"] for r in await read_db_rows(db_url)] == [None, None]
 
 
 async def test_exactly_once_acks_a_duplicate_without_storing_it(servers: Servers, db_url: str) -> None:
@@ -63,7 +63,7 @@ async def test_exactly_once_acks_a_duplicate_without_storing_it(servers: Servers
         assert await alice.send("hello", "alice-0") is None
         assert await alice.send("world", "alice-1") is None
         assert await bob.fence(alice) == ["hello", "world"]
-    rows = await read_rows(db_url)
+    rows = await read_db_rows(db_url)
     assert [(r["content"], r["client_offset"]) for r in rows[:2]] == [("hello", "alice-0"), ("world", "alice-1")]
     assert len(rows) == 3  # and the fence
 

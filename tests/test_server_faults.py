@@ -11,7 +11,7 @@ import pytest
 import socketio
 from server_support import Servers, TcpRelay, connected, db_url, servers, sqlite_db
 
-from harness.databases import fresh_postgres_database, hold_sqlite_lock, read_rows, sqlite_path
+from harness.databases import fresh_postgres_database, hold_sqlite_lock, read_db_rows, sqlite_path
 
 
 async def healthy(url: str) -> bool:
@@ -32,7 +32,7 @@ async def test_acking_profiles_send_no_ack_during_a_sqlite_outage(servers: Serve
         # The client's retry after the outage is acknowledged and stored once.
         assert await alice.send("during", "a-0") is None
         assert await alice.fence() == ["during"]
-    assert [r["content"] for r in await read_rows(sqlite_db)] == ["during", alice.contents()[-1]]
+    assert [r["content"] for r in await read_db_rows(sqlite_db)] == ["during", alice.contents()[-1]]
 
 
 @pytest.mark.parametrize("profile", ["baseline", "server-delivery"])
@@ -45,7 +45,7 @@ async def test_non_acking_profiles_drop_the_event_during_a_sqlite_outage(servers
             await server.wait_log("store failed")
         await alice.emit("kept")
         assert await alice.fence() == ["kept"]
-    assert [r["content"] for r in await read_rows(sqlite_db)][:1] == ["kept"]
+    assert [r["content"] for r in await read_db_rows(sqlite_db)][:1] == ["kept"]
 
 
 async def test_postgres_link_cut_means_no_ack_then_recovery(servers: Servers, postgres_admin_dsn: str) -> None:
@@ -67,7 +67,7 @@ async def test_postgres_link_cut_means_no_ack_then_recovery(servers: Servers, po
                 await relay.start()
                 assert await alice.send("during", "a-1") is None
                 assert await alice.fence() == ["before", "during"]
-            assert [r["content"] for r in await read_rows(dsn)][:2] == ["before", "during"]
+            assert [r["content"] for r in await read_db_rows(dsn)][:2] == ["before", "during"]
         finally:
             await relay.cut()
 
@@ -96,4 +96,4 @@ async def test_sigkill_then_restart_on_the_same_port_and_database(servers: Serve
         assert await bob.send("before crash", "a-0") is None  # still recognised as a duplicate
         assert await bob.send("after restart", "b-0") is None
         assert await bob.fence() == ["before crash", "after restart"]
-    assert [r["content"] for r in await read_rows(db_url)][:2] == ["before crash", "after restart"]
+    assert [r["content"] for r in await read_db_rows(db_url)][:2] == ["before crash", "after restart"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from server_support import Servers, connected, db_url, run_cli, servers, sqlite_db
 
-from harness.databases import hold_sqlite_lock, read_rows, sqlite_path
+from harness.databases import hold_sqlite_lock, read_db_rows, sqlite_path
 from reference_server.mutants import MUTANTS
 
 
@@ -21,7 +21,7 @@ async def test_acks_a_message_the_database_refused(servers: Servers, sqlite_db: 
             assert await alice.send("lost", "a-0", timeout=2.0) is None
             await server.wait_log("store failed")
         assert await alice.fence() == []
-    assert "lost" not in [r["content"] for r in await read_rows(sqlite_db)]
+    assert "lost" not in [r["content"] for r in await read_db_rows(sqlite_db)]
 
 
 async def test_no_dedupe_stores_a_retry_twice(servers: Servers, db_url: str) -> None:
@@ -29,7 +29,7 @@ async def test_no_dedupe_stores_a_retry_twice(servers: Servers, db_url: str) -> 
     async with connected(server.url) as alice:
         assert await alice.send("hello", "a-0") is None
         assert await alice.send("hello", "a-0") is None
-    assert [r["content"] for r in await read_rows(db_url)] == ["hello", "hello"]
+    assert [r["content"] for r in await read_db_rows(db_url)] == ["hello", "hello"]
 
 
 async def test_replay_off_by_one_redelivers_the_last_seen_message(servers: Servers, db_url: str) -> None:
@@ -60,7 +60,7 @@ async def test_broadcast_before_commit_delivers_a_phantom(servers: Servers, sqli
             await bob.wait_until(lambda: "phantom" in bob.contents())
             await server.wait_log("store failed")
         assert bob.received[0] == ("phantom", 1)
-    assert "phantom" not in [r["content"] for r in await read_rows(sqlite_db)]
+    assert "phantom" not in [r["content"] for r in await read_db_rows(sqlite_db)]
 
 
 @pytest.mark.parametrize("args, message", [

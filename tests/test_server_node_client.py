@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from server_support import Servers, db_url, servers
 
-from harness.databases import read_rows
+from harness.databases import read_db_rows
 
 SCRIPT = Path(__file__).parent / "node" / "tutorial_client.js"
 
@@ -33,7 +33,7 @@ async def test_js_client_gets_acks_dedupe_and_the_replay(servers: Servers, db_ur
                                                          node_modules: Path) -> None:
     server = await servers.start(db_url, "exactly-once")
     result = await run_node(node_modules, server.url, "replay")
-    rows = await read_rows(db_url)
+    rows = await read_db_rows(db_url)
     assert [r["content"] for r in rows] == ["js hello", "sent while alice was away"]
     assert result["acks"] == [[], []]
     assert result["offsetBeforeLeaving"] == rows[0]["id"]
@@ -53,7 +53,7 @@ async def test_a_recovered_js_client_is_not_replayed_twice(servers: Servers, db_
     extra = ["--csr-run-middlewares"] if connect_handler == "run" else []
     server = await servers.start(db_url, "exactly-once", extra=extra)
     result = await run_node(node_modules, server.url, "recover")
-    rows = await read_rows(db_url)
+    rows = await read_db_rows(db_url)
     assert result["reason"] == "forced close"  # the client's name for closing its own transport
     assert result["recovered"] is True
     # The missed message came once, by recovery; the serverOffset replay was skipped for this socket.

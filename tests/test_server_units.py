@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 from server_support import TcpRelay, db_url
 
-from harness.databases import fresh_postgres_database, hold_sqlite_lock, read_rows, sqlite_url
+from harness.databases import fresh_postgres_database, hold_sqlite_lock, read_db_rows, sqlite_url
 from reference_server.mutants import MUTANTS, MutantError, select
 from reference_server.profiles import PROFILES, Switches, resolve
 from reference_server.storage import (
@@ -130,8 +130,8 @@ async def test_storage_contract(db_url: str) -> None:
         assert await storage.rows_after(0) == [(first, "a"), (second, "b"), (third, "c")]
         assert await storage.rows_after(second) == [(third, "c")]
         assert await storage.last_id() == third
-        assert [r["content"] for r in await read_rows(db_url)] == ["a", "b", "c"]
-        assert (await read_rows(db_url))[0] == {"id": first, "client_offset": "c-0", "content": "a"}
+        assert [r["content"] for r in await read_db_rows(db_url)] == ["a", "b", "c"]
+        assert (await read_db_rows(db_url))[0] == {"id": first, "client_offset": "c-0", "content": "a"}
     finally:
         await storage.close()
     reopened = open_storage(db_url)
@@ -154,7 +154,7 @@ async def test_sqlite_write_fails_fast_while_the_harness_holds_the_lock(tmp_path
             assert time.monotonic() - started < 1.0
             assert await storage.rows_after(0) == [(1, "before")]  # WAL: reads go on during the outage
         await storage.insert("after", None)
-        assert [r["content"] for r in await read_rows(sqlite_url(tmp_path / "chat.db"))] == ["before", "after"]
+        assert [r["content"] for r in await read_db_rows(sqlite_url(tmp_path / "chat.db"))] == ["before", "after"]
     finally:
         await storage.close()
 
@@ -188,7 +188,7 @@ async def test_fresh_postgres_database_is_empty_and_dropped(postgres_admin_dsn: 
     import asyncpg
 
     async with fresh_postgres_database(postgres_admin_dsn) as dsn:
-        assert await read_rows(dsn) == []
+        assert await read_db_rows(dsn) == []
         name = urlsplit(dsn).path.lstrip("/")
     admin = await asyncpg.connect(postgres_admin_dsn)
     try:
@@ -198,5 +198,5 @@ async def test_fresh_postgres_database_is_empty_and_dropped(postgres_admin_dsn: 
 
 
 async def test_read_rows_of_a_missing_sqlite_file_is_empty(tmp_path: Path) -> None:
-    assert await read_rows(sqlite_url(tmp_path / "none.db")) == []
+    assert await read_db_rows(sqlite_url(tmp_path / "none.db")) == []
     assert sqlite_url("x.db").startswith("sqlite:////")

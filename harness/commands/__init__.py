@@ -1,1 +1,5 @@
-"""The `sio-harness` subcommands that run scenarios: run, replay, list, validate, matrix, demo."""
+"""The `sio-harness` subcommands that are not part of another package's idea, one module each.
+
+`harness/cli.py` lists every command and the module it lives in; a command module exposes
+`add_arguments(parser)` and `run(args) -> int`.
+"""
