@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 NODE_STAMP := node_modules/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test clean
+.PHONY: setup demo lint test clean
 
 setup: $(STAMP) $(NODE_STAMP)
 
@@ -23,7 +23,14 @@ $(NODE_STAMP): package.json
 demo: setup
 	$(VENV)/bin/sio-harness matrix
 
-test: setup
+# ruff and mypy read their configuration from pyproject.toml, and so does lint-imports (the contracts of
+# docs/layout.md).
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+test: lint
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 clean:
