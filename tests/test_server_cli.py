@@ -94,3 +94,14 @@ async def test_sio_harness_serve_reports_a_busy_port_as_one_line(tmp_path: Path)
         _, err = await proc.communicate()
     assert proc.returncode == 2
     assert one_line(err.decode()).startswith(f"sio-harness serve: port {port} on 127.0.0.1 is already in use")
+
+
+async def test_the_reference_server_loads_no_harness_module() -> None:
+    # lint-imports checks the source; this checks what loading every module of the package really pulls in.
+    code = ("import sys, pkgutil, importlib, reference_server\n"
+            "for m in pkgutil.iter_modules(reference_server.__path__):\n"
+            "    importlib.import_module('reference_server.' + m.name)\n"
+            "print(sorted(n for n in sys.modules if n == 'harness' or n.startswith('harness.')))")
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code, stdout=asyncio.subprocess.PIPE)
+    out, _ = await proc.communicate()
+    assert proc.returncode == 0 and out.decode().strip() == "[]"
