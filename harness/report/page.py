@@ -34,6 +34,7 @@ DESCRIPTIONS = {
     "phantom": "received, yet no row holds it",
 }
 
+
 def render(run_dir: Path, verdict: Verdict, scenario: dict[str, Any] | None) -> str:
     """The whole page as a string."""
     run_id = run_dir.name
@@ -43,7 +44,7 @@ def render(run_dir: Path, verdict: Verdict, scenario: dict[str, Any] | None) -> 
     return render_template(
         "report.html",
         name=str((scenario or {}).get("name") or run_id), run_id=run_id, scenario=scenario, meta=meta,
-        verdict=verdict, what=_expected(verdict), failures=_failures(verdict, meta),
+        verdict=verdict, what=_what_was_expected(verdict), failures=_failures(verdict, meta),
         badges=[{"name": name, "held": verdict.guarantees.get(name, False), "expected": name in verdict.expected}
                 for name in GUARANTEES],
         counts=verdict.counts, descriptions=DESCRIPTIONS,
@@ -67,7 +68,7 @@ def _failures(verdict: Verdict, meta: dict[str, Any] | None) -> list[str]:
     return failures
 
 
-def _expected(verdict: Verdict) -> str:
+def _what_was_expected(verdict: Verdict) -> str:
     expected = ", ".join(verdict.expected) or "no guarantee"
     found = ", ".join(f"{k} >= {v}" for k, v in verdict.expected_violations.items())
     return f"expected {expected}" + (f"; must find {found}" if found else "")
