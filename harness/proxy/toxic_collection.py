@@ -61,9 +61,9 @@ class ToxicCollection:
         return link
 
     def _start(self, link: Link) -> None:
+        frame = next((t for t in self.toxics.values() if t.type == "frame"), None)
         for stream in STREAMS:
             stages = [self._stage(t, link) for t in self.toxics.values() if t.stream == stream]
-            frame = next((t for t in self.toxics.values() if t.type == "frame"), None)
             if stream == "upstream" and frame is not None:
                 # Compressed WebSocket messages cannot be matched: keep the connection uncompressed.
                 stages.insert(0, OfferStripStage(frame, derive_rng(self.seed, self.proxy, "", link.index)))
