@@ -8,6 +8,8 @@ uses blocking sockets, each proxy runs in its own process: on a 2-core machine t
 CPUs, so compare rows of one run, not runs of different days.
 
     python benchmarks/bench_proxy.py [--pings 2000] [--mbytes 100] [--no-real]
+
+`sio-harness bench proxy` calls `parse_args`, `measure` and `table` and takes its figures from the rows.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ import struct
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict, cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -36,12 +38,13 @@ UPGRADE = (b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: bench\r
 SWITCHING = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
 MASK = b"\x01\x02\x03\x04"
 DONE_FRAME = encode_frame(BINARY, b"!")  # after an upgrade the answer must be a frame too
+REAL = "toxiproxy v2.12.0"
 
 
 # -- the far end: echo and sink servers, run as `bench_proxy.py --serve ECHO_PORT SINK_PORT` -------------
 class _Echo(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)
         self.head = b""
         self.upgraded = False
 
@@ -63,7 +66,7 @@ class _Sink(asyncio.Protocol):
     """Counts `want` bytes (an 8-byte length prefix, or X-Bytes of an upgrade), then answers `!`."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)
         self.buffer = b""
         self.want = -1
         self.got = 0
@@ -165,22 +168,23 @@ def measure_throughput(port: int, nbytes: int, framed: bool) -> float:
         s.close()
 
 
-@dataclass
-class Row:
-    name: str
+class Row(TypedDict):
+    """One path measured: `path` names it ("direct", "toxiproxy v2.12.0", "embedded", "embedded + ...")."""
+
+    path: str
     rtt_median_us: float
     rtt_p99_us: float
     mb_per_s: float
-    note: str = ""
+    note: str
 
 
-async def _measure(name: str, echo: int, sink: int, args: argparse.Namespace, framed: bool = False,
+async def _measure(path: str, echo: int, sink: int, args: argparse.Namespace, framed: bool = False,
                    note: str = "") -> Row:
     rtts = sorted(await asyncio.to_thread(measure_rtt, echo, args.pings, framed))
     rate = await asyncio.to_thread(measure_throughput, sink, args.mbytes * 1_000_000, framed)
-    row = Row(name, statistics.median(rtts) * 1e6, rtts[int(len(rtts) * 0.99)] * 1e6, rate / 1e6, note)
-    print(f"  measured {name}", file=sys.stderr, flush=True)
-    return row
+    print(f"  measured {path}", file=sys.stderr, flush=True)
+    return Row(path=path, rtt_median_us=statistics.median(rtts) * 1e6,
+               rtt_p99_us=rtts[int(len(rtts) * 0.99)] * 1e6, mb_per_s=rate / 1e6, note=note)
 
 
 async def _through(backend: ProxyBackend, echo: int, sink: int) -> tuple[int, int]:
@@ -192,17 +196,18 @@ async def _through(backend: ProxyBackend, echo: int, sink: int) -> tuple[int, in
 
 
 async def _run(args: argparse.Namespace) -> list[Row]:
+    """Every path once, in this order: direct, the real Toxiproxy (when found), the embedded variants."""
     echo, sink = free_port(), free_port()
     server = ManagedProcess("bench echo server", [sys.executable, __file__, "--serve", str(echo), str(sink)])
     await server.start()
-    rows = []
+    rows: list[Row] = []
     try:
         await server.wait_tcp("127.0.0.1", sink)
         rows.append(await _measure("direct", echo, sink, args))
         if not args.no_real and (os.environ.get("TOXIPROXY_URL") or find_toxiproxy_binary()):
             real = await start_proxy_backend("toxiproxy")
             try:
-                rows.append(await _measure("toxiproxy v2.12.0", *await _through(real, echo, sink), args))
+                rows.append(await _measure(REAL, *await _through(real, echo, sink), args))
             finally:
                 await real.stop()
         embedded = await start_proxy_backend("embedded", seed=1)
@@ -247,20 +252,29 @@ async def _maybe_plain_asyncio(args: argparse.Namespace, echo: int, sink: int, r
         await proc.terminate()
 
 
-def _table(rows: Sequence[Row]) -> str:
-    lines = [f"{'path':<32} {'RTT median':>11} {'RTT p99':>10} {'throughput':>12}  note",
+def measure(args: argparse.Namespace) -> list[Row]:
+    """One run of the benchmark with `parse_args` options: a row per path measured."""
+    return asyncio.run(_run(args))
+
+
+def table(rows: Sequence[Row], args: argparse.Namespace) -> str:
+    """The rows as the printed table, with the ratios to the real Toxiproxy when both were measured."""
+    lines = [f"loopback, {os.cpu_count()} CPUs, {args.pings} pings of {PING} B, {args.mbytes} MB transfer "
+             f"(MB = 10^6 bytes)",
+             f"{'path':<32} {'RTT median':>11} {'RTT p99':>10} {'throughput':>12}  note",
              f"{'':<32} {'(us)':>11} {'(us)':>10} {'(MB/s)':>12}"]
     for r in rows:
-        lines.append(f"{r.name:<32} {r.rtt_median_us:>11.0f} {r.rtt_p99_us:>10.0f} {r.mb_per_s:>12.0f}  {r.note}")
-    by = {r.name: r for r in rows}
-    real, ours = by.get("toxiproxy v2.12.0"), by.get("embedded")
+        lines.append(f"{r['path']:<32} {r['rtt_median_us']:>11.0f} {r['rtt_p99_us']:>10.0f} "
+                     f"{r['mb_per_s']:>12.0f}  {r['note']}")
+    by = {r["path"]: r for r in rows}
+    real, ours = by.get(REAL), by.get("embedded")
     if real and ours:
-        lines.append(f"embedded / toxiproxy: RTT median {ours.rtt_median_us / real.rtt_median_us:.2f}x "
-                     f"(target <= 0.90x), throughput {ours.mb_per_s / real.mb_per_s:.2f}x (target >= 1.50x)")
+        lines.append(f"embedded / toxiproxy: RTT median {ours['rtt_median_us'] / real['rtt_median_us']:.2f}x "
+                     f"(target <= 0.90x), throughput {ours['mb_per_s'] / real['mb_per_s']:.2f}x (target >= 1.50x)")
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bench_proxy", description=__doc__.split("\n\n")[0])
     parser.add_argument("--pings", type=int, default=2000, help="round trips measured (default 2000)")
     parser.add_argument("--mbytes", type=int, default=100, help="size of the transfer in MB (default 100)")
@@ -268,14 +282,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--asyncio-loop", action="store_true",
                         help="also run the embedded proxy on the standard asyncio loop")
     parser.add_argument("--serve", nargs=2, type=int, metavar=("ECHO", "SINK"), help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
     if args.serve:
         asyncio.run(_serve(*args.serve))
         return 0
-    rows = asyncio.run(_run(args))
-    print(f"loopback, {os.cpu_count()} CPUs, {args.pings} pings of {PING} B, {args.mbytes} MB transfer "
-          f"(MB = 10^6 bytes)")
-    print(_table(rows))
+    print(table(measure(args), args))
     return 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness.cli import main
-from harness.commands.bench import BENCHMARKS, parse_proxy_table
+from harness.commands.bench import BENCHMARKS, load_benchmark, proxy_figures
 
 COLUMNS = ("figure", "median", "min", "max", "unit", "runs", "target")
 
@@ -35,13 +35,33 @@ def test_options_with_all_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -
     assert "one named benchmark" in capsys.readouterr().err
 
 
-def test_proxy_rows_are_read_back_from_bench_proxy_output() -> None:
-    text = ("loopback, 2 CPUs, 200 pings of 64 B, 10 MB transfer (MB = 10^6 bytes)\n"
-            "path                              RTT median    RTT p99   throughput  note\n"
-            "                                        (us)       (us)       (MB/s)\n"
-            "direct                                    28        200         1515  \n"
-            "toxiproxy v2.12.0                         74        687          313  \n"
-            "embedded + frame toxic                   176        721          945  WebSocket frames\n"
-            "embedded / toxiproxy: RTT median 1.43x (target <= 0.90x), throughput 3.92x (target >= 1.50x)\n")
-    assert parse_proxy_table(text) == [("direct", 28.0, 1515.0), ("toxiproxy v2.12.0", 74.0, 313.0),
-                                       ("embedded + frame toxic", 176.0, 945.0)]
+def _row(path: str, rtt: float, rate: float) -> dict[str, object]:
+    return {"path": path, "rtt_median_us": rtt, "rtt_p99_us": 3 * rtt, "mb_per_s": rate, "note": ""}
+
+
+def test_proxy_figures_are_bench_proxy_rows_over_runs_with_ratios_run_for_run() -> None:
+    runs = [[_row("direct", 20, 2000), _row("toxiproxy v2.12.0", 80, 400), _row("embedded", 40, 1000)],
+            [_row("direct", 30, 1800), _row("toxiproxy v2.12.0", 100, 500), _row("embedded", 70, 900)]]
+    figures = proxy_figures(runs, load_benchmark("common"))
+    by_name = {f.name: f for f in figures}
+    assert [f.name for f in figures][:3] == ["RTT median: direct", "RTT median: toxiproxy v2.12.0",
+                                             "RTT median: embedded"]
+    assert by_name["RTT median: embedded"].samples == [40, 70]
+    assert by_name["throughput: toxiproxy v2.12.0"].samples == [400, 500]
+    rtt, rate = by_name["embedded / toxiproxy RTT"], by_name["embedded / toxiproxy throughput"]
+    assert rtt.samples == [0.5, 0.7] and rtt.met is True
+    assert rate.samples == [2.5, 1.8] and rate.met is True
+
+
+def test_proxy_figures_without_the_real_toxiproxy_have_no_ratio() -> None:
+    figures = proxy_figures([[_row("direct", 20, 2000), _row("embedded", 40, 1000)]], load_benchmark("common"))
+    assert [f.name for f in figures] == ["RTT median: direct", "RTT median: embedded", "throughput: direct",
+                                         "throughput: embedded"]
+
+
+def test_bench_proxy_prints_the_table_made_from_its_rows(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "proxy", "--repeat", "1", "--options=--no-real --pings 20 --mbytes 1"]) == 0
+    out = capsys.readouterr().out
+    for path in ("direct", "embedded", "embedded + latency 0 ms", "embedded + frame toxic"):
+        assert f"RTT median: {path}" in out and f"throughput: {path}" in out
+    assert "20 pings of 64 B, 1 MB transfer" in out

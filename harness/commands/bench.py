@@ -9,9 +9,7 @@ every figure that has a target.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
-import io
 import shlex
 import sys
 from pathlib import Path
@@ -29,7 +27,6 @@ BENCHMARKS = {
     "suite": "wall time of `pytest scenarios/`, serially and with -n 2",
 }
 QUICK_PROXY = ["--pings", "200", "--mbytes", "10"]
-PROXY_PATHS = ("direct", "toxiproxy", "embedded")
 
 
 class BenchmarksNotFound(HarnessError):
@@ -94,52 +91,37 @@ def run(args: argparse.Namespace) -> int:
 
 
 def proxy(argv: list[str], repeat: int, common: Any) -> int:
-    """Run bench_proxy `repeat` times and table its figures as medians, with the ratios run for run.
-
-    bench_proxy prints one table per run; its rows are read back from that text, so that the proxy's
-    benchmark stays a program of its own.
-    """
+    """Run bench_proxy `repeat` times, printing its table each run, then table its figures as medians."""
     if "--quick" in argv:
         argv = [a for a in argv if a != "--quick"] + QUICK_PROXY
     module = load_benchmark("proxy")
-    figures: dict[str, Any] = {}
+    args = module.parse_args(argv)
+    runs = []
     for _ in range(repeat):
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out):
-            status = module.main(argv)
-        text = out.getvalue()
-        print(text, end="")
-        if status:
-            return int(status)
-        for path, rtt, rate in parse_proxy_table(text):
-            figures.setdefault(("rtt", path), common.Figure(f"RTT median: {path}", [], "us")).samples.append(rtt)
-            figures.setdefault(("rate", path), common.Figure(f"throughput: {path}", [], "MB/s")).samples.append(rate)
-    rows = [f for key, f in figures.items() if key[0] == "rtt"] + [f for key, f in figures.items() if key[0] == "rate"]
-    real = [p for p in {path for _, path in figures} if p.startswith("toxiproxy")]
-    if real and ("rtt", "embedded") in figures:
-        rows.append(common.ratio("embedded / toxiproxy RTT", figures[("rtt", "embedded")],
-                                 figures[("rtt", real[0])], at_most=0.9))
-        rows.append(common.ratio("embedded / toxiproxy throughput", figures[("rate", "embedded")],
-                                 figures[("rate", real[0])], at_least=1.5))
-    if rows:
-        common.print_table(f"proxy: medians of {repeat} runs of bench_proxy", rows, caption=common.machine())
-    else:
-        common.console.print("[yellow]bench proxy: no rows recognised in its output; see its tables above[/]")
+        rows = module.measure(args)
+        print(module.table(rows, args))
+        runs.append(rows)
+    common.print_table(f"proxy: medians of {repeat} runs of bench_proxy", proxy_figures(runs, common),
+                       caption=common.machine())
     return 0
 
 
-def parse_proxy_table(text: str) -> list[tuple[str, float, float]]:
-    """(path, RTT median in us, MB/s) for each row of bench_proxy's table: a 32-character name, then numbers."""
-    rows = []
-    for line in text.splitlines():
-        name, rest = line[:32].strip(), line[32:].split()
-        if not name.startswith(PROXY_PATHS) or "/" in name or len(rest) < 3:
-            continue
-        try:
-            rows.append((name, float(rest[0]), float(rest[2])))
-        except ValueError:
-            continue
-    return rows
+def proxy_figures(runs: list[list[dict[str, Any]]], common: Any) -> list[Any]:
+    """From bench_proxy's rows of each run: the RTT medians, the throughputs (a figure per path, a sample per
+    run), then the embedded proxy's ratios to the real Toxiproxy taken run for run, when both were measured."""
+    rtt: dict[str, Any] = {}
+    rate: dict[str, Any] = {}
+    for rows in runs:
+        for row in rows:
+            path = row["path"]
+            rtt.setdefault(path, common.Figure(f"RTT median: {path}", [], "us")).samples.append(row["rtt_median_us"])
+            rate.setdefault(path, common.Figure(f"throughput: {path}", [], "MB/s")).samples.append(row["mb_per_s"])
+    figures = [*rtt.values(), *rate.values()]
+    real = next((path for path in rtt if path.startswith("toxiproxy")), None)
+    if real is not None and "embedded" in rtt:
+        figures.append(common.ratio("embedded / toxiproxy RTT", rtt["embedded"], rtt[real], at_most=0.9))
+        figures.append(common.ratio("embedded / toxiproxy throughput", rate["embedded"], rate[real], at_least=1.5))
+    return figures
 
 
 def summary(common: Any, quick: bool) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from harness.proxy.apierror import ApiError
-from harness.proxy.server import VERSION, ProxyServer
+from harness.proxy.state import VERSION, ServerState
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -43,7 +43,7 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return _error(exc.status, exc.message, **extra)
 
 
-def build_app(server: ProxyServer) -> web.Application:
+def build_app(server: ServerState) -> web.Application:
     """The aiohttp application serving `server`; every mutating call holds the server's lock."""
     routes = web.RouteTableDef()
 
@@ -95,32 +95,31 @@ def build_app(server: ProxyServer) -> web.Application:
 
     @routes.get("/proxies/{proxy}/toxics")
     async def list_toxics(request: web.Request) -> web.Response:
-        proxy = server.get(request.match_info["proxy"])
-        return _json([t.to_json() for t in proxy.toxics.values()])
+        return _json(server.get(request.match_info["proxy"]).toxics.to_json())
 
     @routes.post("/proxies/{proxy}/toxics")
     async def add_toxic(request: web.Request) -> web.Response:
         body = await _body(request)
         async with server.lock:
-            toxic = server.add_toxic(request.match_info["proxy"], body)
+            toxic = server.get(request.match_info["proxy"]).toxics.add(body)
         return _json(toxic.to_json())
 
     @routes.get("/proxies/{proxy}/toxics/{toxic}")
     async def get_toxic(request: web.Request) -> web.Response:
-        return _json(server.get_toxic(request.match_info["proxy"], request.match_info["toxic"]).to_json())
+        return _json(server.get(request.match_info["proxy"]).toxics.get(request.match_info["toxic"]).to_json())
 
     @routes.route("POST", "/proxies/{proxy}/toxics/{toxic}")
     @routes.route("PATCH", "/proxies/{proxy}/toxics/{toxic}")
     async def update_toxic(request: web.Request) -> web.Response:
         body = await _body(request)
         async with server.lock:
-            toxic = server.update_toxic(request.match_info["proxy"], request.match_info["toxic"], body)
+            toxic = server.get(request.match_info["proxy"]).toxics.update(request.match_info["toxic"], body)
         return _json(toxic.to_json())
 
     @routes.delete("/proxies/{proxy}/toxics/{toxic}")
     async def delete_toxic(request: web.Request) -> web.Response:
         async with server.lock:
-            server.remove_toxic(request.match_info["proxy"], request.match_info["toxic"])
+            server.get(request.match_info["proxy"]).toxics.remove(request.match_info["toxic"])
         return web.Response(status=204)
 
     app = web.Application(middlewares=[_errors])

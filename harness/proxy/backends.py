@@ -21,6 +21,7 @@ from harness.proxy.embedded import EmbeddedServer, serve_embedded
 from harness.proxy.seeding import fresh_seed
 
 BackendKind = Literal["embedded", "toxiproxy", "auto"]
+RunningKind = Literal["embedded", "toxiproxy"]
 KINDS = ("embedded", "toxiproxy", "auto")
 
 
@@ -36,7 +37,7 @@ def find_toxiproxy_binary() -> str | None:
 class ProxyBackend:
     """A running backend: which kind, where its API is, an async client of it, and how to stop it."""
 
-    kind: Literal["embedded", "toxiproxy"]
+    kind: RunningKind
     api_url: str
     control: ToxiproxyClient
     process: ManagedProcess | None = None
@@ -92,14 +93,14 @@ async def _start_embedded(seed: int | None, in_process: bool) -> ProxyBackend:
     if in_process:
         embedded = await serve_embedded("127.0.0.1", 0, seed)
         return ProxyBackend("embedded", embedded.api_url, ToxiproxyClient(embedded.api_url),
-                            embedded=embedded, seed=embedded.server.seed)
+                            embedded=embedded, seed=embedded.state.seed)
     seed = fresh_seed() if seed is None else seed  # known to the caller, so a run can be replayed
     port = free_port()
     args = ["--host", "127.0.0.1", "--port", str(port), "--seed", str(seed)]
     return await _spawn("embedded", "embedded proxy", python_module_argv("harness.proxy", *args), port, seed)
 
 
-async def _spawn(kind: str, name: str, argv: list[str], port: int, seed: int | None) -> ProxyBackend:
+async def _spawn(kind: RunningKind, name: str, argv: list[str], port: int, seed: int | None) -> ProxyBackend:
     """Start a proxy server process on `port` and wait until its API answers; killed if it never does."""
     log = tempfile.NamedTemporaryFile(prefix=f"{kind}-proxy-", suffix=".log", delete=False)
     log.close()

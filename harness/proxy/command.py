@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 async def _serve(host: str, port: int, seed: int | None) -> int:
     embedded = await serve_embedded(host, port, seed)
-    print(f"embedded toxiproxy API on {embedded.api_url} (seed {embedded.server.seed})", flush=True)
+    print(f"embedded toxiproxy API on {embedded.api_url} (seed {embedded.state.seed})", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

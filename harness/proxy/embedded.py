@@ -8,15 +8,15 @@ from aiohttp import web
 
 from harness.errors import PortInUseError
 from harness.proxy.api import build_app
-from harness.proxy.server import ProxyServer
+from harness.proxy.state import ServerState
 
 
 class EmbeddedServer:
     """A started embedded server: its API address, its state, and how to stop it."""
 
-    def __init__(self, runner: web.AppRunner, server: ProxyServer, host: str, port: int) -> None:
+    def __init__(self, runner: web.AppRunner, state: ServerState, host: str, port: int) -> None:
         self.runner = runner
-        self.server = server
+        self.state = state
         self.host = host
         self.port = port
 
@@ -31,8 +31,8 @@ class EmbeddedServer:
 
 async def serve_embedded(host: str = "127.0.0.1", port: int = 0, seed: int | None = None) -> EmbeddedServer:
     """Start the API on host:port (0 = an ephemeral port); PortInUseError when the port is taken."""
-    server = ProxyServer(seed)
-    runner = web.AppRunner(build_app(server), access_log=None, handle_signals=False)
+    state = ServerState(seed)
+    runner = web.AppRunner(build_app(state), access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
     try:
@@ -44,4 +44,4 @@ async def serve_embedded(host: str = "127.0.0.1", port: int = 0, seed: int | Non
                                  f"or stop the process holding it") from None
         raise
     bound = runner.addresses[0]
-    return EmbeddedServer(runner, server, host, bound[1])
+    return EmbeddedServer(runner, state, host, bound[1])

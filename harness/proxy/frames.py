@@ -3,6 +3,11 @@
 The parser is incremental: feed it bytes as TCP delivers them (split anywhere) and it returns the
 frames completed so far, each with its exact original bytes (`raw`) so a proxy can forward it
 unchanged, and its unmasked payload so a proxy can read it.
+
+Written by hand rather than with a WebSocket library (wsproto, websockets) because a proxy must forward
+every frame byte for byte: masks, fragment boundaries, length encodings and flags as the peer chose them.
+Those libraries are endpoints: they hand back messages and frame them anew to send them (a fresh mask,
+their own fragmentation), which would change the bytes the system under test receives.
 """
 
 from __future__ import annotations

@@ -1,104 +1,31 @@
 """The `frame` toxic: drop, delay, duplicate Socket.IO packets on the WebSocket transport, or cut the
 connection right after one, chosen by packet type, event name and namespace, counted across connections.
 
-It follows the HTTP exchange of its direction until the WebSocket upgrade (requests upstream, the
-`101` response downstream; plain HTTP such as long-polling is passed through untouched), then parses
-frames. A matching unit is one complete message (all fragments, control frames interleaved in it kept
-in place) plus, for BINARY_EVENT / BINARY_ACK, its binary attachments. Everything else is forwarded
-with its original bytes as soon as it is complete.
+It follows the HTTP exchange of its direction until the WebSocket upgrade (`http_follower`: requests
+upstream, the `101` response downstream; plain HTTP such as long-polling is passed through untouched),
+then parses frames (`frames`). A matching unit is one complete message (all fragments, control frames
+interleaved in it kept in place) plus, for BINARY_EVENT / BINARY_ACK, its binary attachments. Everything
+else is forwarded with its original bytes as soon as it is complete.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from harness.proxy.apierror import ApiError
 from harness.proxy.frames import BINARY, TEXT, FrameParser, MessageAssembler
+from harness.proxy.http_follower import MAX_HEAD, HttpFollower, is_upgrade, without_extension_offer
 from harness.proxy.packets import EIO_TYPES, SIO_TYPES, SioPacket, parse_ws_text
 from harness.proxy.toxics import CloseLink, Emit, EmitEof, Stage, Toxic, ToxicType, int_attribute
 
-if TYPE_CHECKING:
-    from harness.proxy.link import Pipe
-
 ACTIONS = ("drop", "delay", "duplicate", "cut")
-_CONTENT_LENGTH = re.compile(rb"^content-length:\s*(\d+)\s*$", re.I | re.M)
-_CHUNKED = re.compile(rb"^transfer-encoding:.*chunked", re.I | re.M)
-_MAX_HEAD = 65536
-_UPGRADE = re.compile(rb"^upgrade:\s*websocket\s*$", re.I | re.M)
-_EXTENSIONS = re.compile(rb"^sec-websocket-extensions:[^\r\n]*\r\n", re.I | re.M)
-
-
-class HttpFollower:
-    """Walks one direction's HTTP/1.1 messages until that direction turns into WebSocket frames."""
-
-    def __init__(self, stream: str) -> None:
-        self.stream = stream
-        self.head = bytearray()
-        self.body_left = 0
-        self.state = "head"  # head -> body -> head ... -> ws | raw
-
-    def feed(self, data: bytes) -> tuple[bytes, bytes]:
-        """Returns (bytes to forward as HTTP, bytes that already belong to the WebSocket)."""
-        out = bytearray()
-        while data and self.state in ("head", "body"):
-            if self.state == "body":
-                n = min(self.body_left, len(data))
-                out += data[:n]
-                data = data[n:]
-                self.body_left -= n
-                if not self.body_left:
-                    self.state = "head"
-                continue
-            self.head += data
-            end = self.head.find(b"\r\n\r\n")
-            if end < 0:
-                if self._looks_like_http():
-                    return bytes(out), b""
-                self.state = "raw"
-                out += self.head
-                self.head.clear()
-                return bytes(out), b""
-            head, data = bytes(self.head[:end + 4]), bytes(self.head[end + 4:])
-            self.head.clear()
-            out += head
-            self.state = self._after(head)
-        if self.state == "raw":
-            return bytes(out) + data, b""
-        return bytes(out), data
-
-    def _looks_like_http(self) -> bool:
-        """Whether the head read so far can still become an HTTP/1.1 request or response head."""
-        head = bytes(self.head[:16])
-        if len(self.head) > _MAX_HEAD:
-            return False
-        if self.stream == "downstream":
-            return head.startswith(b"HTTP/1.") or b"HTTP/1.".startswith(head)
-        method, space, _ = head.partition(b" ")
-        return method.isalpha() and method.isupper() and (bool(space) or len(method) < 16)
-
-    def _after(self, head: bytes) -> str:
-        start = head.split(b"\r\n", 1)[0]
-        if self.stream == "upstream" and _UPGRADE.search(head):
-            return "ws"
-        if self.stream == "downstream" and start[9:12] == b"101":
-            return "ws"
-        if _CHUNKED.search(head):
-            return "raw"  # not needed by Engine.IO; forward the rest of the connection as is
-        length = _CONTENT_LENGTH.search(head)
-        if length and int(length.group(1)):
-            self.body_left = int(length.group(1))
-            return "body"
-        if self.stream == "downstream" and not length and start[9:12] not in (b"204", b"304"):
-            return "raw"  # a response delimited by the close of the connection
-        return "head"
 
 
 class FrameStage(Stage):
-    def __init__(self, toxic: Toxic, rng: random.Random, pipe: Pipe) -> None:
-        super().__init__(toxic, rng, pipe)
+    def __init__(self, toxic: Toxic, rng: random.Random) -> None:
+        super().__init__(toxic, rng)
         self.http = HttpFollower(toxic.stream)
         self.raw = False
         self.parser = FrameParser()
@@ -210,8 +137,8 @@ class OfferStripStage(Stage):
     and passes everything after it through unchanged.
     """
 
-    def __init__(self, toxic: Toxic, rng: random.Random, pipe: Pipe) -> None:
-        super().__init__(toxic, rng, pipe)
+    def __init__(self, toxic: Toxic, rng: random.Random) -> None:
+        super().__init__(toxic, rng)
         self.head: bytearray | None = bytearray()
         self.out: Emit | None = None
 
@@ -226,13 +153,13 @@ class OfferStripStage(Stage):
         self.out = out
         end = self.head.find(b"\r\n\r\n")
         if end < 0:
-            if len(self.head) > _MAX_HEAD:
+            if len(self.head) > MAX_HEAD:
                 await self._release(t)
             return
         head, rest = bytes(self.head[:end + 4]), bytes(self.head[end + 4:])
         self.head = None
-        if _UPGRADE.search(head):
-            head = _EXTENSIONS.sub(b"", head)
+        if is_upgrade(head):
+            head = without_extension_offer(head)
         await out(head + rest, t)
 
     async def _release(self, t: float) -> None:

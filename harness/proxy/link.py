@@ -9,6 +9,10 @@ its toxics are gone and its queue is empty.
 
 Closing follows Toxiproxy: when one side ends, the other side is closed fully (no half-close); a toxic
 that ends a direction closes that direction's destination and the other direction follows.
+
+A link knows nothing of its proxy. The proxy's `ToxicCollection` creates it with two callbacks (connected
+to the upstream, finished), hands it its stages once it is connected and pushes every later change of
+the toxics into it (`add_stage`, `retune`, `remove_toxic`), as Toxiproxy's toxic collection does.
 """
 
 from __future__ import annotations
@@ -19,12 +23,8 @@ import struct
 from collections import deque
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING
 
-from harness.proxy.toxics import CloseLink, Stage
-
-if TYPE_CHECKING:
-    from harness.proxy.server import Proxy
+from harness.proxy.toxics import CloseLink, Stage, Toxic
 
 HIGH_WATER = 1 << 20  # bytes waiting inside toxics before the source stops being read
 LOW_WATER = HIGH_WATER // 4
@@ -119,7 +119,7 @@ class Pipe:
 
     def add_stage(self, stage: Stage) -> None:
         self.set_stages([*self.stages, stage])
-        stage.start()
+        stage.start(self.close_link)
 
     def remove_stage(self, stage: Stage) -> None:
         self.set_stages([s for s in self.stages if s is not stage])
@@ -266,11 +266,14 @@ class Pipe:
 
 
 class Link:
-    """A client connection and its upstream connection, accepted by a proxy."""
+    """A client connection and its upstream connection: the `index`-th accepted by its proxy."""
 
-    def __init__(self, proxy: Proxy, index: int) -> None:
-        self.proxy = proxy
+    def __init__(self, index: int, upstream: tuple[str, int], connected: Callable[[Link], None],
+                 finished: Callable[[Link], None]) -> None:
         self.index = index
+        self.upstream = upstream
+        self.connected = connected
+        self.finished = finished
         self.client = Side(self)
         self.server = Side(self)
         self.up: Pipe | None = None
@@ -290,7 +293,7 @@ class Link:
         self.client.transport.pause_reading()  # type: ignore[union-attr]
 
     async def _connect(self) -> None:
-        host, port = self.proxy.upstream_address()
+        host, port = self.upstream
         try:
             await asyncio.get_running_loop().create_connection(lambda: self.server, host, port)
         except OSError:
@@ -303,11 +306,7 @@ class Link:
             return
         self.up = Pipe(self, self.client, self.server, "upstream")
         self.down = Pipe(self, self.server, self.client, "downstream")
-        for pipe in (self.up, self.down):
-            stages = self.proxy.stages_for(self, pipe)
-            pipe.set_stages(stages)
-            for stage in stages:
-                stage.start()
+        self.connected(self)
         early, self.early = self.early, []
         for data in early:
             self.client.sink(data)
@@ -318,6 +317,40 @@ class Link:
 
     def pipes(self) -> tuple[Pipe, ...]:
         return tuple(p for p in (self.up, self.down) if p is not None)
+
+    def _live(self, stream: str) -> Pipe | None:
+        pipe = self.up if stream == "upstream" else self.down
+        return pipe if pipe is not None and not pipe.closed else None
+
+    # -- the toxic collection's pushes ------------------------------------------------------------
+    def install(self, stream: str, stages: list[Stage]) -> None:
+        """The stages of a direction that was just connected, in the order of the proxy's toxics."""
+        pipe = self._live(stream)
+        if pipe is None:
+            return
+        pipe.set_stages(stages)
+        for stage in stages:
+            stage.start(pipe.close_link)
+
+    def add_stage(self, stream: str, stage: Stage) -> None:
+        """A toxic added while the link is open: its stage joins a stream already under way."""
+        pipe = self._live(stream)
+        if pipe is not None:
+            stage.join_late()
+            pipe.add_stage(stage)
+
+    def retune(self, toxic: Toxic) -> None:
+        pipe = self._live(toxic.stream)
+        if pipe is not None:
+            for stage in pipe.stages:
+                if stage.toxic is toxic:
+                    stage.retune()
+
+    def remove_toxic(self, toxic: Toxic) -> None:
+        pipe = self._live(toxic.stream)
+        if pipe is not None:
+            for stage in [s for s in pipe.stages if s.toxic is toxic]:
+                pipe.remove_stage(stage)
 
     def side_lost(self, side: Side) -> None:
         pipe = self.up if side is self.client else self.down
@@ -331,7 +364,7 @@ class Link:
     def _finished(self) -> None:
         for pipe in self.pipes():
             pipe.cancel()
-        self.proxy.link_finished(self)
+        self.finished(self)
 
     def abort(self, rst: bool = False) -> None:
         """Drop the connection now (disable, delete, reset_peer); held data is discarded."""

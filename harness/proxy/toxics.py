@@ -5,6 +5,10 @@ connection (it keeps per-connection state such as the bytes counted by `limit_da
 order the toxics were added, inside one task per direction (see `link.Pipe`); each chunk carries the
 loop time it was read at, so `latency` waits "until read time + delay" exactly as Toxiproxy does and
 several delayed chunks do not add up.
+
+As in Toxiproxy, a stage sees only its input and its output, never the connection: it forwards through
+the `Emit` it is handed with each chunk, ends the connection by raising `CloseLink`, and a stage that
+must end it outside a chunk (the timeout toxic's timer) is handed its output's `close` when it starts.
 """
 
 from __future__ import annotations
@@ -13,18 +17,16 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from harness.proxy.apierror import ApiError
-
-if TYPE_CHECKING:
-    from harness.proxy.link import Pipe
 
 STREAMS = ("upstream", "downstream")
 TOXICITY_MODES = ("connection", "chunk")
 
 Emit = Callable[[bytes, float], Awaitable[None]]
 EmitEof = Callable[[], Awaitable[None]]
+Close = Callable[[], None]
 
 
 class CloseLink(Exception):
@@ -63,10 +65,9 @@ class Toxic:
 class Stage:
     """A toxic acting on one direction of one connection. The default passes everything through."""
 
-    def __init__(self, toxic: Toxic, rng: random.Random, pipe: Pipe) -> None:
+    def __init__(self, toxic: Toxic, rng: random.Random) -> None:
         self.toxic = toxic
         self.rng = rng
-        self.pipe = pipe
         self.active = self.draw()
 
     def draw(self) -> bool:
@@ -83,8 +84,8 @@ class Stage:
         """The toxic was updated: redraw, as Toxiproxy restarts the stub with a new coin flip."""
         self.active = self.draw()
 
-    def start(self) -> None:
-        """The stage joined a live connection (timers start here)."""
+    def start(self, close: Close) -> None:
+        """The stage joined a live connection (timers start here); `close` ends its direction."""
 
     def join_late(self) -> None:
         """The toxic was added to a connection that was already carrying data."""
@@ -116,8 +117,8 @@ class LatencyStage(Stage):
 
 
 class BandwidthStage(Stage):
-    def __init__(self, toxic: Toxic, rng: random.Random, pipe: Pipe) -> None:
-        super().__init__(toxic, rng, pipe)
+    def __init__(self, toxic: Toxic, rng: random.Random) -> None:
+        super().__init__(toxic, rng)
         self.debt = 0.0  # seconds owed; carries sleep overshoot into the next chunk like Toxiproxy
 
     async def push(self, data: bytes, t: float, out: Emit) -> None:
@@ -146,11 +147,13 @@ class SlowCloseStage(Stage):
 
 
 class TimeoutStage(Stage):
-    def __init__(self, toxic: Toxic, rng: random.Random, pipe: Pipe) -> None:
-        super().__init__(toxic, rng, pipe)
+    def __init__(self, toxic: Toxic, rng: random.Random) -> None:
+        super().__init__(toxic, rng)
         self.timer: asyncio.TimerHandle | None = None
+        self.close: Close | None = None
 
-    def start(self) -> None:
+    def start(self, close: Close) -> None:
+        self.close = close
         self._arm()
 
     def _arm(self) -> None:
@@ -158,8 +161,8 @@ class TimeoutStage(Stage):
             self.timer.cancel()
             self.timer = None
         timeout = self.toxic.attributes["timeout"]
-        if self.active and timeout > 0:
-            self.timer = asyncio.get_running_loop().call_later(timeout / 1000, self.pipe.close_link)
+        if self.active and timeout > 0 and self.close is not None:
+            self.timer = asyncio.get_running_loop().call_later(timeout / 1000, self.close)
 
     def retune(self) -> None:
         super().retune()
@@ -169,9 +172,9 @@ class TimeoutStage(Stage):
         if self.timer:
             self.timer.cancel()
             self.timer = None
-        if removed and self.active:
+        if removed and self.active and self.close is not None:
             # Toxiproxy's cleanup closes the connections the timeout toxic was holding.
-            self.pipe.close_link()
+            self.close()
 
     async def push(self, data: bytes, t: float, out: Emit) -> None:
         self._arm()
@@ -209,8 +212,8 @@ class SlicerStage(Stage):
 
 
 class LimitDataStage(Stage):
-    def __init__(self, toxic: Toxic, rng: random.Random, pipe: Pipe) -> None:
-        super().__init__(toxic, rng, pipe)
+    def __init__(self, toxic: Toxic, rng: random.Random) -> None:
+        super().__init__(toxic, rng)
         self.sent = 0  # counted from when the toxic joined this connection, as in Toxiproxy
 
     async def push(self, data: bytes, t: float, out: Emit) -> None:
