@@ -25,16 +25,17 @@ def test_bundled_scenarios_are_valid_and_listed():
 
 def test_defaults_follow_the_profile_step():
     s = resolve(minimal(target={"kind": "reference", "profile": "exactly-once"}, seed=5))
-    assert (s.clients.ack, s.clients.retry_mode, s.clients.client_offset) == (True, "queue", "socket-id")
+    settings = s.clients.settings
+    assert (settings.ack, settings.retry_mode, settings.client_offset) == (True, "queue", "socket-id")
     assert s.expectations.guarantees == ["exactly-once"]
     base = resolve(minimal(seed=5))
-    assert (base.target.profile, base.clients.ack, base.proxy) == ("baseline", False, "embedded")
+    assert (base.target.profile, base.clients.settings.ack, base.proxy) == ("baseline", False, "embedded")
     assert base.expectations.guarantees == ["at-most-once"]
 
 
 def test_explicit_client_fields_override_the_preset():
     s = resolve(minimal(target={"profile": "at-least-once"}, clients={"retries": 7, "ack_timeout": 0.2}))
-    assert (s.clients.retries, s.clients.ack_timeout, s.clients.ack) == (7, 0.2, True)
+    assert (s.clients.settings.retries, s.clients.settings.ack_timeout, s.clients.settings.ack) == (7, 0.2, True)
 
 
 @pytest.mark.parametrize("data, field", [
