@@ -8,7 +8,8 @@ import pytest
 
 from harness.cli import main
 from harness.errors import ScenarioError
-from harness.scenario import bundled_names, load, resolve, validate
+from harness.scenario import ClientSettings, bundled_names, load, resolve, validate
+from harness.steps import ACKING, PROMISES, STEPS
 
 
 def minimal(**extra):
@@ -31,6 +32,23 @@ def test_defaults_follow_the_profile_step():
     base = resolve(minimal(seed=5))
     assert (base.target.profile, base.clients.settings.ack, base.proxy) == ("baseline", False, "embedded")
     assert base.expectations.guarantees == ["at-most-once"]
+
+
+def test_every_step_gets_its_page_and_its_promise():
+    for step in STEPS:
+        s = resolve(minimal(target={"profile": step}))
+        acks = step in ACKING
+        assert (s.clients.settings.ack, s.clients.settings.retries > 0) == (acks, acks), step
+        assert s.expectations.guarantees == list(PROMISES[step])
+
+
+def test_client_settings_default_to_the_delays_runs_have_always_used():
+    settings = resolve(minimal()).clients.settings
+    assert (settings.reconnection_delay, settings.reconnection_delay_max) == (0.1, 1.0)
+    assert settings == ClientSettings()
+    saved = resolve(minimal(seed=2)).to_dict()["clients"]
+    assert set(saved) == {"driver", "count", "ack", "ack_timeout", "retries", "retry_mode", "client_offset",
+                          "persist_offset", "reconnection_delay", "reconnection_delay_max"}
 
 
 def test_explicit_client_fields_override_the_preset():
