@@ -8,7 +8,7 @@ import pytest
 
 from harness.cli import main
 from harness.errors import ScenarioError
-from harness.scenario import ClientSettings, bundled_names, load, resolve, validate
+from harness.scenario import ClientSettings, bundled_names, load, resolve, schema, validate
 from harness.steps import ACKING, PROMISES, STEPS
 
 
@@ -40,6 +40,12 @@ def test_every_step_gets_its_page_and_its_promise():
         acks = step in ACKING
         assert (s.clients.settings.ack, s.clients.settings.retries > 0) == (acks, acks), step
         assert s.expectations.guarantees == list(PROMISES[step])
+
+
+def test_the_schema_offers_the_steps_of_harness_steps():
+    [reference] = [t for t in schema()["$defs"]["target"]["oneOf"]
+                   if t["properties"]["kind"].get("const") == "reference"]
+    assert tuple(reference["properties"]["profile"]["enum"]) == STEPS
 
 
 def test_client_settings_default_to_the_delays_runs_have_always_used():
