@@ -258,8 +258,8 @@ def resolve(data: dict[str, Any], seed: int | None = None, source: str = "scenar
                             f"use {{db_path}} to let the harness pick the file")
     profile = target.profile if target.kind == "reference" else "exactly-once"
     client_data = {**client_preset(profile), **data.get("clients", {})}
-    clients = Clients(driver=client_data.pop("driver", "python"), count=client_data.pop("count", 3),
-                      settings=ClientSettings(**client_data))
+    page = {k: client_data.pop(k) for k in SCENARIO_SETTINGS if k in client_data}
+    clients = Clients(**client_data, settings=ClientSettings(**page))
     if clients.settings.retry_mode == "none" and clients.settings.retries:
         raise ScenarioError(f"{source}: field clients.retry_mode: retries={clients.settings.retries} needs "
                             f"retry_mode 'queue' or 'manual' (and a server that acks: profile at-least-once "
