@@ -323,7 +323,8 @@ def _resolve_fault(raw: dict[str, Any], index: int, rng: random.Random, clients:
         if kind in FRAME_FAULTS and watched != fault_target:
             raise ScenarioError(f"{where}.trigger.frame.client: a {kind} fault counts frames on its own "
                                 f"target's link ({fault_target}), not {watched}'s")
-        trigger["frame"] = {"client": watched, "sio_type": spec.get("sio_type", "ACK" if kind == "ack_drop" else "EVENT"),
+        trigger["frame"] = {"client": watched,
+                            "sio_type": spec.get("sio_type", "ACK" if kind == "ack_drop" else "EVENT"),
                             "stream": spec.get("stream", _frame_stream(kind, raw.get("params", {}))),
                             "nth": _draw(rng, spec.get("nth", 1), integer=True),
                             **({"event": spec["event"]} if "event" in spec else {})}
