@@ -23,7 +23,8 @@ def page_offset(value: Any) -> int:
 
 
 class PageBase:
-    """The state every page load has, whatever client runs it: its lineage's recorder and its offset."""
+    """The state every page load has, whatever client runs it: its lineage's recorder and its offset,
+    and its slot driver's settings, url and seed (a reload keeps them)."""
 
     def __init__(self, proc: str, driver: ClientDriver, policy: SendPolicy, server_offset: Any) -> None:
         self.proc = proc
