@@ -32,11 +32,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import Figure, console, machine, print_table, ratio
 
 from harness.clients import make_driver
-from harness.clients.base import ClientConfig
 from harness.databases import sqlite_url
 from harness.history import HistoryWriter, OpType
 from harness.processes import free_port, start_reference_server
 from harness.proxy.backends import start_proxy_backend
+from harness.scenario import ClientSettings
+
+BROWSER_DELAYS = ClientSettings(reconnection_delay=1.0, reconnection_delay_max=5.0)
+"""socket.io-client's own reconnection delays: a page that drops under load comes back as a browser's would."""
 
 DELIVERY_TIMEOUT = 120.0
 
@@ -104,7 +107,7 @@ async def one_run(tmp: Path, clients: int, messages: int, proxy: str | None) -> 
                                                           upstream=f"127.0.0.1:{port}")
                 urls.append(f"http://{info['listen']}")
         for i, url in enumerate(urls, start=1):
-            drivers.append(make_driver("python", f"c{i}", ClientConfig(url=url, seed=i), history))
+            drivers.append(make_driver("python", f"c{i}", BROWSER_DELAYS, history, url=url, seed=i))
         await asyncio.gather(*(d.start() for d in drivers))
         server_times = psutil.Process(server.pid).cpu_times()
         started, cpu = time.perf_counter(), time.process_time()

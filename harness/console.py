@@ -9,10 +9,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 
+from harness.checkers.verdict import Verdict
 from harness.runner import Progress, RunResult, verdict_counts
 from harness.scenario import Scenario
 
@@ -53,7 +53,7 @@ def print_result(result: RunResult) -> None:
         out.print(f"  replay: {result.replay_command}")
 
 
-def print_check(run_dir: Path, scenario: Scenario, verdict: Any, unmet: list[str]) -> None:
+def print_check(run_dir: Path, scenario: Scenario, verdict: Verdict, unmet: list[str]) -> None:
     mark = "[green]PASS[/]" if not unmet else "[red]FAIL[/]"
     out.print(f"{mark} {scenario.name} (re-checked {run_dir}): {counts_text(verdict_counts(verdict))}")
     _print_expectations(scenario, unmet)

@@ -1,10 +1,11 @@
 """The expected matrix: each tutorial step (profile) against each fault family, and what must come out.
 
 This is the guarantee suite's contract: `pytest scenarios/` asserts every cell and writes this matrix,
-with what it observed, to `guarantees.md` beside its reports (`matrix_markdown`). A cell's expectation is derived from what the tutorial claims about its step,
-including its own caveats ("a message could be lost ... when the connection is severed while the event
-is being sent, the server crashes or gets restarted, the database is temporarily not available"), and,
-where a run contradicts the tutorial, from what the run truthfully shows: those cells carry a `finding`.
+with what it observed, to `guarantees.md` beside its reports (`matrix_markdown`). A cell's expectation
+is derived from what the tutorial claims about its step, including its own caveats ("a message could be
+lost ... when the connection is severed while the event is being sent, the server crashes or gets
+restarted, the database is temporarily not available"), and, where a run contradicts the tutorial, from
+what the run truthfully shows: those cells carry a `finding`.
 
 Every cell is a small scenario (2 clients x 20 messages at 40/s, the step's own client settings) with its
 family's fault placed by an event trigger (after c1's 6th send, or at the Nth frame of a link), never by
@@ -17,9 +18,8 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-from harness.scenario import FRAME_FAULTS, PROFILES
-
-ACK_PROFILES = ("at-least-once", "exactly-once")
+from harness.scenario import FRAME_FAULTS
+from harness.steps import ACKING, PROMISES, STEPS
 
 _AFTER_6 = {"after_sends": {"client": "c1", "n": 6}}
 
@@ -36,7 +36,7 @@ class Family:
     switches: tuple[str, ...] = ()
 
     def faults_for(self, profile: str) -> list[dict[str, Any]]:
-        chosen = self.faults if profile in ACK_PROFILES or self.faults_without_acks is None \
+        chosen = self.faults if profile in ACKING or self.faults_without_acks is None \
             else self.faults_without_acks
         return copy.deepcopy(list(chosen))
 
@@ -95,17 +95,14 @@ ALWAYS = ("ordered", "no-phantoms")
 """Held by every cell: the retries queue keeps order, plain sends ride one TCP stream, and the reference
 server broadcasts only committed rows."""
 
-_PROMISED = {"baseline": "at-most-once", "csr": "at-most-once", "server-delivery": "at-most-once",
-             "at-least-once": "at-least-once", "exactly-once": "exactly-once"}
-
 
 def _e(profile: str, claim: str, *, finds: dict[str, int] | None = None, absent: str = "",
        holds: str | None = None, finding: str = "") -> Expected:
-    guarantees = (holds or _PROMISED[profile]).split() + list(ALWAYS)
+    guarantees = ([holds] if holds else list(PROMISES[profile])) + list(ALWAYS)
     return Expected(tuple(guarantees), dict(finds or {}), tuple(absent.split()), claim, finding)
 
 
-_NO_ACK = ("baseline", "csr", "server-delivery")
+_NO_ACK = tuple(step for step in STEPS if step not in ACKING)
 
 EXPECTED: dict[tuple[str, str], Expected] = {}
 """(family, profile) -> Expected, one block per family below."""
@@ -143,7 +140,7 @@ EXPECTED[("page_refresh", "csr")] = _e(
 EXPECTED[("page_refresh", "server-delivery")] = _e(
     "server-delivery", _REFRESH_LOSS + "; server delivery 'works after a full page refresh': the replay "
                        "of id > serverOffset brings the history back", finds={"abandoned": 1}, absent="missed")
-for _p in ACK_PROFILES:
+for _p in (step for step in STEPS if step in ACKING):
     EXPECTED[("page_refresh", _p)] = _e(
         _p, f"the tutorial calls this step {_p}, but its page keeps unsent messages only in memory",
         holds="at-most-once", finds={"abandoned": 1}, absent="missed",
@@ -179,11 +176,11 @@ EXPECTED[("lost_ack", "at-least-once")] = _e(
 EXPECTED[("lost_ack", "exactly-once")] = _e(
     "exactly-once", "the UNIQUE client_offset refuses the retry, which is acknowledged: stored once")
 
-for _p in PROFILES:
+for _p in STEPS:
     EXPECTED[("bad_network", _p)] = _e(
         _p, "slow or sliced links lose nothing: TCP delivers late, acks come back within the ack timeout",
         holds="exactly-once",
-        finding="" if _p in ACK_PROFILES else
+        finding="" if _p in ACKING else
         f"{_p} keeps exactly-once here, more than it promises: without disconnects nothing is lost")
 
 
@@ -205,7 +202,7 @@ def cell_data(family: str, profile: str, *, storage: str = "sqlite") -> dict[str
     }
 
 
-__all__ = ["ACK_PROFILES", "EXPECTED", "FAMILIES", "PROFILES", "Expected", "Family", "cell_data", "matrix_markdown"]
+__all__ = ["EXPECTED", "FAMILIES", "Expected", "Family", "cell_data", "matrix_markdown"]
 
 
 def _expected_text(exp: Expected) -> str:
@@ -220,8 +217,8 @@ def matrix_markdown(observed: dict[tuple[str, str], tuple[bool, dict[str, int]]]
     `observed` maps (family, profile) to (the cell met its expectation, non-zero violation counts);
     cells not run show only the expectation.
     """
-    profiles = list(PROFILES)
-    lines = ["| fault family | " + " | ".join(f"{p} (promise: {_PROMISED[p]})" for p in profiles) + " |",
+    profiles = list(STEPS)
+    lines = ["| fault family | " + " | ".join(f"{p} (promise: {', '.join(PROMISES[p])})" for p in profiles) + " |",
              "|---|" + "---|" * len(profiles)]
     for name, fam in FAMILIES.items():
         cells = []

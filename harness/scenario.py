@@ -15,22 +15,12 @@ import secrets
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import jsonschema
 
 from harness.errors import ScenarioError
-
-PROFILES = ("baseline", "csr", "server-delivery", "at-least-once", "exactly-once")
-
-PROMISES: dict[str, list[str]] = {
-    "baseline": ["at-most-once"],
-    "csr": ["at-most-once"],
-    "server-delivery": ["at-most-once"],
-    "at-least-once": ["at-least-once"],
-    "exactly-once": ["exactly-once"],
-}
-"""What the tutorial promises at each step: the default expectations of a scenario."""
+from harness.steps import PROMISES, client_preset
 
 CLIENT_FAULTS = frozenset({"disconnect", "partition", "blackhole", "latency", "jitter", "bandwidth", "slicer",
                            "page_refresh", "ack_drop", "frame_drop", "frame_delay", "frame_dup", "frame_cut"})
@@ -44,17 +34,6 @@ DEFAULT_DURATION: dict[str, float | None] = {
     # A frame fault heals once it has hit its `count` frames; the duration only bounds the wait.
     "ack_drop": None, "frame_drop": None, "frame_delay": None, "frame_dup": None, "frame_cut": None,
 }
-
-
-def _client_preset(profile: str) -> dict[str, Any]:
-    """The tutorial's client for a server profile (its page code at that step), with test-friendly timeouts."""
-    preset: dict[str, Any] = {"ack": False, "ack_timeout": None, "retries": 0, "retry_mode": "none",
-                              "client_offset": "none"}
-    if profile in ("at-least-once", "exactly-once"):
-        preset.update(ack=True, ack_timeout=1.0, retries=3, retry_mode="queue")
-    if profile == "exactly-once":
-        preset["client_offset"] = "socket-id"
-    return preset
 
 
 @dataclass
@@ -72,22 +51,63 @@ class Target:
     sqlite_path: str | None = None
 
 
-@dataclass
-class Clients:
-    driver: str = "python"
-    count: int = 3
+RetryMode = Literal["none", "queue", "manual"]
+"""`none`: fire and forget (or a plain ack callback with no timeout); `queue`: socket.io-client's
+`retries` option (ordered, one in flight); `manual`: the tutorial's recursive `socket.timeout().emit`."""
+
+OffsetStyle = Literal["none", "socket-id", "socket-id-undefined", "random"]
+"""`socket-id`: `<socket id>-<counter>` taken from the live socket; `socket-id-undefined`: the same but
+reproducing the tutorial's trap (`undefined-<counter>` while offline); `random`: a random id."""
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """How the tutorial's page behaves, one field per option it shows: the same for every client of a
+    scenario, and all a driver needs besides the url it connects to and its seed.
+
+    The reconnection delays default to 0.1 s and 1 s, not socket.io-client's 1 s and 5 s: a fault in
+    a scenario lasts a second or less, and with the browser's delays a healed client would wait up to
+    5 s for its next attempt, so every run would mostly wait for quiet. Every scenario has run with
+    these values; set 1.0 and 5.0 to reproduce the browser's defaults (see docs/clients.md).
+    """
+
     ack: bool = False
     ack_timeout: float | None = None
     retries: int = 0
-    retry_mode: str = "none"
-    client_offset: str = "none"
+    retry_mode: RetryMode = "none"
+    client_offset: OffsetStyle = "none"
     persist_offset: bool = False
     reconnection_delay: float = 0.1
     reconnection_delay_max: float = 1.0
+    randomization_factor: float = 0.5
+    transports: tuple[str, ...] = ("websocket",)
+    """The frame-aware proxy toxics need frames on a WebSocket; socket.io-client's own default is
+    `("polling", "websocket")`."""
+
+
+SCENARIO_SETTINGS = ("ack", "ack_timeout", "retries", "retry_mode", "client_offset", "persist_offset",
+                     "reconnection_delay", "reconnection_delay_max")
+"""The ClientSettings a scenario file can set (its `clients` block, beside `driver` and `count`)."""
+
+
+@dataclass
+class Clients:
+    """A scenario's clients: which driver plays the page, how many pages, and the page's settings.
+
+    The file's `clients` block is flat (`{"count": 2, "ack": true, ...}`); `settings` holds its page fields.
+    """
+
+    driver: str = "python"
+    count: int = 3
+    settings: ClientSettings = field(default_factory=ClientSettings)
 
     @property
     def slots(self) -> list[str]:
         return [f"c{i}" for i in range(1, self.count + 1)]
+
+    def to_dict(self) -> dict[str, Any]:
+        settings = asdict(self.settings)
+        return {"driver": self.driver, "count": self.count, **{k: settings[k] for k in SCENARIO_SETTINGS}}
 
 
 @dataclass
@@ -139,6 +159,7 @@ class Scenario:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data["clients"] = self.clients.to_dict()
         if self.target.kind == "reference":
             data["target"] = {k: data["target"][k] for k in ("kind", "profile", "switches", "mutant", "storage")}
         else:
@@ -236,10 +257,11 @@ def resolve(data: dict[str, Any], seed: int | None = None, source: str = "scenar
                             f"its messages (the checker compares them with what clients saw); "
                             f"use {{db_path}} to let the harness pick the file")
     profile = target.profile if target.kind == "reference" else "exactly-once"
-    client_data = {**_client_preset(profile), **data.get("clients", {})}
-    clients = Clients(**client_data)
-    if clients.retry_mode == "none" and clients.retries:
-        raise ScenarioError(f"{source}: field clients.retry_mode: retries={clients.retries} needs "
+    client_data = {**client_preset(profile), **data.get("clients", {})}
+    page = {k: client_data.pop(k) for k in SCENARIO_SETTINGS if k in client_data}
+    clients = Clients(**client_data, settings=ClientSettings(**page))
+    if clients.settings.retry_mode == "none" and clients.settings.retries:
+        raise ScenarioError(f"{source}: field clients.retry_mode: retries={clients.settings.retries} needs "
                             f"retry_mode 'queue' or 'manual' (and a server that acks: profile at-least-once "
                             f"or exactly-once)")
     workload = Workload(**data.get("workload", {}))
@@ -249,7 +271,7 @@ def resolve(data: dict[str, Any], seed: int | None = None, source: str = "scenar
 
     exp_data = data.get("expectations")
     if exp_data is None:
-        exp_data = {"guarantees": PROMISES[profile] if target.kind == "reference" else []}
+        exp_data = {"guarantees": list(PROMISES[profile]) if target.kind == "reference" else []}
     expectations = Expectations(guarantees=list(exp_data.get("guarantees", [])),
                                 violations=dict(exp_data.get("violations", {})))
     return Scenario(name=data["name"], seed=seed, target=target, proxy=data.get("proxy", "embedded"),
@@ -301,7 +323,8 @@ def _resolve_fault(raw: dict[str, Any], index: int, rng: random.Random, clients:
         if kind in FRAME_FAULTS and watched != fault_target:
             raise ScenarioError(f"{where}.trigger.frame.client: a {kind} fault counts frames on its own "
                                 f"target's link ({fault_target}), not {watched}'s")
-        trigger["frame"] = {"client": watched, "sio_type": spec.get("sio_type", "ACK" if kind == "ack_drop" else "EVENT"),
+        trigger["frame"] = {"client": watched,
+                            "sio_type": spec.get("sio_type", "ACK" if kind == "ack_drop" else "EVENT"),
                             "stream": spec.get("stream", _frame_stream(kind, raw.get("params", {}))),
                             "nth": _draw(rng, spec.get("nth", 1), integer=True),
                             **({"event": spec["event"]} if "event" in spec else {})}

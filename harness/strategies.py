@@ -35,7 +35,8 @@ from hypothesis import strategies as st
 from hypothesis.errors import Flaky
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
-from harness.scenario import PROMISES, resolve
+from harness.scenario import resolve
+from harness.steps import ACKING, PROMISES
 
 log = logging.getLogger(__name__)
 
@@ -119,8 +120,7 @@ def fault_schedules(messages: int, clients: int, kinds: tuple[str, ...] = KINDS,
 
 def explored_client(profile: str) -> dict[str, Any]:
     """Two pages with the step's own client, given a long retry budget (see MAX_DURATION)."""
-    acks = profile in ("at-least-once", "exactly-once")
-    return {"count": 2, **({"ack_timeout": 0.5, "retries": 10} if acks else {})}
+    return {"count": 2, **({"ack_timeout": 0.5, "retries": 10} if profile in ACKING else {})}
 
 
 def expectation(profile: str) -> dict[str, Any]:

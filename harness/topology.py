@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from harness.clients.base import ClientConfig, ClientDriver
+from harness.clients.base import ClientDriver
 from harness.databases import sqlite_url
 from harness.errors import BackendUnavailableError
 from harness.history import HistoryWriter
@@ -25,13 +25,9 @@ from harness.scenario import Scenario
 from harness.target import ServerHandle
 
 
-def client_config(scenario: Scenario, url: str, index: int) -> ClientConfig:
-    c = scenario.clients
-    return ClientConfig(url=url, ack=c.ack, ack_timeout=c.ack_timeout, retries=c.retries,
-                        retry_mode=c.retry_mode,  # type: ignore[arg-type]
-                        client_offset=c.client_offset,  # type: ignore[arg-type]
-                        persist_offset=c.persist_offset, reconnection_delay=c.reconnection_delay,
-                        reconnection_delay_max=c.reconnection_delay_max, seed=scenario.seed * 1000 + index)
+def client_seed(scenario: Scenario, index: int) -> int:
+    """The seed of the `index`-th client (from 1): its own stream, derived from the scenario's seed."""
+    return scenario.seed * 1000 + index
 
 
 class Topology:
@@ -135,8 +131,8 @@ class Topology:
 
         s = self.scenario
         for index, slot in enumerate(s.clients.slots, start=1):
-            config = client_config(s, f"http://{self.listen[slot]}", index)
-            driver = make_driver(s.clients.driver, slot, config, self.history)
+            driver = make_driver(s.clients.driver, slot, s.clients.settings, self.history,
+                                 url=f"http://{self.listen[slot]}", seed=client_seed(s, index))
             self.drivers[slot] = driver
         self.stack.push_async_callback(self.close_clients)
         await asyncio.gather(*(d.start() for d in self.drivers.values()))

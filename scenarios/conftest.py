@@ -38,15 +38,15 @@ def external_target() -> tuple[dict[str, Any], str] | None:
     if not path:
         return None
     from harness.errors import ScenarioError
-    from harness.guarantees import PROFILES
+    from harness.steps import STEPS
 
     try:
         target = json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
         raise pytest.UsageError(f"SIO_HARNESS_TARGET={path}: cannot read a JSON target: {exc}") from None
     profile = os.environ.get("SIO_HARNESS_TARGET_PROFILE", "exactly-once")
-    if profile not in PROFILES:
-        raise pytest.UsageError(f"SIO_HARNESS_TARGET_PROFILE={profile}: choose one of {', '.join(PROFILES)}")
+    if profile not in STEPS:
+        raise pytest.UsageError(f"SIO_HARNESS_TARGET_PROFILE={profile}: choose one of {', '.join(STEPS)}")
     try:
         resolve({"name": "external-target-check", "target": target}, source=f"SIO_HARNESS_TARGET={path}")
     except ScenarioError as exc:

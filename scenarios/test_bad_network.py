@@ -7,9 +7,9 @@ keeps exactly-once here: slowness alone is not what breaks delivery.
 
 import pytest
 
-from harness.guarantees import PROFILES
+from harness.steps import STEPS
 
 
-@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("profile", STEPS)
 async def test_bad_network(profile: str, run_cell) -> None:
     await run_cell("bad_network", profile)

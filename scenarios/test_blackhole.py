@@ -7,9 +7,9 @@ written into the dead link are lost; the ack steps retry them.
 
 import pytest
 
-from harness.guarantees import PROFILES
+from harness.steps import STEPS
 
 
-@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("profile", STEPS)
 async def test_blackhole(profile: str, run_cell) -> None:
     await run_cell("blackhole", profile)

@@ -8,16 +8,16 @@ so its clients retry until the database is back. Both storages run whatever `--c
 
 import pytest
 
-from harness.guarantees import PROFILES
+from harness.steps import STEPS
 
 
 @pytest.mark.storage("sqlite")
-@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("profile", STEPS)
 async def test_db_outage_sqlite(profile: str, run_cell) -> None:
     await run_cell("db_outage", profile, storage="sqlite")
 
 
 @pytest.mark.storage("postgres")
-@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("profile", STEPS)
 async def test_db_outage_postgres(profile: str, run_cell) -> None:
     await run_cell("db_outage", profile, storage="postgres")

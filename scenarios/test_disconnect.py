@@ -6,9 +6,9 @@ recovery (csr and later steps) replays them.
 
 import pytest
 
-from harness.guarantees import PROFILES
+from harness.steps import STEPS
 
 
-@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("profile", STEPS)
 async def test_disconnect(profile: str, run_cell) -> None:
     await run_cell("disconnect", profile)

@@ -7,9 +7,9 @@ at-least-once stores the retry again; exactly-once's UNIQUE client_offset refuse
 
 import pytest
 
-from harness.guarantees import PROFILES
+from harness.steps import STEPS
 
 
-@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("profile", STEPS)
 async def test_lost_ack(profile: str, run_cell) -> None:
     await run_cell("lost_ack", profile)

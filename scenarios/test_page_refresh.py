@@ -9,9 +9,9 @@ the at-least-once and exactly-once steps).
 
 import pytest
 
-from harness.guarantees import PROFILES
+from harness.steps import STEPS
 
 
-@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("profile", STEPS)
 async def test_page_refresh(profile: str, run_cell) -> None:
     await run_cell("page_refresh", profile)

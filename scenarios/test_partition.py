@@ -8,10 +8,10 @@ A page that keeps its last socket id (the `socket-id` style, the suite's default
 
 import pytest
 
-from harness.guarantees import PROFILES
+from harness.steps import STEPS
 
 
-@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("profile", STEPS)
 async def test_partition(profile: str, run_cell) -> None:
     await run_cell("partition", profile)
 

@@ -7,9 +7,9 @@ repair it.
 
 import pytest
 
-from harness.guarantees import PROFILES
+from harness.steps import STEPS
 
 
-@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("profile", STEPS)
 async def test_server_crash(profile: str, run_cell) -> None:
     await run_cell("server_crash", profile)

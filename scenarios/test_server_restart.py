@@ -6,9 +6,9 @@ replay does.
 
 import pytest
 
-from harness.guarantees import PROFILES
+from harness.steps import STEPS
 
 
-@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("profile", STEPS)
 async def test_server_restart(profile: str, run_cell) -> None:
     await run_cell("server_restart", profile)

@@ -11,9 +11,9 @@ from typing import Any
 
 import aiohttp
 
-from harness.clients.base import ClientConfig
 from harness.history import Event, read_history
 from harness.processes import ManagedProcess
+from harness.scenario import ClientSettings
 
 APP = Path(__file__).with_name("clients_app.py")
 
@@ -48,11 +48,11 @@ async def app_log_of(port: int, count: int) -> list[dict[str, Any]]:
     return await eventually(enough, what=f"{count} tries at the test server")
 
 
-def fast_config(port: int, **overrides: Any) -> ClientConfig:
-    """A client config with short reconnection delays, so a restarted server is found quickly."""
+def fast_settings(**overrides: Any) -> ClientSettings:
+    """Client settings with short reconnection delays, so a restarted server is found quickly."""
     settings: dict[str, Any] = {"reconnection_delay": 0.05, "reconnection_delay_max": 0.2}
     settings.update(overrides)
-    return ClientConfig(url=f"http://127.0.0.1:{port}", **settings)
+    return ClientSettings(**settings)
 
 
 async def eventually(condition: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:

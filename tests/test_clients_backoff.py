@@ -8,9 +8,9 @@ import pytest
 
 from harness.clients import make_driver
 from harness.clients.backoff import Backoff
-from harness.clients.base import ClientConfig
 from harness.errors import MissingBinaryError, ScenarioError
 from harness.history import HistoryWriter
+from harness.scenario import ClientSettings
 
 
 class FixedRandom(random.Random):
@@ -49,12 +49,12 @@ def test_an_endless_outage_stays_capped():
 
 def test_make_driver_rejects_an_unknown_kind(tmp_path):
     with HistoryWriter(tmp_path / "h.jsonl") as history, pytest.raises(ScenarioError, match="python, node"):
-        make_driver("browser", "c1", ClientConfig(url="http://127.0.0.1:1"), history)
+        make_driver("browser", "c1", ClientSettings(), history, url="http://127.0.0.1:1")
 
 
 async def test_node_driver_without_node_says_how_to_fix(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     with HistoryWriter(tmp_path / "h.jsonl") as history:
-        driver = make_driver("node", "c1", ClientConfig(url="http://127.0.0.1:1"), history)
+        driver = make_driver("node", "c1", ClientSettings(), history, url="http://127.0.0.1:1")
         with pytest.raises(MissingBinaryError, match="Node.js"):
             await driver.start()

@@ -12,12 +12,13 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from clients_support import app_log, app_log_of, events, eventually, fast_config, outcomes, start_app
+from clients_support import app_log, app_log_of, events, eventually, fast_settings, outcomes, start_app
 
 from harness.clients import make_driver
-from harness.clients.base import ClientConfig, ClientDriver
+from harness.clients.base import ClientDriver
 from harness.history import HistoryWriter, make_content
 from harness.processes import ManagedProcess, free_port, start_reference_server
+from harness.scenario import ClientSettings
 
 
 @pytest.fixture(params=["python", "node"])
@@ -34,12 +35,13 @@ def history_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def clients(kind: str, history_path: Path):
-    """make(slot, config) -> a driver of this test's kind; every driver is closed at the end."""
+    """make(slot, port, settings) -> a driver of this test's kind connecting to 127.0.0.1:port; every
+    driver is closed at the end."""
     history = HistoryWriter(history_path)
     made: list[ClientDriver] = []
 
-    def make(slot: str, config: ClientConfig) -> ClientDriver:
-        driver = make_driver(kind, slot, config, history)
+    def make(slot: str, port: int, settings: ClientSettings) -> ClientDriver:
+        driver = make_driver(kind, slot, settings, history, url=f"http://127.0.0.1:{port}")
         made.append(driver)
         return driver
 
@@ -89,7 +91,7 @@ async def reference(tmp_path: Path):
 async def test_retries_keep_order_with_one_packet_in_flight(clients, servers, history_path):
     port = free_port()
     await servers(port, "after-first")
-    c1 = clients("c1", fast_config(port, ack=True, ack_timeout=0.3, retries=2, retry_mode="queue"))
+    c1 = clients("c1", port, fast_settings(ack=True, ack_timeout=0.3, retries=2, retry_mode="queue"))
     await c1.start()
     ids = [await c1.send(f"m{i}") for i in range(3)]
     await eventually(lambda: c1.pending == 0, what="every ack")
@@ -104,7 +106,7 @@ async def test_retries_keep_order_with_one_packet_in_flight(clients, servers, hi
 async def test_retries_give_up_after_one_plus_retries_tries_with_new_ack_ids(clients, servers, history_path):
     port = free_port()
     await servers(port, "never")
-    c1 = clients("c1", fast_config(port, ack=True, ack_timeout=0.1, retries=3, retry_mode="queue"))
+    c1 = clients("c1", port, fast_settings(ack=True, ack_timeout=0.1, retries=3, retry_mode="queue"))
     await c1.start()
     first, second = await c1.send("a"), await c1.send("b")
     await eventually(lambda: c1.pending == 0, what="both sends to give up")
@@ -118,7 +120,7 @@ async def test_retries_give_up_after_one_plus_retries_tries_with_new_ack_ids(cli
 
 async def test_no_tries_are_spent_while_offline(clients, servers, history_path):
     port = free_port()
-    c1 = clients("c1", fast_config(port, ack=True, ack_timeout=0.1, retries=3, retry_mode="queue"))
+    c1 = clients("c1", port, fast_settings(ack=True, ack_timeout=0.1, retries=3, retry_mode="queue"))
     await c1.start()
     assert events(history_path, f="connect", type_="fail"), "the first connect should fail: no server yet"
     msg = await c1.send("offline")
@@ -135,7 +137,7 @@ async def test_offline_emits_are_buffered_and_sent_in_order_after_a_server_crash
                                                                                 history_path):
     port = free_port()
     server = await servers(port, "always")
-    c1 = clients("c1", fast_config(port))
+    c1 = clients("c1", port, fast_settings())
     await c1.start()
     await c1.send("before")
     await eventually(lambda: app_log(port), what="the first message at the server")
@@ -155,7 +157,7 @@ async def test_offline_emits_are_buffered_and_sent_in_order_after_a_server_crash
 async def test_pending_callbacks_end_on_disconnect(clients, servers, history_path, ack_timeout):
     port = free_port()
     await servers(port, "never")
-    c1 = clients("c1", fast_config(port, ack=True, ack_timeout=ack_timeout))
+    c1 = clients("c1", port, fast_settings(ack=True, ack_timeout=ack_timeout))
     await c1.start()
     msg = await c1.send("never acked")
     await eventually(lambda: app_log(port), what="the message at the server")
@@ -167,7 +169,7 @@ async def test_pending_callbacks_end_on_disconnect(clients, servers, history_pat
 
 async def test_a_timeout_while_buffered_drops_the_packet(clients, servers, history_path):
     port = free_port()
-    c1 = clients("c1", fast_config(port, ack=True, ack_timeout=0.2))
+    c1 = clients("c1", port, fast_settings(ack=True, ack_timeout=0.2))
     await c1.start()
     lost = await c1.send("times out in the buffer")
     await eventually(lambda: c1.pending == 0, what="the timeout")
@@ -182,9 +184,9 @@ async def test_a_timeout_while_buffered_drops_the_packet(clients, servers, histo
 async def test_the_tutorials_undefined_offset_trap_loses_a_message(clients, reference, history_path,
                                                                   tmp_path):
     port = free_port()
-    config = fast_config(port, ack=True, ack_timeout=1.0, retries=3, retry_mode="queue",
+    config = fast_settings(ack=True, ack_timeout=1.0, retries=3, retry_mode="queue",
                          client_offset="socket-id-undefined")
-    pages = [clients("c1", config), clients("c2", config)]
+    pages = [clients("c1", port, config), clients("c2", port, config)]
     for page in pages:
         await page.start()
     ids = [await page.send("sent while offline") for page in pages]
@@ -192,8 +194,7 @@ async def test_the_tutorials_undefined_offset_trap_loses_a_message(clients, refe
                                                                             type_="invoke")}
     assert [invokes[i] for i in ids] == ["undefined-0", "undefined-0"]
     await reference(port, "exactly-once")
-    for page in pages:
-        await eventually(lambda: page.pending == 0, what="both acks")
+    await eventually(lambda: all(page.pending == 0 for page in pages), what="both acks")
     assert {outcomes(history_path)[i][0] for i in ids} == {"ok"}
     with sqlite3.connect(tmp_path / "chat.db") as db:
         stored = [row[0] for row in db.execute("SELECT content FROM messages")]
@@ -204,7 +205,7 @@ async def test_the_tutorials_undefined_offset_trap_loses_a_message(clients, refe
 async def test_socket_id_offset_keeps_the_last_id_while_offline(clients, servers, history_path):
     port = free_port()
     await servers(port, "always")
-    c1 = clients("c1", fast_config(port, client_offset="socket-id", reconnection_delay=2.0,
+    c1 = clients("c1", port, fast_settings(client_offset="socket-id", reconnection_delay=2.0,
                                    reconnection_delay_max=2.0, randomization_factor=0.0))
     await c1.start()
     [connect] = events(history_path, f="connect", type_="ok")
@@ -218,7 +219,7 @@ async def test_socket_id_offset_keeps_the_last_id_while_offline(clients, servers
 async def test_page_refresh_drops_buffer_and_queue(clients, servers, history_path):
     port = free_port()
     await servers(port, "never")
-    c1 = clients("c1", fast_config(port, ack=True, ack_timeout=5.0, retries=5, retry_mode="queue"))
+    c1 = clients("c1", port, fast_settings(ack=True, ack_timeout=5.0, retries=5, retry_mode="queue"))
     await c1.start()
     in_flight, queued, _ = [await c1.send(f"m{i}") for i in range(3)]
     await eventually(lambda: app_log(port), what="the head of the queue at the server")
@@ -237,7 +238,7 @@ async def test_page_refresh_drops_buffer_and_queue(clients, servers, history_pat
 async def test_page_refresh_keeps_the_offset_only_when_persisted(clients, servers, history_path, persist):
     port = free_port()
     await servers(port, "always")
-    c1 = clients("c1", fast_config(port, ack=True, ack_timeout=2.0, persist_offset=persist))
+    c1 = clients("c1", port, fast_settings(ack=True, ack_timeout=2.0, persist_offset=persist))
     await c1.start()
     for i in range(2):
         await c1.send(f"m{i}")
@@ -252,7 +253,7 @@ async def test_page_refresh_keeps_the_offset_only_when_persisted(clients, server
 async def test_connection_state_recovery_after_an_engine_close(clients, reference, history_path):
     port = free_port()
     await reference(port, "csr")
-    c1 = clients("c1", fast_config(port))
+    c1 = clients("c1", port, fast_settings())
     await c1.start()
     await c1.send("hello")
     await eventually(lambda: events(history_path, f="recv"), what="the broadcast")
@@ -268,7 +269,7 @@ async def test_connection_state_recovery_after_an_engine_close(clients, referenc
 async def test_manual_retry_re_emits_without_order(clients, servers, history_path):
     port = free_port()
     await servers(port, "after-first")
-    c1 = clients("c1", fast_config(port, retry_mode="manual", ack_timeout=0.3, client_offset="random"))
+    c1 = clients("c1", port, fast_settings(retry_mode="manual", ack_timeout=0.3, client_offset="random"))
     await c1.start()
     ids = [await c1.send(f"m{i}") for i in range(3)]
     await eventually(lambda: c1.pending == 0, what="every ack")
@@ -286,7 +287,7 @@ async def test_manual_retry_re_emits_without_order(clients, servers, history_pat
 async def test_a_client_disconnect_leaves_no_session_to_recover(clients, reference, history_path):
     port = free_port()
     await reference(port, "csr")
-    c1 = clients("c1", fast_config(port))
+    c1 = clients("c1", port, fast_settings())
     await c1.start()
     await c1.send("hello")
     await eventually(lambda: events(history_path, f="recv"), what="the broadcast")

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from clients_support import eventually
 
-from harness.clients.base import ClientConfig
 from harness.clients.recorder import PageRecorder, SendPolicy
 from harness.history import HistoryWriter, read_history
 from harness.processes import ManagedProcess
+from harness.scenario import ClientSettings
 
 WRITER = """
 import sys
@@ -42,7 +42,7 @@ async def test_a_killed_writer_leaves_every_full_line_readable(tmp_path: Path):
 
 def _recorder(tmp_path: Path, **config: object) -> tuple[PageRecorder, Path]:
     path = tmp_path / "history.jsonl"
-    policy = SendPolicy.of(ClientConfig(url="http://127.0.0.1:1", **config))  # type: ignore[arg-type]
+    policy = SendPolicy.of(ClientSettings(**config))  # type: ignore[arg-type]
     return PageRecorder(HistoryWriter(path), "c1", policy), path
 
 
@@ -103,7 +103,7 @@ def test_received_broadcasts_keep_both_offsets(tmp_path: Path):
 
 def test_send_policy_follows_the_tutorials_modes():
     def policy(**config: object) -> SendPolicy:
-        return SendPolicy.of(ClientConfig(url="http://x", **config))  # type: ignore[arg-type]
+        return SendPolicy.of(ClientSettings(**config))  # type: ignore[arg-type]
 
     assert policy() == SendPolicy(False, False, False, None)
     assert policy(ack=True) == SendPolicy(True, False, True, None)

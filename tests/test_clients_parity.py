@@ -13,7 +13,7 @@ import sqlite3
 from collections import Counter
 from pathlib import Path
 
-from clients_support import eventually, fast_config, outcomes
+from clients_support import eventually, fast_settings, outcomes
 
 from harness.checkers.delivery import check
 from harness.clients import make_driver
@@ -30,9 +30,9 @@ async def run_scenario(kind: str, workdir: Path) -> tuple[Counter, dict[str, str
     server = await start_reference_server(port, f"sqlite:///{workdir / 'chat.db'}", "exactly-once",
                                           log_path=workdir / "server.log")
     history = HistoryWriter(workdir / "history.jsonl")
-    config = fast_config(port, ack=True, ack_timeout=1.0, retries=3, retry_mode="queue",
+    settings = fast_settings(ack=True, ack_timeout=1.0, retries=3, retry_mode="queue",
                          client_offset="socket-id")
-    pages = [make_driver(kind, slot, config, history) for slot in ("c1", "c2")]
+    pages = [make_driver(kind, slot, settings, history, url=f"http://127.0.0.1:{port}") for slot in ("c1", "c2")]
     try:
         for page in pages:
             await page.start()

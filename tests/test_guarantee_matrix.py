@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from harness.checkers.verdict import CATEGORIES, GUARANTEES
-from harness.guarantees import ACK_PROFILES, EXPECTED, FAMILIES, cell_data, matrix_markdown
-from harness.scenario import PROFILES, resolve
+from harness.guarantees import EXPECTED, FAMILIES, cell_data, matrix_markdown
+from harness.scenario import resolve
+from harness.steps import ACKING, STEPS
 
 
 def test_every_cell_has_a_valid_expectation_and_scenario() -> None:
-    assert set(EXPECTED) == {(f, p) for f in FAMILIES for p in PROFILES}
+    assert set(EXPECTED) == {(f, p) for f in FAMILIES for p in STEPS}
     for (family, profile), exp in EXPECTED.items():
         assert exp.holds and set(exp.holds) <= set(GUARANTEES)
         assert set(exp.finds) | set(exp.absent) <= set(CATEGORIES)
@@ -29,9 +30,9 @@ def test_a_step_breaking_its_own_promise_is_a_recorded_finding() -> None:
 
 
 def test_lost_ack_cells_drop_an_ack_only_where_acks_exist() -> None:
-    for profile in PROFILES:
+    for profile in STEPS:
         (fault,) = cell_data("lost_ack", profile)["faults"]
-        assert fault["kind"] == ("ack_drop" if profile in ACK_PROFILES else "frame_drop")
+        assert fault["kind"] == ("ack_drop" if profile in ACKING else "frame_drop")
         assert FAMILIES["lost_ack"].needs_frames(profile)
     assert not FAMILIES["server_crash"].needs_frames("exactly-once")
 

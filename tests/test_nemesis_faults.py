@@ -9,6 +9,7 @@ import pytest
 from harness import runner
 from harness.history import read_history
 from harness.scenario import resolve
+from harness.steps import ACKING
 
 
 async def run(tmp_path, fault: dict[str, Any], profile: str = "at-least-once", messages: int = 30,
@@ -16,7 +17,7 @@ async def run(tmp_path, fault: dict[str, Any], profile: str = "at-least-once", m
     scenario = resolve({"name": f"fault-{fault['kind']}", "seed": 3,
                         "target": {"kind": "reference", "profile": profile, "storage": storage},
                         "clients": {"count": 2, **({"ack_timeout": 0.5, "retries": 10}
-                                                   if profile in ("at-least-once", "exactly-once") else {})},
+                                                   if profile in ACKING else {})},
                         "workload": {"messages": messages, "rate": rate}, "faults": [fault],
                         "expectations": {"guarantees": []}, **extra})
     result = await runner.run_scenario(scenario, tmp_path)
@@ -132,7 +133,7 @@ async def test_frame_cut_closes_the_connection_after_the_frame(tmp_path):
 
 
 async def test_frame_delay_holds_one_ack(tmp_path):
-    result, events = await run(tmp_path, {"kind": "frame_delay", "target": "c1",
+    result, _ = await run(tmp_path, {"kind": "frame_delay", "target": "c1",
                                           "trigger": {"frame": {"sio_type": "ACK", "stream": "downstream", "nth": 3}},
                                           "params": {"delay": 300}}, messages=10, rate=0)
     assert result.verdict.latency["ack"]["c1"].max_ms >= 290

@@ -14,6 +14,7 @@ from proxy_support import tcp_server
 
 from harness.processes import free_port, start_reference_server
 from harness.proxy.backends import start_proxy_backend
+from harness.steps import ACKING
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -85,7 +86,7 @@ async def test_delay_only_the_second_ack(chat):
     assert _rows(db) == ["d0", "d1", "d2"]
 
 
-@pytest.mark.parametrize("chat", ["at-least-once", "exactly-once"], indirect=True)
+@pytest.mark.parametrize("chat", sorted(ACKING), indirect=True)
 async def test_duplicate_the_second_event(chat, request):
     """The same EVENT frame twice: at-least-once stores it twice, exactly-once dedupes by clientOffset."""
     control, url, db = chat

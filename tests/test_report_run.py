@@ -12,6 +12,7 @@ from checkers_support import Story
 from harness.checkers import Verdict, check_run_dir
 from harness.checkers.synthetic import write_synthetic
 from harness.report import timeline, write_run_report
+from harness.scenario import resolve
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = '"><img src=x onerror=alert(1)>'
@@ -115,15 +116,11 @@ def test_expected_violations_are_junit_testcases_too(tmp_path: Path) -> None:
     assert case.find("failure").get("message") == "expected at least 1 duplicated, found 0"
 
 
-def test_a_scenario_object_with_to_dict_is_accepted(tmp_path: Path) -> None:
-    class Scenario:
-        def to_dict(self) -> dict:
-            return {"name": "from the runner"}
-
+def test_the_runners_scenario_object_is_accepted(tmp_path: Path) -> None:
     s = Story().start("c1")
     folder = save(tmp_path / "run-3", s.end("c1"))
-    write_run_report(folder, check_run_dir(folder), Scenario())
-    assert "from the runner" in (folder / "report.html").read_text()
+    write_run_report(folder, check_run_dir(folder), resolve({"name": "from-the-runner", "seed": 1}))
+    assert "from-the-runner" in (folder / "report.html").read_text()
 
 
 def test_a_large_run_is_aggregated_and_says_so(tmp_path: Path) -> None:

@@ -7,11 +7,11 @@ import asyncio
 from harness.cli import main
 from harness.commands.matrix import cell_scenario
 from harness.guarantees import EXPECTED, FAMILIES
-from harness.scenario import PROFILES
+from harness.steps import STEPS
 
 
 def test_every_cell_is_the_guarantee_suites_cell():
-    for profile in PROFILES:
+    for profile in STEPS:
         for family, fam in FAMILIES.items():
             scenario = cell_scenario(profile, family, proxy="toxiproxy")
             assert scenario.target.profile == profile

@@ -8,7 +8,8 @@ import pytest
 
 from harness.cli import main
 from harness.errors import ScenarioError
-from harness.scenario import bundled_names, load, resolve, validate
+from harness.scenario import ClientSettings, bundled_names, load, resolve, schema, validate
+from harness.steps import ACKING, PROMISES, STEPS
 
 
 def minimal(**extra):
@@ -25,16 +26,40 @@ def test_bundled_scenarios_are_valid_and_listed():
 
 def test_defaults_follow_the_profile_step():
     s = resolve(minimal(target={"kind": "reference", "profile": "exactly-once"}, seed=5))
-    assert (s.clients.ack, s.clients.retry_mode, s.clients.client_offset) == (True, "queue", "socket-id")
+    settings = s.clients.settings
+    assert (settings.ack, settings.retry_mode, settings.client_offset) == (True, "queue", "socket-id")
     assert s.expectations.guarantees == ["exactly-once"]
     base = resolve(minimal(seed=5))
-    assert (base.target.profile, base.clients.ack, base.proxy) == ("baseline", False, "embedded")
+    assert (base.target.profile, base.clients.settings.ack, base.proxy) == ("baseline", False, "embedded")
     assert base.expectations.guarantees == ["at-most-once"]
+
+
+def test_every_step_gets_its_page_and_its_promise():
+    for step in STEPS:
+        s = resolve(minimal(target={"profile": step}))
+        acks = step in ACKING
+        assert (s.clients.settings.ack, s.clients.settings.retries > 0) == (acks, acks), step
+        assert s.expectations.guarantees == list(PROMISES[step])
+
+
+def test_the_schema_offers_the_steps_of_harness_steps():
+    [reference] = [t for t in schema()["$defs"]["target"]["oneOf"]
+                   if t["properties"]["kind"].get("const") == "reference"]
+    assert tuple(reference["properties"]["profile"]["enum"]) == STEPS
+
+
+def test_client_settings_default_to_the_delays_runs_have_always_used():
+    settings = resolve(minimal()).clients.settings
+    assert (settings.reconnection_delay, settings.reconnection_delay_max) == (0.1, 1.0)
+    assert settings == ClientSettings()
+    saved = resolve(minimal(seed=2)).to_dict()["clients"]
+    assert set(saved) == {"driver", "count", "ack", "ack_timeout", "retries", "retry_mode", "client_offset",
+                          "persist_offset", "reconnection_delay", "reconnection_delay_max"}
 
 
 def test_explicit_client_fields_override_the_preset():
     s = resolve(minimal(target={"profile": "at-least-once"}, clients={"retries": 7, "ack_timeout": 0.2}))
-    assert (s.clients.retries, s.clients.ack_timeout, s.clients.ack) == (7, 0.2, True)
+    assert (s.clients.settings.retries, s.clients.settings.ack_timeout, s.clients.settings.ack) == (7, 0.2, True)
 
 
 @pytest.mark.parametrize("data, field", [

@@ -12,6 +12,7 @@ import socketio
 from server_support import Servers, TcpRelay, connected, db_url, servers, sqlite_db
 
 from harness.databases import fresh_postgres_database, hold_sqlite_lock, read_db_rows, sqlite_path
+from harness.steps import ACKING
 
 
 async def healthy(url: str) -> bool:
@@ -20,7 +21,7 @@ async def healthy(url: str) -> bool:
             return resp.status == 200
 
 
-@pytest.mark.parametrize("profile", ["at-least-once", "exactly-once"])
+@pytest.mark.parametrize("profile", sorted(ACKING))
 async def test_acking_profiles_send_no_ack_during_a_sqlite_outage(servers: Servers, sqlite_db: str,
                                                                   profile: str) -> None:
     server = await servers.start(sqlite_db, profile)

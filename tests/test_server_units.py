@@ -11,6 +11,7 @@ import pytest
 from server_support import TcpRelay, db_url
 
 from harness.databases import fresh_postgres_database, hold_sqlite_lock, read_db_rows, sqlite_url
+from harness.steps import ACKING, STEPS
 from reference_server.mutants import MUTANTS, MutantError, select
 from reference_server.profiles import PROFILES, Switches, resolve
 from reference_server.storage import (
@@ -26,8 +27,10 @@ from reference_server.validation import BadMessage, RateLimit, parse_message, pa
 
 
 def test_profiles_are_the_tutorials_cumulative_steps() -> None:
-    order = ["baseline", "csr", "server-delivery", "at-least-once", "exactly-once"]
+    # The server keeps its own list (it imports nothing from the harness): both must name the same steps.
+    order = list(STEPS)
     assert list(PROFILES) == order
+    assert {name for name, switches in PROFILES.items() if switches.ack} == ACKING
     on = [sum(PROFILES[name].as_dict().values()) for name in order]
     assert on == [0, 1, 2, 3, 4]
     for earlier, later in zip(order, order[1:]):

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from harness.clients.base import ClientConfig, ClientDriver
+from harness.clients.base import ClientDriver
 from harness.errors import ScenarioError
 from harness.history import HistoryWriter
+from harness.scenario import ClientSettings
 
 DRIVERS = ("python", "node")
 
 
-def make_driver(kind: str, slot: str, config: ClientConfig, history: HistoryWriter) -> ClientDriver:
-    """The driver named `kind` for client slot `slot` (`c1`, ...), recording into `history`."""
+def make_driver(kind: str, slot: str, settings: ClientSettings, history: HistoryWriter, *, url: str,
+                seed: int = 0) -> ClientDriver:
+    """The driver named `kind` for client slot `slot` (`c1`, ...) connecting to `url`, recording into
+    `history`."""
     if kind == "python":
         from harness.clients.python_driver import PythonDriver
-        return PythonDriver(slot, config, history)
+        return PythonDriver(slot, settings, history, url=url, seed=seed)
     if kind == "node":
         from harness.clients.node_driver import NodeDriver
-        return NodeDriver(slot, config, history)
+        return NodeDriver(slot, settings, history, url=url, seed=seed)
     raise ScenarioError(f"unknown client driver {kind!r}: use one of {', '.join(DRIVERS)}")

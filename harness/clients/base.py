@@ -10,45 +10,25 @@ refresh throws the page away and starts a fresh one in the same slot under a new
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from typing import Literal
 
 from harness.history import HistoryWriter
-
-RetryMode = Literal["none", "queue", "manual"]
-"""`none`: fire and forget (or a plain ack callback with no timeout); `queue`: socket.io-client's
-`retries` option (ordered, one in flight); `manual`: the tutorial's recursive `socket.timeout().emit`."""
-
-OffsetStyle = Literal["none", "socket-id", "socket-id-undefined", "random"]
-"""`socket-id`: `<socket id>-<counter>` taken from the live socket; `socket-id-undefined`: the same but
-reproducing the tutorial's trap (`undefined-<counter>` while offline); `random`: a random id."""
-
-
-@dataclass
-class ClientConfig:
-    """The settings of the tutorial's client, one field per option it shows."""
-
-    url: str
-    ack: bool = False
-    ack_timeout: float | None = None
-    retries: int = 0
-    retry_mode: RetryMode = "none"
-    client_offset: OffsetStyle = "none"
-    persist_offset: bool = False
-    reconnection_delay: float = 1.0
-    reconnection_delay_max: float = 5.0
-    randomization_factor: float = 0.5
-    transports: list[str] = field(default_factory=lambda: ["websocket"])
-    seed: int = 0
+from harness.scenario import ClientSettings
 
 
 class ClientDriver(ABC):
-    """One client slot driven by the runner. All methods are coroutines on the runner's loop."""
+    """One client slot driven by the runner. All methods are coroutines on the runner's loop.
 
-    def __init__(self, slot: str, config: ClientConfig, history: HistoryWriter) -> None:
+    Its page connects to `url` and behaves as `settings` say; `seed` seeds the page's random draws
+    (backoff jitter, random offsets), one stream per process name (`<seed>:<proc>`).
+    """
+
+    def __init__(self, slot: str, settings: ClientSettings, history: HistoryWriter, *, url: str,
+                 seed: int = 0) -> None:
         self.slot = slot
-        self.config = config
+        self.settings = settings
         self.history = history
+        self.url = url
+        self.seed = seed
 
     @property
     @abstractmethod

@@ -25,12 +25,12 @@ from typing import Any
 
 import orjson
 
-from harness.clients.base import ClientConfig
+from harness.clients.base import ClientDriver
 from harness.clients.recorder import SendPolicy
 from harness.clients.sioclient import DISCONNECTED, TIMED_OUT
 from harness.clients.slot import PageBase, PageSlotDriver, page_offset
 from harness.errors import MissingBinaryError, ProcessStartError
-from harness.history import HistoryWriter, make_content
+from harness.history import make_content
 
 DRIVER_JS = Path(__file__).with_name("node") / "driver.js"
 
@@ -52,14 +52,13 @@ def node_modules_dir() -> Path:
 class _NodePage(PageBase):
     """One load of the page: a Node.js process and the recorder of its lineage."""
 
-    def __init__(self, proc: str, config: ClientConfig, policy: SendPolicy, history: HistoryWriter,
-                 server_offset: Any) -> None:
-        super().__init__(proc, config, policy, history, server_offset)
+    def __init__(self, proc: str, driver: ClientDriver, policy: SendPolicy, server_offset: Any) -> None:
+        super().__init__(proc, driver, policy, server_offset)
         self.is_connected = False
         self._first_outcome = asyncio.Event()
         self._invoked: asyncio.Queue[str | None] = asyncio.Queue()
         self._done: asyncio.Queue[bool] = asyncio.Queue()
-        self._rng = random.Random(f"{config.seed}:{proc}")
+        self._rng = random.Random(f"{self.seed}:{proc}")
         self._seq = 0
         self._stderr: collections.deque[str] = collections.deque(maxlen=5)
         self._process: asyncio.subprocess.Process | None = None
@@ -75,8 +74,8 @@ class _NodePage(PageBase):
             stderr=asyncio.subprocess.PIPE, env=env, start_new_session=True)
         self._readers = [asyncio.create_task(self._read_events()), asyncio.create_task(self._read_stderr())]
         self.recorder.begin(page_offset(self.server_offset))
-        await self._command(cmd="open", url=self.config.url, serverOffset=self.server_offset,
-                            clientOffset=self.config.client_offset, policy=self._policy_json(),
+        await self._command(cmd="open", url=self.url, serverOffset=self.server_offset,
+                            clientOffset=self.settings.client_offset, policy=self._policy_json(),
                             placeholderId="".join(self._rng.choice(string.ascii_letters + string.digits)
                                                   for _ in range(20)),
                             options=self._options())
@@ -84,15 +83,15 @@ class _NodePage(PageBase):
 
     def _options(self) -> dict[str, Any]:
         options: dict[str, Any] = {
-            "transports": list(self.config.transports),
-            "reconnectionDelay": self.config.reconnection_delay * 1000,
-            "reconnectionDelayMax": self.config.reconnection_delay_max * 1000,
-            "randomizationFactor": self.config.randomization_factor,
+            "transports": list(self.settings.transports),
+            "reconnectionDelay": self.settings.reconnection_delay * 1000,
+            "reconnectionDelayMax": self.settings.reconnection_delay_max * 1000,
+            "randomizationFactor": self.settings.randomization_factor,
         }
-        if self.config.ack_timeout is not None and self.policy.manual_timeout is None:
-            options["ackTimeout"] = self.config.ack_timeout * 1000
+        if self.settings.ack_timeout is not None and self.policy.manual_timeout is None:
+            options["ackTimeout"] = self.settings.ack_timeout * 1000
         if self.policy.queued:
-            options["retries"] = self.config.retries
+            options["retries"] = self.settings.retries
         return options
 
     def _policy_json(self) -> dict[str, Any]:
@@ -103,7 +102,7 @@ class _NodePage(PageBase):
         self._seq += 1
         msg_id = f"{self.proc}:{self._seq}"
         extra = {}
-        if self.config.client_offset == "random":
+        if self.settings.client_offset == "random":
             extra["clientOffset"] = f"{self._rng.getrandbits(128):032x}"
         await self._command(cmd="send", id=msg_id, content=make_content(msg_id, text), **extra)
         # The program reports the clientOffset it computed before it emits; wait for it so the invoke
@@ -194,11 +193,11 @@ class _NodePage(PageBase):
                                  "disconnect" if err == DISCONNECTED else err)
 
 
-class NodeDriver(PageSlotDriver):
+class NodeDriver(PageSlotDriver[_NodePage]):
     """The tutorial's page on the official socket.io-client 4.8 in Node.js (see docs/clients.md)."""
 
     def _new_page(self, proc: str, server_offset: Any) -> _NodePage:
-        return _NodePage(proc, self.config, self._policy, self.history, server_offset)
+        return _NodePage(proc, self, self._policy, server_offset)
 
     async def close_engine(self) -> None:
         """`socket.io.engine.close()`: drop the transport; the client reconnects by itself."""

@@ -3,7 +3,7 @@
 The page script is the tutorial's (steps "server delivery" to "exactly once"): `auth.serverOffset` set
 from whatever `chat message` arrived last, `${socket.id}-${counter++}` as the clientOffset, emits with an
 ack callback, `ackTimeout` + `retries` or the recursive `socket.timeout(5000).emit` retry. The socket
-under it is `harness.clients.sioclient.BrowserSocket`.
+under it is `harness.clients.sioclient.SioClientSocket`.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ import string
 from typing import Any
 
 from harness.clients.backoff import Backoff
-from harness.clients.base import ClientConfig
+from harness.clients.base import ClientDriver
 from harness.clients.recorder import SendPolicy
-from harness.clients.sioclient import DISCONNECTED, TIMED_OUT, UNDEFINED, BrowserSocket, js_truthy
+from harness.clients.sioclient import DISCONNECTED, TIMED_OUT, UNDEFINED, SioClientSocket, js_truthy
 from harness.clients.slot import PageBase, PageSlotDriver, page_offset
-from harness.history import HistoryWriter, make_content
+from harness.history import make_content
 
 EVENT = "chat message"
 
@@ -26,23 +26,23 @@ EVENT = "chat message"
 class _Page(PageBase):
     """One load of the page: its socket, counter and in-memory offset. A refresh makes a new one."""
 
-    def __init__(self, proc: str, config: ClientConfig, policy: SendPolicy, history: HistoryWriter,
-                 server_offset: Any) -> None:
-        super().__init__(proc, config, policy, history, server_offset)
+    def __init__(self, proc: str, driver: ClientDriver, policy: SendPolicy, server_offset: Any) -> None:
+        super().__init__(proc, driver, policy, server_offset)
+        settings = self.settings
         self._sent_offset = page_offset(server_offset)
         self._counter = 0
         self._seq = 0
-        self._rng = random.Random(f"{config.seed}:{proc}")
+        self._rng = random.Random(f"{self.seed}:{proc}")
         self._last_sid: str | None = None
         self._placeholder_sid = "".join(self._rng.choice(string.ascii_letters + string.digits + "-_")
                                         for _ in range(20))
         self._first_outcome = asyncio.Event()
-        self.socket = BrowserSocket(
-            config.url, self, auth=self._auth, transports=list(config.transports),
-            ack_timeout=None if config.retry_mode == "manual" else config.ack_timeout,
-            retries=config.retries if policy.queued else 0,
-            backoff=Backoff(config.reconnection_delay, config.reconnection_delay_max,
-                            config.randomization_factor, self._rng))
+        self.socket = SioClientSocket(
+            self.url, self, auth=self._auth, transports=list(settings.transports),
+            ack_timeout=None if settings.retry_mode == "manual" else settings.ack_timeout,
+            retries=settings.retries if policy.queued else 0,
+            backoff=Backoff(settings.reconnection_delay, settings.reconnection_delay_max,
+                            settings.randomization_factor, self._rng))
 
     @property
     def is_connected(self) -> bool:
@@ -95,7 +95,7 @@ class _Page(PageBase):
         return callback
 
     def _client_offset(self) -> str | None:
-        style = self.config.client_offset
+        style = self.settings.client_offset
         if style == "none":
             return None
         if style == "random":
@@ -144,11 +144,11 @@ class _Page(PageBase):
             self.recorder.written(args[1])
 
 
-class PythonDriver(PageSlotDriver):
+class PythonDriver(PageSlotDriver[_Page]):
     """The tutorial's page on python-socketio, faithful to socket.io-client 4.8 (see docs/clients.md)."""
 
     def _new_page(self, proc: str, server_offset: Any) -> _Page:
-        return _Page(proc, self.config, self._policy, self.history, server_offset)
+        return _Page(proc, self, self._policy, server_offset)
 
     async def close_engine(self) -> None:
         """`socket.io.engine.close()`: drop the transport; the client reconnects by itself."""

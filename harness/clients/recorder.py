@@ -23,8 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from harness.clients.base import ClientConfig
 from harness.history import HistoryWriter, OpType, lineage_root, message_id
+from harness.scenario import ClientSettings
 
 MANUAL_RETRY_TIMEOUT = 5.0
 """The tutorial's `socket.timeout(5000)` for the manual retry, used when the scenario sets no ack_timeout."""
@@ -32,7 +32,7 @@ MANUAL_RETRY_TIMEOUT = 5.0
 
 @dataclass(frozen=True)
 class SendPolicy:
-    """How the page emits `chat message`, derived once from the client config."""
+    """How the page emits `chat message`, derived once from the client settings."""
 
     observe_ack: bool
     """A callback is attached to every emit (always in the `queue` and `manual` modes)."""
@@ -44,12 +44,12 @@ class SendPolicy:
     """The per-emit `socket.timeout()` of the manual retry mode, else None."""
 
     @classmethod
-    def of(cls, config: ClientConfig) -> SendPolicy:
-        if config.retry_mode == "manual":
-            return cls(True, False, False, config.ack_timeout or MANUAL_RETRY_TIMEOUT)
-        queued = config.retry_mode == "queue" and config.retries > 0
-        observe = config.ack or config.retry_mode == "queue"
-        return cls(observe, queued, observe and not queued and config.ack_timeout is None, None)
+    def of(cls, settings: ClientSettings) -> SendPolicy:
+        if settings.retry_mode == "manual":
+            return cls(True, False, False, settings.ack_timeout or MANUAL_RETRY_TIMEOUT)
+        queued = settings.retry_mode == "queue" and settings.retries > 0
+        observe = settings.ack or settings.retry_mode == "queue"
+        return cls(observe, queued, observe and not queued and settings.ack_timeout is None, None)
 
 
 class _Send:
@@ -82,12 +82,13 @@ class PageRecorder:
 
     def written(self, content: Any) -> None:
         """A `chat message` carrying `content` was handed to the transport (one try)."""
-        send = self._sends.get(message_id(content) or "")
-        if send is None or self.closed:
+        msg_id = message_id(content)
+        send = self._sends.get(msg_id) if msg_id is not None else None
+        if msg_id is None or send is None or self.closed:
             return
         send.tries += 1
         if not self.policy.observe_ack:
-            self._settle(message_id(content), "info", reason="no-ack")
+            self._settle(msg_id, "info", reason="no-ack")
 
     def acked(self, msg_id: str) -> None:
         send = self._sends.get(msg_id)

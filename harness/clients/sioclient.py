@@ -1,12 +1,13 @@
-"""socket.io-client 4.8's Socket and Manager, rebuilt on python-socketio's AsyncClient.
+"""A port of socket.io-client 4.8's Socket and Manager onto python-socketio's AsyncClient (no browser).
 
-python-socketio's client differs from the browser's exactly where delivery is decided: it raises on an
-emit while offline, has no `ackTimeout` nor `retries`, forgets ack callbacks on a disconnect without a
-word, and reconnects with other delays. This module keeps python-socketio for the wire (Engine.IO and
-packet encoding) and puts socket.io-client's own logic on top, named as in its `socket.ts` and
-`manager.ts` so the two read side by side: `sendBuffer`, `receiveBuffer`, ack ids counted per socket
-from 0, ack timers, `_clearAcks`, the `retries` queue (`_addToQueue` / `_drainQueue`), and the Manager's
-reconnection loop with backo2's delays (`harness.clients.backoff`).
+`SioClientSocket` is what `io(url, opts)` returns in socket.io-client, in Python; the python driver's
+page runs on it. python-socketio's own client differs from socket.io-client exactly where delivery is
+decided: it raises on an emit while offline, has no `ackTimeout` nor `retries`, forgets ack callbacks
+on a disconnect without a word, and reconnects with other delays. This module keeps python-socketio
+for the wire (Engine.IO and packet encoding) and puts socket.io-client's own logic on top, named as in
+its `socket.ts` and `manager.ts` so the two read side by side: `sendBuffer`, `receiveBuffer`, ack ids
+counted per socket from 0, ack timers, `_clearAcks`, the `retries` queue (`_addToQueue` /
+`_drainQueue`), and the Manager's reconnection loop with backo2's delays (`harness.clients.backoff`).
 
 Known differences: python-engineio cannot tell a ping timeout or a closed socket from other transport
 errors (all are reported as `transport error`), and there is no `_hasPingExpired()` check before a write.
@@ -107,9 +108,9 @@ class _Queued:
 
 
 class _EngineClient(RecoveringAsyncClient):
-    """python-socketio's client (with the CSR client side) routing its packets to the BrowserSocket."""
+    """python-socketio's client (with the CSR client side) routing its packets to the SioClientSocket."""
 
-    def __init__(self, owner: BrowserSocket, http: aiohttp.ClientSession) -> None:
+    def __init__(self, owner: SioClientSocket, http: aiohttp.ClientSession) -> None:
         super().__init__(reconnection=False, handle_sigint=False, http_session=http)
         self._owner = owner
         self.trailing_offset: str | None = None
@@ -144,10 +145,11 @@ class _EngineClient(RecoveringAsyncClient):
         await self._owner._on_engine_close(reason)
 
 
-class BrowserSocket:
-    """One page's `io(url, opts)`: a socket on the default namespace and its own Manager.
+class SioClientSocket:
+    """One page's `io(url, opts)`, ported from socket.io-client: a socket on the default namespace and
+    its own Manager.
 
-    `emit` never raises: offline emits wait in `sendBuffer`, as in the browser. Callbacks are coroutines;
+    `emit` never raises: offline emits wait in `sendBuffer`, as in socket.io-client. Callbacks are coroutines;
     with a timeout (per emit, or the socket's `ack_timeout`) they are error-first, `(err, *args)`.
     """
 
@@ -179,6 +181,13 @@ class BrowserSocket:
         self._http: aiohttp.ClientSession | None = None
         self._client: _EngineClient | None = None
         self._manager: asyncio.Task[None] | None = None
+
+    @property
+    def _engine(self) -> _EngineClient:
+        """python-socketio's client, made by `open()`: whatever talks to the server runs after it."""
+        if self._client is None:
+            raise RuntimeError("the socket is not open yet")
+        return self._client
 
     def open(self) -> None:
         """Start connecting in the background, as `io()` does with autoConnect."""
@@ -224,7 +233,7 @@ class BrowserSocket:
         was_connected = self.connected
         if was_connected:
             # Written before the engine closes, or the server would see a recoverable transport close.
-            await self._client.leave_namespaces(["/"])
+            await self._engine.leave_namespaces(["/"])
         self._subscribed = False
         self._skip_reconnect = True
         if was_connected:
@@ -270,7 +279,7 @@ class BrowserSocket:
         while not self._skip_reconnect:
             self._engine_closed.clear()
             try:
-                await asyncio.wait_for(self._client.connect(self.url, auth=self.auth,
+                await asyncio.wait_for(self._engine.connect(self.url, auth=self.auth,
                                                             transports=self.transports, wait=False),
                                        CONNECT_TIMEOUT)
             except Exception as exc:
@@ -313,7 +322,8 @@ class BrowserSocket:
     def _on_any(self, event: str, *args: Any) -> None:
         if self._torn_down:
             return
-        full = [*args] if self._client.trailing_offset is None else [*args, self._client.trailing_offset]
+        trailing = self._engine.trailing_offset
+        full = [*args] if trailing is None else [*args, trailing]
         if self.connected:
             self.listener.on_event(event, full)
         else:
@@ -344,7 +354,7 @@ class BrowserSocket:
         message = data.get("message") if isinstance(data, dict) else data
         if not self._torn_down:
             self.listener.on_connect_error(str(message))
-        await self._client.eio.disconnect(abort=True)
+        await self._engine.eio.disconnect(abort=True)
 
     async def _on_close(self, reason: str) -> None:
         self.connected = False
@@ -369,8 +379,8 @@ class BrowserSocket:
         self.listener.on_outgoing(pkt.data)
         # python-engineio only queues the packet for its writer task: this never suspends, so packets
         # leave in the order the page emitted them.
-        await self._client._send_packet(self._client.packet_class(packet.EVENT, namespace="/",
-                                                                  data=pkt.data, id=pkt.id))
+        engine = self._engine
+        await engine._send_packet(engine.packet_class(packet.EVENT, namespace="/", data=pkt.data, id=pkt.id))
 
     def _register_ack(self, id: int, callback: Callback, timeout: float | None) -> None:
         timeout = timeout if timeout is not None else self.ack_timeout

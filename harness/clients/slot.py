@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 from abc import abstractmethod
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
-from harness.clients.base import ClientConfig, ClientDriver
+from harness.clients.base import ClientDriver
 from harness.clients.recorder import PageRecorder, SendPolicy
 from harness.history import HistoryWriter
+from harness.scenario import ClientSettings
 
 
 def page_offset(value: Any) -> int:
@@ -22,14 +23,16 @@ def page_offset(value: Any) -> int:
 
 
 class PageBase:
-    """The state every page load has, whatever client runs it: its lineage's recorder and its offset."""
+    """The state every page load has, whatever client runs it: its lineage's recorder and its offset,
+    and its slot driver's settings, url and seed (a reload keeps them)."""
 
-    def __init__(self, proc: str, config: ClientConfig, policy: SendPolicy, history: HistoryWriter,
-                 server_offset: Any) -> None:
+    def __init__(self, proc: str, driver: ClientDriver, policy: SendPolicy, server_offset: Any) -> None:
         self.proc = proc
-        self.config = config
+        self.settings = driver.settings
+        self.url = driver.url
+        self.seed = driver.seed
         self.policy = policy
-        self.recorder = PageRecorder(history, proc, policy)
+        self.recorder = PageRecorder(driver.history, proc, policy)
         self.server_offset = server_offset
         self.connected = asyncio.Event()
 
@@ -50,17 +53,22 @@ class Page(Protocol):
     async def discard(self) -> None: ...
 
 
-class PageSlotDriver(ClientDriver):
-    """A ClientDriver whose page is made by `_new_page`; refresh, close and the properties are shared."""
+P = TypeVar("P", bound=Page)
 
-    def __init__(self, slot: str, config: ClientConfig, history: HistoryWriter) -> None:
-        super().__init__(slot, config, history)
-        self._policy = SendPolicy.of(config)
+
+class PageSlotDriver(ClientDriver, Generic[P]):
+    """A ClientDriver whose page (of type P) is made by `_new_page`; refresh, close and the properties
+    are shared."""
+
+    def __init__(self, slot: str, settings: ClientSettings, history: HistoryWriter, *, url: str,
+                 seed: int = 0) -> None:
+        super().__init__(slot, settings, history, url=url, seed=seed)
+        self._policy = SendPolicy.of(settings)
         self._refreshes = 0
         self._page = self._new_page(slot, 0)
 
     @abstractmethod
-    def _new_page(self, proc: str, server_offset: Any) -> Page:
+    def _new_page(self, proc: str, server_offset: Any) -> P:
         """A fresh, unopened page for process `proc` that will connect with `server_offset`."""
 
     @property
@@ -96,7 +104,7 @@ class PageSlotDriver(ClientDriver):
         await old.discard()
         old.recorder.refresh(next_proc)
         # localStorage survives the reload; the page's variables do not.
-        offset = old.server_offset if self.config.persist_offset else 0
+        offset = old.server_offset if self.settings.persist_offset else 0
         self._page = self._new_page(next_proc, offset)
         await self.start()
 

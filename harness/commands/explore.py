@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.scenario import PROFILES
+from harness.steps import STEPS
 
 CHUNK = 10
 """Examples per Hypothesis search; searches are repeated with fresh randomness until the budget ends."""
@@ -30,7 +30,7 @@ def parse_budget(text: str) -> float:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--budget", default="10m", help="how long to search (90s, 10m, 1h; default 10m)")
-    parser.add_argument("--profile", choices=PROFILES, default="exactly-once")
+    parser.add_argument("--profile", choices=STEPS, default="exactly-once")
     parser.add_argument("--mutant", default=None, help="a reference server mutant to hunt (see `sio-harness "
                                                          "serve --help`)")
     parser.add_argument("--kinds", default=None,

@@ -24,13 +24,14 @@ from rich.table import Table
 from harness.guarantees import EXPECTED, FAMILIES, cell_data
 from harness.report.matrix import MatrixCell, MatrixRow, write_matrix_page
 from harness.runner import RunResult, run_scenario, verdict_counts, verdict_holds
-from harness.scenario import PROFILES, PROMISES, Scenario, resolve
+from harness.scenario import Scenario, resolve
+from harness.steps import PROMISES, STEPS
 
 LADDER = ("exactly-once", "at-least-once", "at-most-once")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--profiles", default=",".join(PROFILES),
+    parser.add_argument("--profiles", default=",".join(STEPS),
                         help="comma-separated profiles (rows); default: all five")
     parser.add_argument("--faults", default=",".join(FAMILIES),
                         help=f"comma-separated fault families (columns); default: {','.join(FAMILIES)}")
@@ -97,7 +98,7 @@ def _split(value: str, allowed: Any, what: str) -> list[str]:
 
 
 async def run(args: argparse.Namespace) -> int:
-    profiles = _split(args.profiles, PROFILES, "profile")
+    profiles = _split(args.profiles, STEPS, "profile")
     families = _split(args.faults, FAMILIES, "fault family")
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     folder = Path(args.reports) / f"matrix-{stamp}"

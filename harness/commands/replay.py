@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from harness import console
 from harness.checkers.verdict import Verdict
 from harness.errors import ScenarioError
 from harness.runner import check_run, run_scenario, verdict_counts
-from harness.scenario import resolve
+from harness.scenario import load
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,7 +32,7 @@ async def run(args: argparse.Namespace) -> int:
     scenario_path = run_dir / "scenario.json"
     if not scenario_path.exists():
         raise ScenarioError(f"{run_dir}: not a run folder (no scenario.json in it)")
-    scenario = resolve(json.loads(scenario_path.read_text()), source=str(scenario_path))
+    scenario = load(scenario_path)
     saved = _saved_counts(run_dir)
     if args.check_only:
         for needed in ("history.jsonl", "rows.jsonl"):

@@ -13,7 +13,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from harness.scenario import PROFILES, PROMISES, resolve
+from harness.scenario import resolve
+from harness.steps import ACKING, PROMISES, STEPS
 
 
 def mix(profile: str, storage: str, seed: int) -> dict[str, Any]:
@@ -21,7 +22,7 @@ def mix(profile: str, storage: str, seed: int) -> dict[str, Any]:
     def after(low: int, high: int, client: str = "any") -> dict[str, Any]:
         return {"after_sends": {"client": client, "n": [low, high]}}
 
-    acks = profile in ("at-least-once", "exactly-once")
+    acks = profile in ACKING
     faults: list[dict[str, Any]] = [
         {"kind": "disconnect", "target": "any", "trigger": after(6, 8), "duration": [0.1, 0.4]},
         {"kind": "partition", "target": "any", "trigger": after(9, 14), "duration": [0.2, 0.8]},
@@ -47,7 +48,7 @@ def mix(profile: str, storage: str, seed: int) -> dict[str, Any]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", type=int, default=30, help="consecutive runs (default 30)")
-    parser.add_argument("--profile", choices=PROFILES, default="exactly-once")
+    parser.add_argument("--profile", choices=STEPS, default="exactly-once")
     parser.add_argument("--storage", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--seed", type=int, default=1, help="seed of the first run; run i uses seed + i")
     parser.add_argument("--reports", default="reports/soak", help="folder for the run folders")

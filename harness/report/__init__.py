@@ -13,15 +13,17 @@ from harness.checkers.verdict import Verdict
 from harness.report.junit import junit_xml
 from harness.report.page import render
 from harness.report.suite import write_suite_index
+from harness.scenario import Scenario
 
 __all__ = ["write_run_report", "write_suite_index"]
 
 
-def write_run_report(run_dir: str | os.PathLike[str], verdict: Verdict, scenario: Any = None) -> None:
+def write_run_report(run_dir: str | os.PathLike[str], verdict: Verdict,
+                     scenario: Scenario | dict[str, Any] | None = None) -> None:
     """Write `verdict.json`, `junit.xml` and `report.html` into `run_dir`.
 
-    `scenario` is the resolved scenario as a dict, an object with `to_dict()`, or None (then the run
-    folder's `scenario.json` is used when present).
+    `scenario` is the run's `Scenario` (from the runner), a saved run's `scenario.json` as read (which
+    an older harness may have written), or None: then the run folder's `scenario.json`, when present.
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -31,9 +33,9 @@ def write_run_report(run_dir: str | os.PathLike[str], verdict: Verdict, scenario
     (run_dir / "report.html").write_text(render(run_dir, verdict, data), encoding="utf-8")
 
 
-def _scenario_dict(run_dir: Path, scenario: Any) -> dict[str, Any] | None:
+def _scenario_dict(run_dir: Path, scenario: Scenario | dict[str, Any] | None) -> dict[str, Any] | None:
     if scenario is None:
         return load_scenario(run_dir)
-    if hasattr(scenario, "to_dict"):
+    if isinstance(scenario, Scenario):
         return scenario.to_dict()
     return dict(scenario)
