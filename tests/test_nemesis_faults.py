@@ -132,7 +132,7 @@ async def test_frame_cut_closes_the_connection_after_the_frame(tmp_path):
 
 
 async def test_frame_delay_holds_one_ack(tmp_path):
-    result, events = await run(tmp_path, {"kind": "frame_delay", "target": "c1",
+    result, _ = await run(tmp_path, {"kind": "frame_delay", "target": "c1",
                                           "trigger": {"frame": {"sio_type": "ACK", "stream": "downstream", "nth": 3}},
                                           "params": {"delay": 300}}, messages=10, rate=0)
     assert result.verdict.latency["ack"]["c1"].max_ms >= 290

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from harness.errors import ScenarioError
+from harness.faults.frames import PARKED
 from harness.history import HistoryWriter, read_history
-from harness.nemesis import PARKED, Nemesis, NemesisContext
+from harness.nemesis import Nemesis, NemesisContext
 from harness.scenario import resolve
 
 
