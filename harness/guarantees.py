@@ -1,7 +1,8 @@
 """The expected matrix: each tutorial step (profile) against each fault family, and what must come out.
 
 This is the guarantee suite's contract: `pytest scenarios/` asserts every cell and writes this matrix,
-with what it observed, to `guarantees.md` beside its reports (`matrix_markdown`). A cell's expectation is derived from what the tutorial claims about its step,
+with what it observed, to `guarantees.md` beside its reports (`matrix_markdown`). A cell's expectation is
+derived from what the tutorial claims about its step,
 including its own caveats ("a message could be lost ... when the connection is severed while the event
 is being sent, the server crashes or gets restarted, the database is temporarily not available"), and,
 where a run contradicts the tutorial, from what the run truthfully shows: those cells carry a `finding`.

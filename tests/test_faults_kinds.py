@@ -8,6 +8,7 @@ timeline lane, resolve with its defaults and be described in docs/faults.md, so 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -161,7 +162,7 @@ async def test_db_outage_locks_sqlite_until_the_heal() -> None:
     held = []
 
     @contextlib.asynccontextmanager
-    async def lock(path: Path):  # type: ignore[no-untyped-def]
+    async def lock(path: Path) -> AsyncIterator[None]:
         held.append(path.name)
         yield
         held.remove(path.name)
