@@ -18,7 +18,7 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-from harness.scenario import FRAME_FAULTS
+from harness.faults import kind
 from harness.steps import ACKING, PROMISES, STEPS
 
 _AFTER_6 = {"after_sends": {"client": "c1", "n": 6}}
@@ -42,7 +42,7 @@ class Family:
 
     def needs_frames(self, profile: str) -> bool:
         """Whether the cell needs the embedded proxy (frame-aware faults or frame triggers)."""
-        return any(f["kind"] in FRAME_FAULTS or "frame" in f.get("trigger", {}) for f in self.faults_for(profile))
+        return any(kind(f["kind"]).needs_frames or "frame" in f.get("trigger", {}) for f in self.faults_for(profile))
 
 
 FAMILIES: dict[str, Family] = {f.name: f for f in (

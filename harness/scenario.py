@@ -20,20 +20,10 @@ from typing import Any, Literal
 import jsonschema
 
 from harness.errors import ScenarioError
+from harness.faults import KINDS, kind
+from harness.faults.base import Fault
+from harness.faults.frames import trigger_defaults
 from harness.steps import PROMISES, client_preset
-
-CLIENT_FAULTS = frozenset({"disconnect", "partition", "blackhole", "latency", "jitter", "bandwidth", "slicer",
-                           "page_refresh", "ack_drop", "frame_drop", "frame_delay", "frame_dup", "frame_cut"})
-SERVER_FAULTS = frozenset({"server_crash", "server_restart"})
-DB_FAULTS = frozenset({"db_outage"})
-FRAME_FAULTS = frozenset({"ack_drop", "frame_drop", "frame_delay", "frame_dup", "frame_cut"})
-
-DEFAULT_DURATION: dict[str, float | None] = {
-    "disconnect": 0.3, "partition": 1.0, "blackhole": 1.0, "latency": 1.0, "jitter": 1.0, "bandwidth": 1.0,
-    "slicer": 1.0, "page_refresh": 0.0, "server_crash": 0.3, "server_restart": 0.0, "db_outage": 1.0,
-    # A frame fault heals once it has hit its `count` frames; the duration only bounds the wait.
-    "ack_drop": None, "frame_drop": None, "frame_delay": None, "frame_dup": None, "frame_cut": None,
-}
 
 
 @dataclass
@@ -118,21 +108,6 @@ class Workload:
 
 
 @dataclass
-class Fault:
-    """One scheduled fault, exact after resolution: a trigger, a target, a duration until its heal."""
-
-    kind: str
-    target: str
-    trigger: dict[str, Any]
-    duration: float | None
-    params: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def label(self) -> str:
-        return f"{self.kind}@{self.target}"
-
-
-@dataclass
 class Expectations:
     guarantees: list[str] = field(default_factory=list)
     violations: dict[str, int] = field(default_factory=dict)
@@ -174,8 +149,10 @@ class Scenario:
 
 
 def schema() -> dict[str, Any]:
-    """The JSON Schema of scenario files, shipped inside the package."""
-    return json.loads(resources.files("harness").joinpath("scenario.schema.json").read_text())
+    """The JSON Schema of scenario files, shipped inside the package, with the fault kinds of the registry."""
+    data = json.loads(resources.files("harness").joinpath("scenario.schema.json").read_text())
+    data["$defs"]["fault"]["properties"]["kind"]["enum"] = list(KINDS)
+    return data
 
 
 def _where(error: jsonschema.ValidationError) -> str:
@@ -281,22 +258,23 @@ def resolve(data: dict[str, Any], seed: int | None = None, source: str = "scenar
 
 def _resolve_fault(raw: dict[str, Any], index: int, rng: random.Random, clients: Clients, workload: Workload,
                    target: Target, source: str) -> Fault:
-    kind = raw["kind"]
+    name = raw["kind"]
+    fault_kind = kind(name)
     where = f"{source}: field faults.{index}"
-    default_target = "c1" if kind in CLIENT_FAULTS else "server" if kind in SERVER_FAULTS else "db"
+    default_target = "c1" if fault_kind.acts_on == "client" else fault_kind.acts_on
     fault_target = raw.get("target", default_target)
     if fault_target == "any":
         fault_target = rng.choice(clients.slots)
-    if kind in CLIENT_FAULTS:
-        if fault_target not in clients.slots and not (fault_target == "all" and kind != "page_refresh"):
-            raise ScenarioError(f"{where}.target: {kind} needs a client ({', '.join(clients.slots)}"
-                                f"{'' if kind == 'page_refresh' else ', all'}), not {fault_target!r}")
+    if fault_kind.acts_on == "client":
+        if fault_target not in clients.slots and not (fault_target == "all" and fault_kind.targets_all):
+            raise ScenarioError(f"{where}.target: {name} needs a client ({', '.join(clients.slots)}"
+                                f"{', all' if fault_kind.targets_all else ''}), not {fault_target!r}")
     elif fault_target != default_target:
-        raise ScenarioError(f"{where}.target: {kind} acts on {default_target!r}, not {fault_target!r}")
-    if kind in SERVER_FAULTS and target.kind == "external" and not target.command:
-        raise ScenarioError(f"{where}: {kind} needs a target started by the harness")
-    if kind == "db_outage" and target.kind == "external" and not target.sqlite_path:
-        raise ScenarioError(f"{where}: db_outage on an external target needs target.sqlite_path")
+        raise ScenarioError(f"{where}.target: {name} acts on {default_target!r}, not {fault_target!r}")
+    if fault_kind.acts_on == "server" and target.kind == "external" and not target.command:
+        raise ScenarioError(f"{where}: {name} needs a target started by the harness")
+    if fault_kind.acts_on == "db" and target.kind == "external" and not target.sqlite_path:
+        raise ScenarioError(f"{where}: {name} on an external target needs target.sqlite_path")
 
     trigger = copy.deepcopy(raw.get("trigger", {"at": 0.5}))
     if "at" in trigger:
@@ -320,20 +298,15 @@ def _resolve_fault(raw: dict[str, Any], index: int, rng: random.Random, clients:
         if watched not in clients.slots:
             raise ScenarioError(f"{where}.trigger.frame.client: a frame trigger watches one client's link; "
                                 f"name it ({', '.join(clients.slots)}), not {watched!r}")
-        if kind in FRAME_FAULTS and watched != fault_target:
-            raise ScenarioError(f"{where}.trigger.frame.client: a {kind} fault counts frames on its own "
+        if fault_kind.needs_frames and watched != fault_target:
+            raise ScenarioError(f"{where}.trigger.frame.client: a {name} fault counts frames on its own "
                                 f"target's link ({fault_target}), not {watched}'s")
-        trigger["frame"] = {"client": watched,
-                            "sio_type": spec.get("sio_type", "ACK" if kind == "ack_drop" else "EVENT"),
-                            "stream": spec.get("stream", _frame_stream(kind, raw.get("params", {}))),
+        defaults = trigger_defaults(fault_kind, raw.get("params", {}))
+        trigger["frame"] = {"client": watched, "sio_type": spec.get("sio_type", defaults["sio_type"]),
+                            "stream": spec.get("stream", defaults["stream"]),
                             "nth": _draw(rng, spec.get("nth", 1), integer=True),
                             **({"event": spec["event"]} if "event" in spec else {})}
 
-    duration = _draw(rng, raw["duration"]) if "duration" in raw else DEFAULT_DURATION[kind]
-    return Fault(kind=kind, target=fault_target, trigger=trigger, duration=duration,
+    duration = _draw(rng, raw["duration"]) if "duration" in raw else fault_kind.duration
+    return Fault(kind=name, target=fault_target, trigger=trigger, duration=duration,
                  params=dict(raw.get("params", {})))
-
-
-def _frame_stream(kind: str, params: dict[str, Any]) -> str:
-    """Acks travel server -> client (downstream); other frame faults default to the client's sends."""
-    return params.get("stream", "downstream" if kind == "ack_drop" else "upstream")

@@ -35,6 +35,8 @@ from hypothesis import strategies as st
 from hypothesis.errors import Flaky
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
+from harness.faults import KINDS as FAULT_KINDS
+from harness.faults import kind as fault_kind
 from harness.scenario import resolve
 from harness.steps import ACKING, PROMISES
 
@@ -47,12 +49,10 @@ MAX_CLOCK = 30
 TAIL = 5
 """Messages sent after the last fault starts, so every heal is followed by traffic."""
 
-CLIENT_KINDS = ("disconnect", "partition", "latency")
-SERVER_KINDS = ("server_crash", "server_restart")
-DB_KINDS = ("db_outage",)
-FRAME_KINDS = ("ack_drop",)
-KINDS = CLIENT_KINDS + SERVER_KINDS + DB_KINDS + FRAME_KINDS
-OUTAGE_KINDS = SERVER_KINDS + DB_KINDS
+KINDS = tuple(name for name, k in FAULT_KINDS.items() if k.searched)
+"""Fault kinds the search draws from: those whose kind says `searched` (docs/faults.md says why the
+others are left out)."""
+OUTAGE_KINDS = tuple(name for name, k in FAULT_KINDS.items() if k.acts_on != "client")
 """Faults of the one server and its one database: never two at once (a second crash of a stopped server,
 or a restart against a locked database, is not a schedule the nemesis can carry out)."""
 MIN_TICKS = 4
@@ -60,19 +60,6 @@ MIN_TICKS = 4
 OUTAGE_GAP = 24
 """Sends between the heal of an outage and the next one (0.6 s): a restarted server needs a few hundred
 milliseconds before it is up again, and a crash of a server still starting would be a second outage."""
-"""Fault kinds the search draws from. Left out on purpose: `page_refresh` (it legitimately abandons the
-refreshed page's unsent messages on every step, see docs/guarantees.md) and `blackhole` (it needs a
-short ping timeout and seconds per example)."""
-
-MUTANT_KINDS: dict[str, tuple[str, ...]] = {
-    "ack-before-commit": ("db_outage", "disconnect"),
-    "ack-on-db-error": ("db_outage", "disconnect"),
-    "broadcast-before-commit": ("db_outage", "disconnect"),
-    "no-dedupe": ("ack_drop", "disconnect"),
-    "replay-off-by-one": ("server_restart", "disconnect"),
-    "drop-replay": ("server_crash", "disconnect"),
-}
-"""A narrowed search per mutant for short budgets (the suite): the fault that exposes it, plus a decoy."""
 
 MAX_DURATION = 1.0
 """Longest fault, in seconds: shorter than the explored client's retry budget (0.5 s x 10), so the
@@ -95,15 +82,16 @@ def faults(messages: int, clients: int, kinds: tuple[str, ...] = KINDS) -> st.Se
 
     @st.composite
     def build(draw: st.DrawFn) -> dict[str, Any]:
-        kind = draw(st.sampled_from(kinds))
+        name = draw(st.sampled_from(kinds))
+        k = fault_kind(name)
         n = draw(st.integers(1, messages))
-        if kind in FRAME_KINDS:
-            return {"kind": kind, "target": "c1", "trigger": {"frame": {"sio_type": "ACK", "nth": n}},
-                    "params": {"count": 1}}
-        fault: dict[str, Any] = {"kind": kind, "trigger": {"after_sends": {"client": draw(st.sampled_from(slots)),
-                                                                           "n": n}},
-                                 "duration": draw(st.sampled_from([0.1, 0.3, 0.6, MAX_DURATION]))}
-        if kind in CLIENT_KINDS:
+        drawn = draw(k.strategy(MAX_DURATION))
+        if k.needs_frames:
+            # The frame a frame fault counts (an ACK for ack_drop) is its kind's default.
+            return {"kind": name, "target": "c1", "trigger": {"frame": {"nth": n}}, **drawn}
+        fault: dict[str, Any] = {"kind": name, "trigger": {"after_sends": {"client": draw(st.sampled_from(slots)),
+                                                                           "n": n}}, **drawn}
+        if k.acts_on == "client":
             fault["target"] = draw(st.sampled_from(slots))
         return fault
 
@@ -224,8 +212,10 @@ def _broken(result: Any) -> list[str]:
 def chaos_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
     """A state machine class searching `campaign.profile` (and mutant) for a broken promise."""
     kinds = campaign.kinds
-    client_kinds = tuple(k for k in kinds if k in CLIENT_KINDS)
+    client_kinds = tuple(k for k in kinds if fault_kind(k).acts_on == "client" and not fault_kind(k).needs_frames)
     outage_kinds = tuple(k for k in kinds if k in OUTAGE_KINDS)
+    frame_faults = [st.tuples(st.just(k), fault_kind(k).strategy(MAX_DURATION)) for k in kinds
+                    if fault_kind(k).needs_frames]
 
     class DeliveryChaos(RuleBasedStateMachine):
         def __init__(self) -> None:
@@ -272,12 +262,13 @@ def chaos_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
                     self.outage_open = False
                     self.outage_over = started + ticks + OUTAGE_GAP
 
-        if any(k in FRAME_KINDS for k in kinds):
-            @rule()
-            def lose_ack(self) -> None:
-                self.schedule.append({"kind": "ack_drop", "target": "c1",
-                                      "trigger": {"frame": {"sio_type": "ACK", "nth": max(self.clock, 1)}},
-                                      "params": {"count": 1}})
+        if frame_faults:
+            # A frame fault (a lost ack) at the frame of c1's current message: the Nth of the kind's frames.
+            @rule(drawn=st.one_of(frame_faults))
+            def frame_fault(self, drawn: tuple[str, dict[str, Any]]) -> None:
+                name, extra = drawn
+                self.schedule.append({"kind": name, "target": "c1",
+                                      "trigger": {"frame": {"nth": max(self.clock, 1)}}, **extra})
 
         def teardown(self) -> None:
             data = schedule_scenario(campaign.profile, campaign.mutant, self.schedule, self.clock,

@@ -15,6 +15,7 @@ from html import escape
 from typing import Any
 
 from harness.checkers.verdict import CLIENT_TO_SERVER, Verdict
+from harness.faults import KINDS
 
 MARK_LIMIT = 4000
 BUCKETS = 240
@@ -23,8 +24,6 @@ WIDTH, LABEL_W, LANE_H, AXIS_H = 1200, 120, 30, 26
 _CLIENT = re.compile(r"^c\d+(?:\.\d+)?$")
 SERVER, DATABASE, PROXY = "server", "database", "proxy / nemesis"
 _KINDS = ("send", "ack", "recv")
-_DB_FAULTS = {"db_outage"}
-_SERVER_FAULTS = {"server_crash", "server_restart"}
 ANOMALY_STYLE = {
     "lost": "#d62728", "abandoned": "#ff7f0e", "duplicated": "#9467bd", "unexpected": "#8c564b",
     "recovered": "#7f7f7f", "reordered": "#e377c2", "missed": "#d62728", "redelivered": "#9467bd",
@@ -198,9 +197,12 @@ def svg(tl: Timeline) -> str:
 
 
 def _fault_lanes(kind: str, target: str, names: list[str]) -> list[str]:
-    if kind in _DB_FAULTS:
+    """The lanes a fault is shaded on: its kind's (a kind this version does not know: by its target)."""
+    known = KINDS.get(kind)
+    lane = known.lane if known else "server" if target == "server" else "client"
+    if lane == "database":
         return [DATABASE]
-    if kind in _SERVER_FAULTS or target == "server":
+    if lane == "server":
         return [SERVER]
     slot = target.split(".", 1)[0]
     hits = [name for name in names if name.split(".", 1)[0] == slot and _CLIENT.match(name)]

@@ -1,0 +1,32 @@
+"""The handles of a running topology that the nemesis records to and its faults act on."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.clients.base import ClientDriver
+from harness.faults.base import ProxyControl, ServerControl
+from harness.history import HistoryWriter
+
+
+@dataclass
+class NemesisContext:
+    """What `Topology.nemesis_context()` hands the nemesis; satisfies `harness.faults.base.FaultContext`."""
+
+    history: HistoryWriter
+    proxies: ProxyControl
+    links: dict[str, str]
+    """client slot -> name of the proxy in front of it"""
+    drivers: dict[str, ClientDriver]
+    server: ServerControl
+    storage: str = "sqlite"
+    sqlite_path: Path | None = None
+    db_link: str | None = None
+    """name of the proxy between the server and PostgreSQL"""
+    frame_toxics: bool = True
+    """False when the proxy backend cannot parse frames (the real Toxiproxy)."""
+    lock_sqlite: Callable[[Path], contextlib.AbstractAsyncContextManager[Any]] | None = None
