@@ -42,7 +42,7 @@ def server_pids(run_dir: Path) -> list[int]:
 
 async def test_baseline_run_writes_a_complete_run_folder(tmp_path):
     result = await runner.run_scenario(load("baseline-no-faults"), tmp_path)
-    assert result.passed, result.unmet
+    assert result.passed, result.outcome.reasons
     for name in RUN_FILES:
         assert (result.run_dir / name).exists(), name
     rows = list(read_rows(result.run_dir / "rows.jsonl"))
@@ -56,10 +56,10 @@ async def test_baseline_run_writes_a_complete_run_folder(tmp_path):
 
 async def test_lost_ack_duplicates_at_least_once_but_not_exactly_once(tmp_path):
     alo = await runner.run_scenario(load("at-least-once-lost-ack"), tmp_path)
-    assert alo.passed, alo.unmet
+    assert alo.passed, alo.outcome.reasons
     assert alo.verdict.counts["duplicated"] >= 1
     eo = await runner.run_scenario(load("exactly-once-lost-ack"), tmp_path)
-    assert eo.passed, eo.unmet
+    assert eo.passed, eo.outcome.reasons
     assert eo.verdict.counts["duplicated"] == 0
 
 
@@ -142,4 +142,4 @@ async def test_two_runs_at_once_do_not_collide(tmp_path):
     first, second = await asyncio.gather(runner.run_scenario(load("baseline-no-faults"), tmp_path),
                                          runner.run_scenario(load("baseline-no-faults"), tmp_path))
     assert first.run_dir != second.run_dir
-    assert first.passed and second.passed, (first.unmet, second.unmet)
+    assert first.passed and second.passed, (first.outcome.reasons, second.outcome.reasons)

@@ -26,10 +26,10 @@ def test_bundled_scenarios_are_valid_and_listed():
 def test_defaults_follow_the_profile_step():
     s = resolve(minimal(target={"kind": "reference", "profile": "exactly-once"}, seed=5))
     assert (s.clients.ack, s.clients.retry_mode, s.clients.client_offset) == (True, "queue", "socket-id")
-    assert s.expectations.guarantees == ["exactly-once"]
+    assert s.expectations.guarantees == ("exactly-once",)
     base = resolve(minimal(seed=5))
     assert (base.target.profile, base.clients.ack, base.proxy) == ("baseline", False, "embedded")
-    assert base.expectations.guarantees == ["at-most-once"]
+    assert base.expectations.guarantees == ("at-most-once",)
 
 
 def test_explicit_client_fields_override_the_preset():

@@ -14,8 +14,10 @@ import orjson
 
 from harness.checkers.verdict import CLIENT_TO_SERVER, GUARANTEES, SERVER_TO_CLIENT, Verdict
 from harness.history import read_history
+from harness.outcome import Outcome
 from harness.report import timeline
 from harness.report.charts import histogram_svg
+from harness.runfolder import RunFolder
 
 LIST_LIMIT = 200
 
@@ -33,7 +35,7 @@ DESCRIPTIONS = {
 }
 
 CSS = """
-:root { --ok:#1a7f37; --bad:#cf222e; --muted:#57606a; --line:#d0d7de; --bg:#f6f8fa; }
+:root { --ok:#1a7f37; --bad:#cf222e; --unknown:#9a6700; --muted:#57606a; --line:#d0d7de; --bg:#f6f8fa; }
 * { box-sizing: border-box; }
 body { font: 14px/1.45 -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color:#1f2328;
        margin: 0 auto; max-width: 1260px; padding: 18px 24px 60px; }
@@ -42,12 +44,14 @@ h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 17px; margin: 28px 0 8p
 .muted { color: var(--muted); } code, .id { font-family: ui-monospace, Menlo, Consolas, monospace; }
 .banner { border-radius: 8px; padding: 14px 18px; margin: 14px 0; color: #fff; }
 .banner.pass { background: var(--ok); } .banner.fail { background: var(--bad); }
+.banner.unknown { background: var(--unknown); }
 .banner .big { font-size: 24px; font-weight: 700; margin-right: 12px; }
 .banner ul { margin: 6px 0 0 18px; padding: 0; }
 .badges { display: flex; flex-wrap: wrap; gap: 8px; margin: 8px 0; }
 .badge { border-radius: 14px; padding: 3px 12px; font-weight: 600; border: 2px solid; }
 .badge.held { color: var(--ok); border-color: var(--ok); background: #dafbe1; }
 .badge.broken { color: var(--bad); border-color: var(--bad); background: #ffebe9; }
+.badge.unknown { color: var(--unknown); border-color: var(--unknown); background: #fff8c5; }
 .badge.expected { box-shadow: 0 0 0 2px #fff, 0 0 0 4px #0969da; }
 table { border-collapse: collapse; margin: 6px 0; }
 th, td { border: 1px solid var(--line); padding: 4px 10px; text-align: left; vertical-align: top; }
@@ -73,11 +77,12 @@ svg .bar { fill: #0969da; }
 """
 
 
-def render(run_dir: Path, verdict: Verdict, scenario: dict[str, Any] | None) -> str:
+def render(run_dir: Path, verdict: Verdict, scenario: dict[str, Any] | None, outcome: Outcome) -> str:
     """The whole page as a string."""
-    run_id = run_dir.name
+    folder = RunFolder(run_dir)
+    run_id = folder.name
     name = str((scenario or {}).get("name") or run_id)
-    meta = _read_json(run_dir / "run.json")
+    meta = _read_json(folder.run)
     parts = [
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">",
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
@@ -89,7 +94,7 @@ def render(run_dir: Path, verdict: Verdict, scenario: dict[str, Any] | None) -> 
         + (f" &middot; seed {escape(str(scenario.get('seed')))}" if scenario else "")
         + (f" &middot; {escape(str(scenario.get('description')))}"
            if scenario and scenario.get("description") else "") + "</div>",
-        _banner(verdict, meta),
+        _banner(verdict, outcome),
         _badges(verdict),
         _facts(verdict),
         _counts(verdict),
@@ -103,29 +108,26 @@ def render(run_dir: Path, verdict: Verdict, scenario: dict[str, Any] | None) -> 
     return "\n".join(parts)
 
 
-def _banner(verdict: Verdict, meta: dict[str, Any] | None) -> str:
-    failures = list(verdict.failures)
-    if meta and meta.get("quiet") and not meta["quiet"].get("reached", True):
-        failures.append("the run did not become quiet before its timeout: the verdict may be partial")
-    if meta and meta.get("untriggered"):
-        failures.append("fault trigger never fired: " + ", ".join(map(str, meta["untriggered"])))
+def _banner(verdict: Verdict, outcome: Outcome) -> str:
     expected = ", ".join(verdict.expected) or "no guarantee"
     found = ", ".join(f"{k} >= {v}" for k, v in verdict.expected_violations.items())
-    what = f"expected {expected}" + (f"; must find {found}" if found else "")
-    if not failures:
+    absent = ", ".join(verdict.expected_absent)
+    what = f"expected {expected}" + (f"; must find {found}" if found else "") + (f"; no {absent}" if absent else "")
+    if outcome.passed:
         return (f'<div class="banner pass"><span class="big">PASS</span>'
                 f"{escape(what)}: met</div>")
-    items = "".join(f"<li>{escape(f)}</li>" for f in failures)
-    return f'<div class="banner fail"><span class="big">FAIL</span>{escape(what)}<ul>{items}</ul></div>'
+    css, word = ("fail", "FAIL") if outcome.status == "fail" else ("unknown", "INCONCLUSIVE")
+    items = "".join(f"<li>{escape(f)}</li>" for f in outcome.reasons)
+    return f'<div class="banner {css}"><span class="big">{word}</span>{escape(what)}<ul>{items}</ul></div>'
 
 
 def _badges(verdict: Verdict) -> str:
     out = ['<div class="badges">']
     for name in GUARANTEES:
         held = verdict.guarantees.get(name, False)
-        cls = "held" if held else "broken"
+        cls = "unknown" if held is None else "held" if held else "broken"
         cls += " expected" if name in verdict.expected else ""
-        mark = "&#10003;" if held else "&#10007;"
+        mark = "?" if held is None else "&#10003;" if held else "&#10007;"
         tip = "expected to hold" if name in verdict.expected else "not expected"
         out.append(f'<span class="badge {cls}" title="{tip}">{mark} {escape(name)}</span>')
     out.append('<span class="muted">(ringed: expected by the scenario)</span></div>')
@@ -157,9 +159,9 @@ def _counts(verdict: Verdict) -> str:
 
 
 def _timeline(run_dir: Path, verdict: Verdict) -> str:
-    history = run_dir / "history.jsonl"
+    history = RunFolder(run_dir).history
     if not history.is_file():
-        return '<h2>Timeline</h2><p class="muted">no history.jsonl in this run folder</p>'
+        return f'<h2>Timeline</h2><p class="muted">no {RunFolder.HISTORY} in this run folder</p>'
     tl = timeline.build(read_history(history), verdict)
     notice = ""
     if tl.aggregated:
@@ -188,7 +190,7 @@ def _timeline(run_dir: Path, verdict: Verdict) -> str:
 
 def _ids(ids: list[str]) -> str:
     shown = ", ".join(f'<span class="id">{escape(i)}</span>' for i in ids[:LIST_LIMIT])
-    more = f" &hellip; and {len(ids) - LIST_LIMIT:,} more (see verdict.json)" if len(ids) > LIST_LIMIT else ""
+    more = f" &hellip; and {len(ids) - LIST_LIMIT:,} more (see {RunFolder.VERDICT})" if len(ids) > LIST_LIMIT else ""
     return f'<div class="ids">{shown}{more}</div>'
 
 
@@ -257,10 +259,10 @@ def _context(verdict: Verdict, scenario: dict[str, Any] | None, meta: dict[str, 
                f"re-check: <code>sio-harness check reports/{escape(run_id)}</code></p>")
     if scenario:
         text = orjson.dumps(scenario, option=orjson.OPT_INDENT_2).decode()
-        out.append(f"<details><summary>scenario.json</summary><pre>{escape(text)}</pre></details>")
+        out.append(f"<details><summary>{RunFolder.SCENARIO}</summary><pre>{escape(text)}</pre></details>")
     if meta:
         text = orjson.dumps(meta, option=orjson.OPT_INDENT_2).decode()
-        out.append(f"<details><summary>run.json</summary><pre>{escape(text)}</pre></details>")
+        out.append(f"<details><summary>{RunFolder.RUN}</summary><pre>{escape(text)}</pre></details>")
     return "".join(out)
 
 

@@ -12,10 +12,16 @@ from urllib.parse import quote
 import orjson
 
 from harness.checkers.verdict import Verdict, VerdictFormatError
+from harness.outcome import Outcome, saved_outcome
 from harness.report.page import CSS
+from harness.runfolder import RunFolder
 
 SHOWN = ("lost", "abandoned", "duplicated", "missed", "redelivered", "reordered", "out_of_order",
          "phantom", "unexpected", "recovered")
+
+
+_STATUS = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCLUSIVE"}
+_BADGE = {"pass": "held", "fail": "broken", "inconclusive": "unknown"}
 
 
 @dataclass
@@ -23,24 +29,25 @@ class RunSummary:
     run_id: str
     name: str
     verdict: Verdict
+    outcome: Outcome
+    """The run's own outcome (run.json), which also knows whether it became quiet: not the verdict alone."""
     has_page: bool
 
 
 def collect(reports_dir: Path) -> tuple[list[RunSummary], list[str]]:
     """Every run folder with a readable verdict.json, and a line for each folder that has none."""
     runs, skipped = [], []
-    for folder in sorted(p for p in reports_dir.iterdir() if p.is_dir()):
-        path = folder / "verdict.json"
-        if not path.is_file():
+    for folder in (RunFolder(p) for p in sorted(reports_dir.iterdir()) if p.is_dir()):
+        if not folder.verdict.is_file():
             continue
         try:
-            verdict = Verdict.from_json(path.read_bytes())
+            verdict = Verdict.from_json(folder.verdict.read_bytes())
         except (VerdictFormatError, orjson.JSONDecodeError) as exc:
-            skipped.append(f"{folder.name}: unreadable verdict.json ({exc})")
+            skipped.append(f"{folder.name}: unreadable {RunFolder.VERDICT} ({exc})")
             continue
         scenario = _scenario(folder)
         runs.append(RunSummary(folder.name, str(scenario.get("name") or folder.name), verdict,
-                               (folder / "report.html").is_file()))
+                               saved_outcome(verdict, folder.read_run()), folder.report.is_file()))
     return runs, skipped
 
 
@@ -56,18 +63,18 @@ def write_suite_index(reports_dir: str | os.PathLike[str]) -> Path:
 
 
 def index_html(runs: list[RunSummary], skipped: list[str]) -> str:
-    passed = sum(1 for r in runs if r.verdict.passed)
+    passed = sum(1 for r in runs if r.outcome.passed)
     rows = []
     for r in runs:
         v = r.verdict
-        status = "PASS" if v.passed else "FAIL"
-        link = (f'<a href="{escape(quote(r.run_id))}/report.html">{escape(r.run_id)}</a>'
+        status = _STATUS[r.outcome.status]
+        link = (f'<a href="{escape(quote(r.run_id))}/{RunFolder.REPORT}">{escape(r.run_id)}</a>'
                 if r.has_page else escape(r.run_id))
         found = _found(v)
         chips = ", ".join(f'<span class="{"hot" if c != "recovered" else "muted"}">{n:,} {c}</span>'
                           for c, n in found) or '<span class="muted">none</span>'
-        why = "".join(f'<div class="muted">{escape(f)}</div>' for f in v.failures)
-        rows.append(f'<tr><td><span class="badge {"held" if v.passed else "broken"}">{status}</span></td>'
+        why = "".join(f'<div class="muted">{escape(f)}</div>' for f in r.outcome.reasons)
+        rows.append(f'<tr><td><span class="badge {_BADGE[r.outcome.status]}">{status}</span></td>'
                     f'<td>{escape(r.name)}<div class="muted id nowrap">{link}</div></td>'
                     f"<td>{escape(', '.join(v.expected) or '-')}</td><td>{chips}{why}</td>"
                     f'<td class="n">{v.events:,}</td><td class="n">{v.duration_ms / 1000:.1f}</td></tr>')
@@ -85,16 +92,16 @@ def index_html(runs: list[RunSummary], skipped: list[str]) -> str:
 
 
 def summary_md(runs: list[RunSummary]) -> str:
-    passed = sum(1 for r in runs if r.verdict.passed)
+    passed = sum(1 for r in runs if r.outcome.passed)
     lines = [f"## sio-harness: {passed}/{len(runs)} runs met their expectations", "",
              "| result | scenario | run | expected | anomalies found | why |",
              "|---|---|---|---|---|---|"]
     for r in runs:
         v = r.verdict
-        mark = "PASS" if v.passed else "**FAIL**"
+        mark = "PASS" if r.outcome.passed else f"**{_STATUS[r.outcome.status]}**"
         found = ", ".join(f"{n} {c}" for c, n in _found(v)) or "none"
         lines.append(f"| {mark} | {_md(r.name)} | `{_md(r.run_id)}` | {_md(', '.join(v.expected) or '-')} "
-                     f"| {found} | {_md('; '.join(v.failures))} |")
+                     f"| {found} | {_md('; '.join(r.outcome.reasons))} |")
     return "\n".join(lines) + "\n"
 
 
@@ -109,9 +116,9 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("`", "'")
 
 
-def _scenario(folder: Path) -> dict[str, Any]:
+def _scenario(folder: RunFolder) -> dict[str, Any]:
     try:
-        data = orjson.loads((folder / "scenario.json").read_bytes())
+        data = orjson.loads(folder.scenario.read_bytes())
     except (OSError, orjson.JSONDecodeError):
         return {}
     return data if isinstance(data, dict) else {}
