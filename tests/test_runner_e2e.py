@@ -52,6 +52,25 @@ async def test_baseline_run_writes_a_complete_run_folder(tmp_path):
     assert result.quiet.reached
     assert live_pids() == []
     assert not any(pid_alive(p) for p in server_pids(result.run_dir))
+    quiet = [e for e in read_history(result.run_dir / "history.jsonl") if e["f"] == "quiet"]
+    assert [(e["proc"], e["type"]) for e in quiet] == [("harness", "ok")]
+    assert set(quiet[0]["value"]) == {"waited", "not_connected", "pending"}
+    assert json.loads((result.run_dir / "run.json").read_text())["outcome"] == {"status": "pass", "reasons": []}
+
+
+async def test_a_run_that_never_becomes_quiet_is_inconclusive_not_failed(tmp_path):
+    # A settle window longer than the timeout: quiet cannot be reached, whatever the server does.
+    scenario = resolve({"name": "never-quiet", "seed": 3, "clients": {"count": 1}, "workload": {"messages": 5},
+                        "quiet": {"settle": 5.0, "timeout": 0.2}})
+    result = await runner.run_scenario(scenario, tmp_path)
+    assert not result.quiet.reached
+    assert result.outcome.status == "inconclusive" and result.exit_code == 3, result.outcome.reasons
+    assert "the run did not become quiet" in result.outcome.reasons
+    events = [e for e in read_history(result.run_dir / "history.jsonl") if e["f"] == "quiet"]
+    assert [(e["proc"], e["type"]) for e in events] == [("harness", "info")]
+    saved = json.loads((result.run_dir / "run.json").read_text())["outcome"]
+    assert saved["status"] == "inconclusive"
+    assert await asyncio.to_thread(main, ["replay", str(result.run_dir), "--check-only"]) == 3
 
 
 async def test_lost_ack_duplicates_at_least_once_but_not_exactly_once(tmp_path):
