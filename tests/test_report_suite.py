@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -113,6 +114,8 @@ def test_the_summary_reads_the_runs_outcome_not_the_verdict_alone(tmp_path: Path
     row = next(line for line in summary.splitlines() if "run-q" in line)
     assert "**INCONCLUSIVE**" in row and "did not become quiet" in row and "PASS" not in row
     assert "INCONCLUSIVE" in (folder / "report.html").read_text()
+    failures = [f.get("type") for f in ET.fromstring((folder / "junit.xml").read_bytes()).iter("failure")]
+    assert failures == ["Inconclusive"]
     # The outcome the runner recorded wins over anything re-derived.
     (folder / "run.json").write_bytes(orjson.dumps({"outcome": {"status": "fail", "reasons": ["recorded"]}}))
     write_suite_index(root)

@@ -32,7 +32,7 @@ def write_run_report(run_dir: str | os.PathLike[str], verdict: Verdict, scenario
     data = _scenario_dict(folder.path, scenario)
     outcome = outcome or saved_outcome(verdict, folder.read_run())
     folder.verdict.write_text(verdict.to_json() + "\n", encoding="utf-8")
-    folder.junit.write_bytes(junit_xml(folder.name, verdict, data))
+    folder.junit.write_bytes(junit_xml(folder.name, verdict, data, outcome))
     folder.report.write_text(render(folder.path, verdict, data, outcome), encoding="utf-8")
 
 
