@@ -29,7 +29,7 @@ from harness.scenario import resolve
 
 def signature(result: RunResult) -> tuple[bool, tuple[str, ...], tuple[str, ...]]:
     verdict = result.verdict
-    broken = tuple(sorted(g for g, held in verdict.guarantees.items() if not held))
+    broken = tuple(sorted(g for g, held in verdict.guarantees.items() if held is False))
     found = tuple(sorted(c for c, n in verdict.counts.items() if n and c != "recovered"))
     return result.passed, broken, found
 
@@ -54,7 +54,7 @@ async def main(replays: int, run_dir: Path | None, reports: Path) -> int:
         verdict = Verdict.from_json(folder.verdict.read_bytes())
         counts = verdict.counts
         want = (saved_outcome(verdict, folder.read_run()).passed,
-                tuple(sorted(g for g, h in verdict.guarantees.items() if not h)),
+                tuple(sorted(g for g, h in verdict.guarantees.items() if h is False)),
                 tuple(sorted(c for c, n in counts.items() if n and c != "recovered")))
     scenario = resolve(json.loads(RunFolder(run_dir).scenario.read_text()))
     print(f"failing run {run_dir.name}: broken {', '.join(want[1])}; found {', '.join(want[2])}")

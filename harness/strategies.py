@@ -158,6 +158,8 @@ class Campaign:
     runs: int = 0
     unreproduced: list[str] = field(default_factory=list)
     """Run folders of failures that passed when re-run: logged, not reported."""
+    inconclusive: list[str] = field(default_factory=list)
+    """Run folders whose outcome was inconclusive (never quiet, a fault that never fired): not shrunk."""
     found: Path | None = None
     """The last reproduced failing schedule, as a scenario file (the smallest, once shrinking ends)."""
     found_run: Path | None = None
@@ -199,6 +201,8 @@ class Campaign:
         scenario = resolve(data, source="explored schedule")
         first = asyncio.run(run_scenario(scenario, self.reports))
         self.runs += 1
+        if first.outcome.status == "inconclusive":
+            self.inconclusive.append(str(first.run_dir))
         if not _broken(first):
             return []
         again = asyncio.run(run_scenario(scenario, self.reports))

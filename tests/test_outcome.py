@@ -158,3 +158,18 @@ def test_check_of_a_verdict_with_no_evidence_is_inconclusive() -> None:
     none = [g for g, held in v.guarantees.items() if held is None]
     out = decide(v, Expectations())
     assert out.status == ("inconclusive" if "exactly-once" in none else "pass")
+
+
+def test_explore_shrinks_failed_runs_only(tmp_path: Path) -> None:
+    from harness.runner import QuietReport, RunResult
+    from harness.strategies import _broken
+
+    def result(outcome: Outcome) -> RunResult:
+        return RunResult(run_id="r", run_dir=tmp_path, scenario=resolve({"name": "t"}), verdict=verdict(),
+                         outcome=outcome, quiet=QuietReport(outcome.status != "inconclusive", 0.1, 1.0),
+                         seconds=0.1)
+
+    assert _broken(result(Outcome("fail", ["exactly-once violated: 1 lost"]))) == ["exactly-once violated: 1 lost"]
+    assert _broken(result(Outcome("inconclusive", ["the run did not become quiet"]))) == []
+    assert _broken(result(Outcome("pass"))) == []
+    assert result(Outcome("inconclusive")).exit_code == 3 and not result(Outcome("inconclusive")).passed
