@@ -151,7 +151,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
     both = config.getoption("--chaos-db") == "both"
-    kept, other_storage = [], []
+    kept: list[pytest.Item] = []
+    other_storage: list[pytest.Item] = []
     for item in items:
         # The hook sees the whole session's items (tests/ too, under `make test`); only ours get the limit.
         if item.path.is_relative_to(here) and item.get_closest_marker("timeout") is None:
