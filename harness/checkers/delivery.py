@@ -532,6 +532,7 @@ def _verdict(expectations: Expectations, store: _Rows, lineages: _Lineages, faul
     return Verdict(
         expected=list(expectations.guarantees),
         expected_violations=dict(expectations.violations),
+        expected_absent=list(expectations.absent),
         guarantees=guarantees,
         client_to_server=c2s,
         server_to_client=s2c,

@@ -13,8 +13,7 @@ from harness.checkers.delivery import check
 from harness.checkers.verdict import Expectations, Verdict
 from harness.errors import HarnessError
 from harness.history import HistoryError, read_history, read_rows
-
-HISTORY, ROWS, SCENARIO, VERDICT = "history.jsonl", "rows.jsonl", "scenario.json", "verdict.json"
+from harness.runfolder import RunFolder
 
 
 class RunFolderError(HarnessError):
@@ -55,12 +54,13 @@ def check_run_dir(run_dir: str | os.PathLike[str],
         raise RunFolderError(f"{run_dir}: no such run folder (expected history.jsonl and rows.jsonl in it)")
     if expected is None:
         expected = Expectations.from_scenario(load_scenario(run_dir))
-    return check_files(run_dir / HISTORY, run_dir / ROWS, expected)
+    folder = RunFolder(run_dir)
+    return check_files(folder.history, folder.rows, expected)
 
 
 def load_scenario(run_dir: Path) -> dict[str, Any] | None:
     """The run's resolved scenario, or None when the folder has none."""
-    path = run_dir / SCENARIO
+    path = RunFolder(run_dir).scenario
     if not path.is_file():
         return None
     try:

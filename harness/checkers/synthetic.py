@@ -31,6 +31,7 @@ from typing import Any
 import orjson
 
 from harness.history import Event, make_content
+from harness.runfolder import RunFolder
 
 _MS = 1_000_000
 _HORIZON = 3_000 * _MS  # no event is scheduled further than this after the message that causes it
@@ -247,10 +248,10 @@ def write_synthetic(run_dir: Path, **knobs: Any) -> Synthetic:
     """Write `history.jsonl` and `rows.jsonl` of a synthetic run into `run_dir`; return its truth."""
     run_dir.mkdir(parents=True, exist_ok=True)
     synthetic = Synthetic()
-    with open(run_dir / "history.jsonl", "wb") as fh:
+    with open(RunFolder(run_dir).history, "wb") as fh:
         for event in synthetic_history(synthetic, **knobs):
             fh.write(orjson.dumps(event) + b"\n")
-    with open(run_dir / "rows.jsonl", "wb") as fh:
+    with open(RunFolder(run_dir).rows, "wb") as fh:
         for row in synthetic.rows:
             fh.write(orjson.dumps(row) + b"\n")
     return synthetic
