@@ -19,7 +19,7 @@ from harness.commands.matrix import cell_scenario
 from harness.expectations import CATEGORIES, GUARANTEES, Expectations
 from harness.guarantees import EXPECTED, FAMILIES, Expected, cell_data
 from harness.outcome import decide
-from harness.scenario import PROFILES
+from harness.steps import STEPS
 
 NO_FINAL_SYNC = ("at-least-once", "exactly-once")
 
@@ -62,7 +62,7 @@ def written_rule(exp: Expected, counts: dict[str, int]) -> bool:
             and not any(counts.get(c) for c in exp.absent))
 
 
-@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("profile", STEPS)
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_matrix_and_suite_decide_the_cell_alike(family: str, profile: str) -> None:
     exp = EXPECTED[(family, profile)]

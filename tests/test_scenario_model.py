@@ -39,7 +39,7 @@ def test_every_step_gets_its_page_and_its_promise():
         s = resolve(minimal(target={"profile": step}))
         acks = step in ACKING
         assert (s.clients.settings.ack, s.clients.settings.retries > 0) == (acks, acks), step
-        assert s.expectations.guarantees == list(PROMISES[step])
+        assert s.expectations.guarantees == tuple(PROMISES[step])
 
 
 def test_the_schema_offers_the_steps_of_harness_steps():
