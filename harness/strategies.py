@@ -1,21 +1,19 @@
-"""Hypothesis strategies for workloads and fault schedules, and a state machine that searches for
-delivery violations: its rules are sends, faults and heals.
+"""Hypothesis strategies for workloads and fault schedules, and the search: a state machine whose rules are
+sends, faults and heals.
 
-The machine does not drive a live topology step by step (a network cannot be rewound for shrinking).
-Its rules write a schedule on a *send clock*: `send` advances the clock by k messages, `fault` starts a
-fault right after c1's current message (an `after_sends` trigger; a lost ack at the Nth ACK frame),
-`heal` ends the oldest open fault after the sends since its start (at the workload's steady rate);
-server and database outages never overlap.
-`teardown` runs that schedule once as an ordinary scenario and asserts the step's promise. Because
-every fault is placed by an event trigger, not by wall-clock time, a schedule puts its faults at the
-same protocol points on every run, which is what makes shrinking meaningful.
+The machine does not drive a live topology step by step (a network cannot be rewound). Its rules write a
+schedule on a *send clock*: `send` advances the clock by k messages, `fault` starts a fault right after
+c1's current message (an `after_sends` trigger; a lost ack at the Nth ACK frame), `heal` ends the oldest
+open fault after the sends since its start (at the workload's steady rate); server and database outages
+never overlap. `teardown` runs that schedule once as an ordinary scenario. Because every fault is placed
+by an event trigger, not by wall-clock time, a schedule puts its faults at the same protocol points on
+every run.
 
-Nondeterminism (thread scheduling, reconnect jitter) could still make one run fail and its replay
-pass, and Hypothesis would then report a `Flaky` error instead of a counterexample. So a failing run is
-re-run once with the same seed before it counts: only a failure that reproduces fails the example (and
-is saved as a scenario file); one that does not is treated as a pass and logged in `unreproduced`.
-The shrunk example Hypothesis finally reports has therefore failed twice in a row, and the saved file
-is the last, smallest such schedule: `sio-harness run FILE` (or `replay` of its run folder) reproduces it.
+Hypothesis only *searches* here (docs/explore.md says why): its shrink phase is off, and each schedule is
+run at most once per search, the result kept by the schedule, so Hypothesis's own re-executions of a
+failing example (its final replay) read that result instead of starting a fresh run. Shrinking
+(harness.explore.shrink) and the proof that a case replays (harness.explore.proof) are the harness's
+own, and both keep the time budget.
 """
 
 from __future__ import annotations
@@ -29,19 +27,19 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hypothesis import strategies as st
-from hypothesis.errors import Flaky
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
+from harness.checkers.coverage import Coverage, fault_windows
 from harness.faults import KINDS as FAULT_KINDS
 from harness.faults import kind as fault_kind
+from harness.history import read_history
+from harness.runfolder import RunFolder
+from harness.runner import RunResult, run_scenario
 from harness.scenario import resolve
 from harness.steps import ACKING, PROMISES
-
-if TYPE_CHECKING:
-    from harness.runner import RunResult
 
 log = logging.getLogger(__name__)
 
@@ -109,9 +107,9 @@ def fault_schedules(messages: int, clients: int, kinds: tuple[str, ...] = KINDS,
         lambda schedule: sum(f["kind"] in OUTAGE_KINDS for f in schedule) <= 1)
 
 
-def explored_client(profile: str) -> dict[str, Any]:
-    """Two pages with the step's own client, given a long retry budget (see MAX_DURATION)."""
-    return {"count": 2, **({"ack_timeout": 0.5, "retries": 10} if profile in ACKING else {})}
+def explored_client(profile: str, count: int = 2) -> dict[str, Any]:
+    """`count` pages with the step's own client, given a long retry budget (see MAX_DURATION)."""
+    return {"count": count, **({"ack_timeout": 0.5, "retries": 10} if profile in ACKING else {})}
 
 
 def expectation(profile: str) -> dict[str, Any]:
@@ -119,23 +117,53 @@ def expectation(profile: str) -> dict[str, Any]:
     return {"guarantees": [*PROMISES[profile], "no-phantoms"]}
 
 
+def reference_target(profile: str, mutant: str | None, storage: str = "sqlite") -> dict[str, Any]:
+    """The scenario `target` block of the reference server at `profile` (and mutant)."""
+    return {"kind": "reference", "profile": profile, "storage": storage, "mutant": mutant}
+
+
 def schedule_scenario(profile: str, mutant: str | None, schedule: list[dict[str, Any]], clock: int,
-                      seed: int, storage: str = "sqlite") -> dict[str, Any]:
-    """The scenario file of one explored schedule."""
+                      seed: int, storage: str = "sqlite", *, target: dict[str, Any] | None = None,
+                      clients: int = 2, rate: float = RATE) -> dict[str, Any]:
+    """The scenario file of one explored schedule; `target` replaces the reference server's block."""
     name = f"explore-{profile}" + (f"-{mutant}" if mutant else "")
+    against = f"{profile} with mutant {mutant}" if mutant else profile
     return {"name": name[:64], "seed": seed,
-            "description": f"found by property-based chaos against {profile}"
-                           + (f" with mutant {mutant}" if mutant else ""),
-            "target": {"kind": "reference", "profile": profile, "storage": storage, "mutant": mutant},
-            "proxy": "embedded", "clients": explored_client(profile),
-            "workload": {"messages": max(clock, 1) + TAIL, "rate": RATE},
+            "description": f"found by property-based chaos against {against}",
+            "target": target or reference_target(profile, mutant, storage),
+            "proxy": "embedded", "clients": explored_client(profile, clients),
+            "workload": {"messages": max(clock, 1) + TAIL, "rate": rate},
             "faults": schedule, "expectations": expectation(profile),
             "quiet": {"settle": 0.3, "timeout": 20.0}}
 
 
+def violations(result: RunResult) -> frozenset[str]:
+    """The violation categories a run counted (`recovered` is none: stored once, only unacknowledged)."""
+    return frozenset(k for k, v in result.verdict.counts.items() if v and k != "recovered")
+
+
+@dataclass
+class Found:
+    """The first failing schedule of a search."""
+
+    data: dict[str, Any]
+    run_dir: Path
+    reasons: list[str]
+    categories: frozenset[str]
+    seconds: float
+    """From the start of the search."""
+    runs: int
+    """Runs made up to and including this one."""
+
+
+class BudgetSpent(BaseException):
+    """Ends a Hypothesis search from inside an example: not an Exception, so Hypothesis neither treats it
+    as a failure nor replays it; it leaves `run_state_machine_as_test` at once."""
+
+
 @dataclass
 class Campaign:
-    """Where a search runs and what it remembers across examples."""
+    """Where a search runs, what it has run, and the time it has left."""
 
     profile: str = "exactly-once"
     mutant: str | None = None
@@ -143,28 +171,33 @@ class Campaign:
     reports: Path = Path("reports/explore")
     kinds: tuple[str, ...] = KINDS
     seed: int = 1
+    target: dict[str, Any] | None = None
+    """The scenario `target` block when the server is not the reference server."""
+    budget: float | None = None
+    """Seconds from `started` in which search, shrinking and proof all end (None: no limit)."""
+    proofs: int = 3
+    """Replays the proof will need: the search stops early enough to leave time for them."""
+    started: float = field(default_factory=time.monotonic)
     runs: int = 0
-    unreproduced: list[str] = field(default_factory=list)
-    """Run folders of failures that passed when re-run: logged, not reported."""
+    seconds: list[float] = field(default_factory=list)
+    """Wall time of each run, for the estimate of the next one."""
+    coverage: Coverage = field(default_factory=Coverage)
     inconclusive: list[str] = field(default_factory=list)
-    """Run folders whose outcome was inconclusive (never quiet, a fault that never fired): not shrunk."""
-    found: Path | None = None
-    """The last reproduced failing schedule, as a scenario file (the smallest, once shrinking ends)."""
-    found_run: Path | None = None
-    deadline: float | None = None
-    """time.monotonic() after which new examples are no longer run (they pass), so a budget is kept even
-    in the middle of a Hypothesis search; shrinking a failure already found may run past it"""
-
+    """Run folders whose outcome was inconclusive (never quiet, a fault that never fired): not a violation."""
+    found: Found | None = None
+    results: dict[str, list[str]] = field(default_factory=dict)
+    """Schedule (as JSON) -> its failures: Hypothesis's re-executions read this instead of a new run."""
+    on_run: Callable[[], None] | None = None
     interrupted: bool = False
-    """Set on Ctrl-C or SIGTERM (see `interruptible`): the run in progress ends normally, every later
-    example passes without running, and the search returns."""
+    """Set on Ctrl-C or SIGTERM (see `interruptible`): the run in progress ends normally, then the search,
+    shrinking or proof in progress stops."""
 
     @contextlib.contextmanager
     def interruptible(self) -> Iterator[None]:
         """Turn SIGINT and SIGTERM into `interrupted` while a search runs.
 
-        Raised inside an example, KeyboardInterrupt or SystemExit would reach Hypothesis, which treats
-        SystemExit as a failure to shrink; letting the current run finish keeps its processes' teardown.
+        Raised inside an example, KeyboardInterrupt or SystemExit would reach Hypothesis in the middle of a
+        run; letting the current run finish keeps its processes' teardown.
         """
         def stop(signum: int, frame: object) -> None:
             self.interrupted = True
@@ -176,46 +209,59 @@ class Campaign:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 
-    def check(self, data: dict[str, Any]) -> list[str]:
-        """Run the scenario; when it fails, run it again, and return the failures only if both failed."""
-        from harness.runner import run_scenario
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
 
-        if self.interrupted:
-            return []
-        if self.deadline is not None and time.monotonic() >= self.deadline and self.found is None:
-            # Past the budget with nothing found: pass without running. Once a failure is found it is
-            # shrunk and replayed for real, or Hypothesis would see its final replay pass (Flaky).
-            return []
+    def left(self) -> float:
+        return float("inf") if self.budget is None else self.budget - self.elapsed()
+
+    def estimate(self) -> float:
+        """The time the next run will take: the slowest of the last few (a guess of 6 s before any)."""
+        return max(self.seconds[-5:], default=6.0)
+
+    def reserve(self) -> float:
+        """The time the proof needs, with one run of margin."""
+        return (self.proofs + 1) * self.estimate()
+
+    def execute(self, data: dict[str, Any], *, reserve: float = 0.0) -> RunResult | None:
+        """Run one scenario if it can end before the budget minus `reserve`; count it and its coverage.
+
+        None when there is no time (or the campaign was interrupted). A run is also cut at the budget's
+        end: the runner's own teardown stops what it started.
+        """
+        if self.interrupted or self.left() - reserve < self.estimate():
+            return None
         scenario = resolve(data, source="explored schedule")
-        first = asyncio.run(run_scenario(scenario, self.reports))
+        began = time.monotonic()
+        limit = None if self.budget is None else max(self.left(), 1.0)
+        try:
+            result = asyncio.run(asyncio.wait_for(run_scenario(scenario, self.reports), limit))
+        except TimeoutError:
+            log.warning("a run was cut at the end of the budget")
+            return None
         self.runs += 1
-        if first.outcome.status == "inconclusive":
-            self.inconclusive.append(str(first.run_dir))
-        if not _broken(first):
-            return []
-        again = asyncio.run(run_scenario(scenario, self.reports))
-        self.runs += 1
-        if not _broken(again):
-            self.unreproduced.append(str(first.run_dir))
-            log.warning("failure did not reproduce, treated as a pass: %s (%s)", first.run_dir,
-                        "; ".join(first.outcome.reasons))
-            return []
-        self.reports.mkdir(parents=True, exist_ok=True)
-        self.found = self.reports / f"found-{self.profile}{'-' + self.mutant if self.mutant else ''}.json"
-        self.found.write_text(json.dumps(data, indent=2) + "\n")
-        self.found_run = again.run_dir
-        return _broken(again)
+        self.seconds.append(time.monotonic() - began)
+        self.coverage = self.coverage.add(fault_windows(read_history(RunFolder(result.run_dir).history)))
+        if result.outcome.status == "inconclusive":
+            self.inconclusive.append(str(result.run_dir))
+            log.info("inconclusive run, not a violation: %s (%s)", result.run_dir, "; ".join(result.outcome.reasons))
+        if self.on_run is not None:
+            self.on_run()
+        return result
 
-
-def _broken(result: RunResult) -> list[str]:
-    """The reasons of a run whose outcome (harness.outcome) failed, else nothing.
-
-    The search hunts proven violations: an inconclusive run (never quiet, or a fault whose trigger never
-    fired, such as an ACK count past the last ack) proves nothing, so it is logged and not shrunk.
-    """
-    if result.outcome.status == "inconclusive":
-        log.info("inconclusive run, not a violation: %s (%s)", result.run_dir, "; ".join(result.outcome.reasons))
-    return list(result.outcome.reasons) if result.outcome.status == "fail" else []
+    def check(self, data: dict[str, Any]) -> list[str]:
+        """The failures of one explored schedule: run once per search, then read from `results`."""
+        key = json.dumps(data, sort_keys=True)
+        if key in self.results:
+            return self.results[key]
+        result = self.execute(data, reserve=self.reserve())
+        if result is None:
+            raise BudgetSpent
+        failures = list(result.outcome.reasons) if result.outcome.status == "fail" else []
+        self.results[key] = failures
+        if failures and self.found is None:
+            self.found = Found(data, result.run_dir, failures, violations(result), self.elapsed(), self.runs)
+        return failures
 
 
 def chaos_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
@@ -281,36 +327,19 @@ def chaos_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
 
         def teardown(self) -> None:
             data = schedule_scenario(campaign.profile, campaign.mutant, self.schedule, self.clock,
-                                     campaign.seed, campaign.storage)
+                                     campaign.seed, campaign.storage, target=campaign.target)
             unmet = campaign.check(data)
-            assert not unmet, (f"{'; '.join(unmet)}\n  scenario: {campaign.found}\n"
-                               f"  replay: sio-harness replay {campaign.found_run}")
+            assert not unmet, "; ".join(unmet)
 
     DeliveryChaos.__name__ = f"DeliveryChaos_{campaign.profile}_{campaign.mutant or 'none'}".replace("-", "_")
     return DeliveryChaos
 
 
-def run_search(campaign: Campaign, settings: Any, on_example: Callable[[], None] | None = None) -> str | None:
-    """Run the machine under `settings`; the failure text of the shrunk counterexample, or None."""
+def run_search(campaign: Campaign, settings: Any) -> Found | None:
+    """Draw schedules under `settings` (its shrink phase should be off) until one fails, the examples run
+    out, or the budget leaves only the proof's time; the first failing schedule, or None."""
     from hypothesis.stateful import run_state_machine_as_test
 
-    machine = chaos_machine(campaign)
-    if on_example is not None:
-        original = machine.teardown
-
-        def teardown(self: RuleBasedStateMachine) -> None:
-            try:
-                original(self)
-            finally:
-                on_example()
-
-        machine.teardown = teardown  # type: ignore[method-assign]
-    try:
-        run_state_machine_as_test(machine, settings=settings)
-    except AssertionError as exc:
-        return str(exc)
-    except Flaky as exc:
-        # The shrunk example passed on Hypothesis's final replay despite two failing runs before: the
-        # saved scenario still failed twice; report it with that caveat rather than hide it.
-        return f"failure found but its final replay passed ({type(exc).__name__}); see {campaign.found}"
-    return None
+    with contextlib.suppress(AssertionError, BudgetSpent):
+        run_state_machine_as_test(chaos_machine(campaign), settings=settings)
+    return campaign.found

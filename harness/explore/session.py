@@ -1,0 +1,199 @@
+"""One exploration from start to result: search, shrink, prove, count coverage, within one budget.
+
+The budget is split as the work goes (docs/explore.md): the search stops drawing while there is still
+time for the proof's replays (and one run of margin); shrinking stops at the same point, keeping the
+smallest case so far and saying it was cut short; the proof's replays use what is left. A found case
+whose replays never show its violation is recorded as not reproducible and the search goes on while
+time remains. The result is one JSON object (`explore.json`), also what `--workers` and `--shard` merge.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.checkers.coverage import WINDOWS, Coverage
+from harness.errors import HarnessError
+from harness.explore.proof import Proof, replay
+from harness.explore.shrink import Shrunk, shrink, size
+from harness.scenario import load_raw
+from harness.strategies import KINDS, Campaign, Found, run_search, violations
+
+RESULT = "explore.json"
+
+
+def target_block(path: str | None, step: str | None) -> tuple[dict[str, Any] | None, str]:
+    """The scenario `target` block of `--target FILE` (None: the reference server) and the step searched.
+
+    The target file's own loader is the any-server work's (`harness.target`); until it reads target files,
+    a file here may only be a scenario file, whose `target` block is taken as it is.
+    """
+    if path is None:
+        return None, step or "exactly-once"
+    data, where = load_raw(path)
+    if "target_version" in data:
+        raise HarnessError(f"--target {where}: target files (issue 14) are not supported by this build yet; "
+                           f"give a scenario file whose `target` block names the server")
+    block = data.get("target")
+    if not isinstance(block, dict):
+        raise HarnessError(f"--target {where}: no `target` block in the file")
+    return block, step or str(block.get("profile") or "exactly-once")
+
+
+@dataclass
+class Session:
+    profile: str
+    mutant: str | None = None
+    storage: str = "sqlite"
+    reports: Path = Path("reports/explore")
+    kinds: tuple[str, ...] = KINDS
+    seed: int = 1
+    target: dict[str, Any] | None = None
+    budget: float = 600.0
+    replays: int = 3
+    steps: int = 8
+    database: Path | None = None
+    shard: str | None = None
+    phase: str = "search"
+    best: dict[str, Any] | None = None
+    unreproducible: list[dict[str, Any]] = field(default_factory=list)
+    campaign: Campaign = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.campaign = Campaign(profile=self.profile, mutant=self.mutant, storage=self.storage,
+                                 reports=self.reports, kinds=self.kinds, seed=self.seed, target=self.target,
+                                 budget=self.budget, proofs=self.replays)
+
+    @property
+    def label(self) -> str:
+        against = (self.target or {}).get("name") or self.profile
+        return f"{against} with mutant {self.mutant}" if self.mutant else str(against)
+
+    def run(self, on_change: Callable[[Session], None] | None = None) -> dict[str, Any]:
+        """Explore until a case is proven, or the budget or an interruption ends it; the result, written."""
+        campaign = self.campaign
+        if on_change is not None:
+            campaign.on_run = lambda: on_change(self)
+        result: dict[str, Any] | None = None
+        with campaign.interruptible():
+            while result is None and not campaign.interrupted:
+                found = run_search(campaign, self._settings())
+                if found is None:
+                    break
+                result = self._follow(found, on_change)
+        final = self._result(result)
+        write_result(self.reports, final)
+        return final
+
+    def _settings(self) -> Any:
+        from hypothesis import HealthCheck, Phase, Verbosity, settings
+        from hypothesis.database import DirectoryBasedExampleDatabase
+
+        database = None
+        if self.database is not None:
+            key = "-".join(p for p in (self.profile, self.mutant or "none",
+                                       str((self.target or {}).get("name") or "reference")) if p)
+            database = DirectoryBasedExampleDatabase(str(self.database / key))
+        return settings(max_examples=100_000, deadline=None, database=database,
+                        phases=[Phase.explicit, Phase.reuse, Phase.generate], stateful_step_count=self.steps,
+                        suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet)
+
+    def _follow(self, found: Found, on_change: Callable[[Session], None] | None) -> dict[str, Any] | None:
+        """Shrink and prove `found`; its case when it replays, else None (recorded, and the search goes on)."""
+        campaign = self.campaign
+        self.phase = "shrinking"
+        self.best = {"data": found.data, "runs_to_find": found.runs, "seconds_to_find": round(found.seconds, 1)}
+
+        def trial(data: dict[str, Any]) -> frozenset[str] | None:
+            ran = campaign.execute(data, reserve=campaign.reserve())
+            if ran is None:
+                return None
+            shown = violations(ran) if ran.outcome.status == "fail" else frozenset()
+            if shown & found.categories and self.best is not None and size(data) < size(self.best["data"]):
+                self.best["data"] = data
+            return shown
+
+        shrunk = shrink(found.data, found.categories, trial)
+        self.phase = "proving"
+        if on_change is not None:
+            on_change(self)
+        name = f"found-{self.profile}{'-' + self.mutant if self.mutant else ''}.json"
+        scenario_file = self.reports / name
+        self.reports.mkdir(parents=True, exist_ok=True)
+        scenario_file.write_text(json.dumps(shrunk.data, indent=2) + "\n")
+        proof = self._prove(scenario_file, found.categories)
+        case = _case(found, shrunk, proof)
+        campaign.found = None
+        if proof.reproduced:
+            return case
+        self.unreproducible.append(case)
+        self.phase = "search"
+        self.best = None
+        return None
+
+    def _prove(self, scenario_file: Path, cause: frozenset[str]) -> Proof:
+        """Replay the scenario file `replays` times, each run from the file itself."""
+        data, _ = load_raw(scenario_file)
+        proof = Proof(scenario_file, self.replays)
+        for _ in range(self.replays):
+            ran = self.campaign.execute(data)
+            if ran is None:
+                break
+            proof.replays.append(replay(ran, cause))
+        return proof
+
+    def _result(self, case: dict[str, Any] | None) -> dict[str, Any]:
+        campaign = self.campaign
+        status = "found" if case else ("interrupted" if campaign.interrupted else
+                                       "not-reproducible" if self.unreproducible else "nothing-found")
+        return {"status": status, "exit_code": {"found": 1, "nothing-found": 0, "not-reproducible": 3,
+                                                "interrupted": 130}[status],
+                "target": self.label, "profile": self.profile, "mutant": self.mutant, "seed": self.seed,
+                "shard": self.shard, "budget": self.budget, "seconds": round(campaign.elapsed(), 1),
+                "runs": campaign.runs, "inconclusive": campaign.inconclusive, "case": case,
+                "unreproducible": self.unreproducible, "coverage": campaign.coverage.to_json()}
+
+
+def _case(found: Found, shrunk: Shrunk, proof: Proof) -> dict[str, Any]:
+    faults, messages, clients = size(shrunk.data)
+    return {"scenario": str(proof.scenario), "first_run": str(found.run_dir), "reasons": found.reasons,
+            "categories": sorted(found.categories), "seconds_to_find": round(found.seconds, 1),
+            "runs_to_find": found.runs, "found_size": dict(zip(("faults", "messages", "clients"), size(found.data),
+                                                               strict=True)),
+            "size": {"faults": faults, "messages": messages, "clients": clients},
+            "faults": [f["kind"] for f in shrunk.data["faults"]], "shrink_runs": shrunk.runs,
+            "shrink_kept": shrunk.kept, "shrink_cut_short": shrunk.cut_short, "proof": proof.to_json()}
+
+
+def write_result(reports: Path, result: dict[str, Any]) -> Path:
+    reports.mkdir(parents=True, exist_ok=True)
+    path = reports / RESULT
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    return path
+
+
+def merge(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """One result from several searches (workers or shards): the quickest proven case, every run counted,
+    the coverage summed."""
+    coverage = Coverage()
+    for r in results:
+        coverage = coverage.add(Coverage.from_json(r["coverage"]))
+    cases = sorted((r["case"] for r in results if r.get("case")), key=lambda c: c["seconds_to_find"])
+    status = "found" if cases else ("not-reproducible" if any(r.get("unreproducible") for r in results)
+                                    else "nothing-found")
+    return {"status": status, "exit_code": {"found": 1, "nothing-found": 0, "not-reproducible": 3}[status],
+            "target": results[0]["target"], "profile": results[0]["profile"], "mutant": results[0]["mutant"],
+            "searches": len(results), "seeds": [r["seed"] for r in results],
+            "seconds": max(r["seconds"] for r in results), "runs": sum(r["runs"] for r in results),
+            "inconclusive": [i for r in results for i in r["inconclusive"]],
+            "case": cases[0] if cases else None,
+            "unreproducible": [u for r in results for u in r.get("unreproducible", [])],
+            "coverage": coverage.to_json()}
+
+
+def window_rows(coverage: dict[str, Any]) -> list[tuple[str, str, int]]:
+    """(window, what it is, faults that hit it) for each window, for the terminal and the report."""
+    return [(w, what, int(coverage["windows"].get(w, 0))) for w, (what, _) in WINDOWS.items()]

@@ -1,0 +1,122 @@
+"""Shrinking a failing scenario with what the harness knows about it, inside the time left.
+
+Hypothesis's generic shrinker knows nothing of runs: every candidate it tries is a 2-5 s real run, and it
+tries hundreds. A delivery violation has a small cause (one reconnect, one lost ack), and the harness
+knows which edits bring a scenario closer to it: drop one fault, drop a client, send fewer messages, move
+a fault earlier, shorten a fault, slow the rate. Each candidate is run once and kept when it still
+shows one of the original violation categories (the same cause, not any failure). Passes repeat until
+none is kept or the time is up; the smallest case so far is kept either way (docs/explore.md).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.strategies import MIN_TICKS, RATE, TAIL
+
+Trial = Callable[[dict[str, Any]], frozenset[str] | None]
+"""Runs a candidate: the violation categories it showed, or None when there was no time to run it."""
+
+
+@dataclass
+class Shrunk:
+    data: dict[str, Any]
+    runs: int = 0
+    kept: list[str] = field(default_factory=list)
+    """The edits kept, in order."""
+    cut_short: bool = False
+    """The time ran out before a pass kept nothing."""
+
+
+def size(data: dict[str, Any]) -> tuple[int, int, int]:
+    """What shrinking makes smaller, most important first: faults, messages in all, clients."""
+    clients = int(data["clients"]["count"])
+    return len(data["faults"]), int(data["workload"]["messages"]) * clients, clients
+
+
+def _trigger_n(fault: dict[str, Any]) -> int:
+    trigger = fault.get("trigger") or {}
+    spec = trigger.get("after_sends") or trigger.get("frame") or {}
+    return int(spec.get("n", spec.get("nth", 0)))
+
+
+def _with_trigger_n(fault: dict[str, Any], n: int) -> dict[str, Any]:
+    fault = copy.deepcopy(fault)
+    trigger = fault["trigger"]
+    if "after_sends" in trigger:
+        trigger["after_sends"]["n"] = n
+    else:
+        trigger["frame"]["nth"] = n
+    return fault
+
+
+def _fits(data: dict[str, Any]) -> dict[str, Any]:
+    """The workload shortened to the last trigger plus the tail, so every fault is followed by traffic."""
+    last = max((_trigger_n(f) for f in data["faults"]), default=0)
+    data["workload"]["messages"] = min(int(data["workload"]["messages"]), max(last, 1) + TAIL)
+    return data
+
+
+def candidates(data: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Smaller variants of `data`, the ones most likely to shrink it most first."""
+    faults = data["faults"]
+    for i in reversed(range(len(faults))):
+        smaller = copy.deepcopy(data)
+        del smaller["faults"][i]
+        yield f"drop fault {i} ({faults[i]['kind']})", _fits(smaller)
+    count = int(data["clients"]["count"])
+    if count > 1:
+        smaller = copy.deepcopy(data)
+        smaller["clients"]["count"] = count - 1
+        slots = {f"c{i}" for i in range(1, count)}
+        for fault in smaller["faults"]:
+            if fault.get("target", "c1").startswith("c") and fault.get("target") not in slots | {None}:
+                fault["target"] = "c1"
+            after = fault["trigger"].get("after_sends")
+            if after and after["client"] not in slots:
+                after["client"] = "c1"
+        yield f"{count - 1} client(s)", smaller
+    fitted = _fits(copy.deepcopy(data))
+    if fitted["workload"]["messages"] < data["workload"]["messages"]:
+        yield f"{fitted['workload']['messages']} messages", fitted
+    for i, fault in enumerate(faults):
+        n = _trigger_n(fault)
+        if n > 1:
+            smaller = copy.deepcopy(data)
+            smaller["faults"][i] = _with_trigger_n(fault, max(1, n // 2))
+            yield f"fault {i} at message {max(1, n // 2)}", _fits(smaller)
+    for i, fault in enumerate(faults):
+        duration = fault.get("duration")
+        if isinstance(duration, int | float) and duration > 2 * MIN_TICKS / RATE:
+            smaller = copy.deepcopy(data)
+            smaller["faults"][i]["duration"] = round(duration / 2, 3)
+            yield f"fault {i} lasts {smaller['faults'][i]['duration']} s", smaller
+    rate = data["workload"].get("rate") or 0
+    if rate > RATE / 2:
+        smaller = copy.deepcopy(data)
+        smaller["workload"]["rate"] = RATE / 2
+        yield f"rate {RATE / 2:g}/s", smaller
+
+
+def shrink(data: dict[str, Any], cause: frozenset[str], trial: Trial) -> Shrunk:
+    """Shrink `data`, which showed the violation categories `cause`, keeping each candidate that still
+    shows one of them."""
+    best = Shrunk(copy.deepcopy(data))
+    progress = True
+    while progress:
+        progress = False
+        for edit, candidate in candidates(best.data):
+            shown = trial(candidate)
+            if shown is None:
+                best.cut_short = True
+                return best
+            best.runs += 1
+            if shown & cause:
+                best.data = candidate
+                best.kept.append(edit)
+                progress = True
+                break
+    return best
