@@ -177,6 +177,8 @@ class Campaign:
     """Seconds from `started` in which search, shrinking and proof all end (None: no limit)."""
     proofs: int = 3
     """Replays the proof will need: the search stops early enough to leave time for them."""
+    guess: float = 6.0
+    """What a run is taken to last before any has run (a reference-server run takes 2-5 s)."""
     started: float = field(default_factory=time.monotonic)
     runs: int = 0
     seconds: list[float] = field(default_factory=list)
@@ -216,8 +218,8 @@ class Campaign:
         return float("inf") if self.budget is None else self.budget - self.elapsed()
 
     def estimate(self) -> float:
-        """The time the next run will take: the slowest of the last few (a guess of 6 s before any)."""
-        return max(self.seconds[-5:], default=6.0)
+        """The time the next run will take: the slowest of the last few (`guess` before any)."""
+        return max(self.seconds[-5:], default=self.guess)
 
     def reserve(self) -> float:
         """The time the proof needs, with one run of margin."""

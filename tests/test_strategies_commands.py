@@ -12,7 +12,7 @@ import psutil
 import pytest
 
 from harness.cli import main
-from harness.commands.explore import parse_budget
+from harness.commands.explore import parse_budget, parse_shard
 from harness.commands.soak import mix
 from harness.errors import HarnessError
 from harness.scenario import resolve
@@ -21,6 +21,10 @@ from harness.scenario import resolve
 @pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("10m", 600), ("1h", 3600), ("2.5", 2.5)])
 def test_budgets(text: str, seconds: float) -> None:
     assert parse_budget(text) == seconds
+
+
+def test_shards() -> None:
+    assert parse_shard("2/4") == (2, 4)
 
 
 def test_a_bad_budget_is_one_clear_error() -> None:
@@ -32,6 +36,9 @@ def test_a_bad_budget_is_one_clear_error() -> None:
     (["explore", "--mutant", "bogus"], "--mutant bogus: unknown"),
     (["explore", "--kinds", "meteor"], "unknown fault kind meteor"),
     (["explore", "--budget", "soon"], "--budget 'soon'"),
+    (["explore", "--shard", "3/2"], "--shard '3/2'"),
+    (["explore", "--workers", "0"], "--workers must be at least 1"),
+    (["explore", "--mutant", "no-dedupe", "--target", "scenarios/x.json"], "does not go with --target"),
     (["soak", "--runs", "0"], "--runs must be at least 1"),
 ])
 def test_bad_input_exits_2_with_one_line(argv: list[str], message: str, capsys) -> None:
@@ -71,5 +78,5 @@ def test_explore_stops_cleanly_on_sigint(tmp_path: Path) -> None:
             proc.kill()
             proc.wait()
     assert proc.returncode == 130, output[-2000:]
-    assert "interrupted after" in output
+    assert "interrupted: " in output
     assert not [p for p in children if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]

@@ -4,7 +4,7 @@ The budget is split as the work goes (docs/explore.md): the search stops drawing
 time for the proof's replays (and one run of margin); shrinking stops at the same point, keeping the
 smallest case so far and saying it was cut short; the proof's replays use what is left. A found case
 whose replays never show its violation is recorded as not reproducible and the search goes on while
-time remains. The result is one JSON object (`explore.json`), also what `--workers` and `--shard` merge.
+time remains (up to `give_up` such cases). The result is one JSON object (`explore.json`), also what `--workers` and `--shard` merge.
 """
 
 from __future__ import annotations
@@ -57,6 +57,11 @@ class Session:
     steps: int = 8
     database: Path | None = None
     shard: str | None = None
+    guess: float = 6.0
+    """Seconds a run is taken to last before the first has run (see Campaign.guess)."""
+    give_up: int = 3
+    """Cases found that did not replay, after which the search stops: the target is not deterministic
+    enough for a search to be worth its time (or the harness is not), and the report says so."""
     phase: str = "search"
     best: dict[str, Any] | None = None
     unreproducible: list[dict[str, Any]] = field(default_factory=list)
@@ -65,7 +70,7 @@ class Session:
     def __post_init__(self) -> None:
         self.campaign = Campaign(profile=self.profile, mutant=self.mutant, storage=self.storage,
                                  reports=self.reports, kinds=self.kinds, seed=self.seed, target=self.target,
-                                 budget=self.budget, proofs=self.replays)
+                                 budget=self.budget, proofs=self.replays, guess=self.guess)
 
     @property
     def label(self) -> str:
@@ -79,7 +84,7 @@ class Session:
             campaign.on_run = lambda: on_change(self)
         result: dict[str, Any] | None = None
         with campaign.interruptible():
-            while result is None and not campaign.interrupted:
+            while result is None and not campaign.interrupted and len(self.unreproducible) < self.give_up:
                 found = run_search(campaign, self._settings())
                 if found is None:
                     break

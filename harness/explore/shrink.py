@@ -2,7 +2,7 @@
 
 Hypothesis's generic shrinker knows nothing of runs: every candidate it tries is a 2-5 s real run, and it
 tries hundreds. A delivery violation has a small cause (one reconnect, one lost ack), and the harness
-knows which edits bring a scenario closer to it: drop one fault, drop a client, send fewer messages, move
+knows which edits bring a scenario closer to it: keep one fault alone, drop one fault, drop a client, send fewer messages, move
 a fault earlier, shorten a fault, slow the rate. Each candidate is run once and kept when it still
 shows one of the original violation categories (the same cause, not any failure). Passes repeat until
 none is kept or the time is up; the smallest case so far is kept either way (docs/explore.md).
@@ -63,6 +63,12 @@ def _fits(data: dict[str, Any]) -> dict[str, Any]:
 def candidates(data: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     """Smaller variants of `data`, the ones most likely to shrink it most first."""
     faults = data["faults"]
+    if len(faults) > 2:
+        # Most violations have one cause: try each fault alone before taking them away one by one.
+        for i, fault in enumerate(faults):
+            alone = copy.deepcopy(data)
+            alone["faults"] = [copy.deepcopy(fault)]
+            yield f"only fault {i} ({fault['kind']})", _fits(alone)
     for i in reversed(range(len(faults))):
         smaller = copy.deepcopy(data)
         del smaller["faults"][i]
