@@ -1,4 +1,5 @@
-"""`sio-harness bench [checker|proxy|run|load|memory|suite|all]`: run the benchmark programs, print their figures.
+"""`sio-harness bench [checker|proxy|run|load|memory|suite|detect|all]`: run the benchmark programs, print
+their figures.
 
 The programs live in the checkout's `benchmarks/` folder (each also runs alone: `python benchmarks/bench_X.py`);
 this command imports them from there and calls their `main(argv)`. Every figure is the median of several
@@ -25,7 +26,10 @@ BENCHMARKS = {
     "load": "20 clients broadcasting through the embedded proxy with history on, vs without the proxy",
     "memory": "peak RSS of the harness during a run that records about 1,000,000 events",
     "suite": "wall time of `pytest scenarios/`, serially and with -n 2",
+    "detect": "per mutant, `explore`'s seconds and runs to the first violation, shrunk size, reproduction",
 }
+SEPARATE = ("detect",)
+"""Benchmarks `all` leaves out: detect runs 3 explorations of 90 s per mutant (about half an hour)."""
 QUICK_PROXY = ["--pings", "200", "--mbytes", "10"]
 
 
@@ -36,7 +40,8 @@ class BenchmarksNotFound(HarnessError):
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = "benchmarks:\n" + "\n".join(f"  {k:<8} {v}" for k, v in BENCHMARKS.items()) + \
-        "\n  all      each in turn, then every figure that has a target\n\nfigures and targets: docs/performance.md"
+        "\n  all      each in turn but detect, then every figure that has a target" \
+        "\n\nfigures and targets: docs/performance.md"
     parser.add_argument("which", nargs="?", default="all", choices=[*BENCHMARKS, "all"],
                         help="the benchmark to run (default: all)")
     parser.add_argument("--repeat", type=int, default=None, metavar="N",
@@ -67,7 +72,7 @@ def load_benchmark(name: str) -> ModuleType:
 def run(args: argparse.Namespace) -> int:
     if args.repeat is not None and args.repeat < 1:
         raise HarnessError("--repeat must be at least 1")
-    names = list(BENCHMARKS) if args.which == "all" else [args.which]
+    names = [n for n in BENCHMARKS if n not in SEPARATE] if args.which == "all" else [args.which]
     if args.options and len(names) > 1:
         raise HarnessError("--options goes with one named benchmark, not `all`")
     try:
