@@ -4,7 +4,8 @@ The budget is split as the work goes (docs/explore.md): the search stops drawing
 time for the proof's replays (and one run of margin); shrinking stops at the same point, keeping the
 smallest case so far and saying it was cut short; the proof's replays use what is left. A found case
 whose replays never show its violation is recorded as not reproducible and the search goes on while
-time remains (up to `give_up` such cases). The result is one JSON object (`explore.json`), also what `--workers` and `--shard` merge.
+time remains (up to `give_up` such cases). The result is one JSON object (`explore.json`), also what
+`--workers` and `--shard` merge.
 """
 
 from __future__ import annotations
@@ -15,14 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.checkers.coverage import WINDOWS, Coverage
+from harness.checkers.coverage import WINDOWS
 from harness.errors import HarnessError
 from harness.explore.proof import Proof, replay
 from harness.explore.shrink import Shrunk, shrink, size
+from harness.report.explorations import RESULT, merge
 from harness.scenario import load_raw
 from harness.strategies import KINDS, Campaign, Found, run_search, violations
-
-RESULT = "explore.json"
 
 
 def target_block(path: str | None, step: str | None) -> tuple[dict[str, Any] | None, str]:
@@ -173,30 +173,14 @@ def _case(found: Found, shrunk: Shrunk, proof: Proof) -> dict[str, Any]:
             "shrink_kept": shrunk.kept, "shrink_cut_short": shrunk.cut_short, "proof": proof.to_json()}
 
 
+__all__ = ["Session", "merge", "target_block", "window_rows", "write_result"]
+
+
 def write_result(reports: Path, result: dict[str, Any]) -> Path:
     reports.mkdir(parents=True, exist_ok=True)
     path = reports / RESULT
     path.write_text(json.dumps(result, indent=2) + "\n")
     return path
-
-
-def merge(results: list[dict[str, Any]]) -> dict[str, Any]:
-    """One result from several searches (workers or shards): the quickest proven case, every run counted,
-    the coverage summed."""
-    coverage = Coverage()
-    for r in results:
-        coverage = coverage.add(Coverage.from_json(r["coverage"]))
-    cases = sorted((r["case"] for r in results if r.get("case")), key=lambda c: c["seconds_to_find"])
-    status = "found" if cases else ("not-reproducible" if any(r.get("unreproducible") for r in results)
-                                    else "nothing-found")
-    return {"status": status, "exit_code": {"found": 1, "nothing-found": 0, "not-reproducible": 3}[status],
-            "target": results[0]["target"], "profile": results[0]["profile"], "mutant": results[0]["mutant"],
-            "searches": len(results), "seeds": [r["seed"] for r in results],
-            "seconds": max(r["seconds"] for r in results), "runs": sum(r["runs"] for r in results),
-            "inconclusive": [i for r in results for i in r["inconclusive"]],
-            "case": cases[0] if cases else None,
-            "unreproducible": [u for r in results for u in r.get("unreproducible", [])],
-            "coverage": coverage.to_json()}
 
 
 def window_rows(coverage: dict[str, Any]) -> list[tuple[str, str, int]]:

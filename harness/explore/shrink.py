@@ -2,10 +2,10 @@
 
 Hypothesis's generic shrinker knows nothing of runs: every candidate it tries is a 2-5 s real run, and it
 tries hundreds. A delivery violation has a small cause (one reconnect, one lost ack), and the harness
-knows which edits bring a scenario closer to it: keep one fault alone, drop one fault, drop a client, send fewer messages, move
-a fault earlier, shorten a fault, slow the rate. Each candidate is run once and kept when it still
-shows one of the original violation categories (the same cause, not any failure). Passes repeat until
-none is kept or the time is up; the smallest case so far is kept either way (docs/explore.md).
+knows which edits bring a scenario closer to it: keep one fault alone, drop one fault, drop a client,
+send fewer messages, move a fault earlier, shorten a fault, slow the rate. Each candidate is run once and
+kept when it still shows one of the original violation categories (the same cause, not any failure).
+Passes repeat until none is kept or the time is up; the smallest case so far is kept either way (docs/explore.md).
 """
 
 from __future__ import annotations

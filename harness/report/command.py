@@ -3,7 +3,8 @@
 A run folder is `DIR/<run-id>/` with `history.jsonl`, `rows.jsonl`, `scenario.json` and `verdict.json`.
 Its saved verdict is used as it is; `--recheck` (or a folder without `verdict.json`) checks the saved
 history and rows again first. Exit 0 when every run met its expectations, 1 otherwise, 2 when DIR is
-not a folder.
+not a folder. Every `explore.json` one folder below DIR (the jobs of `explore --shard`) is merged into
+`DIR/explore.json` first.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from harness.checkers.verdict import Verdict
 from harness.errors import HarnessError
 from harness.outcome import decide_saved, expectations_of, saved_outcome
 from harness.report import write_run_report, write_suite_index
+from harness.report.explorations import RESULT, merge_below
 from harness.runfolder import RunFolder
 
 
@@ -41,6 +43,12 @@ def run(args: argparse.Namespace) -> int:
     if not root.is_dir():
         raise ReportError(f"{root}: no such folder")
     console = Console()
+    campaign = merge_below(root)
+    if campaign is not None:
+        case = campaign["case"]
+        console.print(Text(f"explore: {len(campaign['merged'])} result(s) merged into {root / RESULT}: "
+                           f"{campaign['status']}, {campaign['runs']} runs"
+                           + (f"; {case['proof']['sentence']}: {case['scenario']}" if case else "")))
     failed = built = 0
     for folder in (RunFolder(p) for p in sorted(root.iterdir()) if p.is_dir()):
         has_data = folder.history.is_file() and folder.rows.is_file()
@@ -57,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
         failed += not outcome.passed
         mark = _MARKS[outcome.status]
         console.print(mark, Text(folder.name), Text("; ".join(outcome.reasons), style="dim"))
+    if not built and campaign is not None:
+        return int(campaign["exit_code"])
     if not built:
         raise ReportError(f"{root}: no run folder (DIR/<run-id>/ with verdict.json or history.jsonl "
                           "and rows.jsonl)")

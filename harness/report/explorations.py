@@ -1,0 +1,42 @@
+"""Explorations merged: the `explore.json` of several searches (`--workers`, or the CI jobs of `--shard`)
+as one campaign result (docs/explore.md)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from harness.checkers.coverage import Coverage
+
+RESULT = "explore.json"
+
+
+def merge(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """One result from several searches (workers or shards): the quickest proven case, every run counted,
+    the coverage summed."""
+    coverage = Coverage()
+    for r in results:
+        coverage = coverage.add(Coverage.from_json(r["coverage"]))
+    cases = sorted((r["case"] for r in results if r.get("case")), key=lambda c: c["seconds_to_find"])
+    status = "found" if cases else ("not-reproducible" if any(r.get("unreproducible") for r in results)
+                                    else "nothing-found")
+    return {"status": status, "exit_code": {"found": 1, "nothing-found": 0, "not-reproducible": 3}[status],
+            "target": results[0]["target"], "profile": results[0]["profile"], "mutant": results[0]["mutant"],
+            "searches": len(results), "seeds": [r["seed"] for r in results],
+            "seconds": max(r["seconds"] for r in results), "runs": sum(r["runs"] for r in results),
+            "inconclusive": [i for r in results for i in r["inconclusive"]],
+            "case": cases[0] if cases else None,
+            "unreproducible": [u for r in results for u in r.get("unreproducible", [])],
+            "coverage": coverage.to_json()}
+
+
+def merge_below(root: Path) -> dict[str, Any] | None:
+    """Merge every `explore.json` one folder below `root` into `root/explore.json`; None when there is none."""
+    found = sorted(root.glob(f"*/{RESULT}"))
+    if not found:
+        return None
+    merged = merge([json.loads(p.read_text()) for p in found])
+    merged["merged"] = [str(p) for p in found]
+    (root / RESULT).write_text(json.dumps(merged, indent=2) + "\n")
+    return merged
