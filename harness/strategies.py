@@ -156,9 +156,12 @@ class Found:
     """Runs made up to and including this one."""
 
 
-class BudgetSpent(BaseException):
-    """Ends a Hypothesis search from inside an example: not an Exception, so Hypothesis neither treats it
-    as a failure nor replays it; it leaves `run_state_machine_as_test` at once."""
+class SearchOver(KeyboardInterrupt):
+    """Ends a Hypothesis search from inside an example (the budget is spent, or a failure was found and
+    Hypothesis would go on drawing after it). Hypothesis lets a KeyboardInterrupt through at once without
+    replaying it or saving its example in the database as a failure, which it does for any other
+    exception; so this one leaves `run_state_machine_as_test` and the database keeps only real failures.
+    (Ctrl-C itself never raises inside a search: `Campaign.interruptible` turns it into a flag.)"""
 
 
 @dataclass
@@ -258,9 +261,11 @@ class Campaign:
         key = json.dumps(data, sort_keys=True)
         if key in self.results:
             return self.results[key]
+        if self.found is not None:
+            raise SearchOver
         result = self.execute(data, reserve=self.reserve())
         if result is None:
-            raise BudgetSpent
+            raise SearchOver
         failures = list(result.outcome.reasons) if result.outcome.status == "fail" else []
         self.results[key] = failures
         if failures and self.found is None:
@@ -341,9 +346,13 @@ def chaos_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
 
 def run_search(campaign: Campaign, settings: Any) -> Found | None:
     """Draw schedules under `settings` (its shrink phase should be off) until one fails, the examples run
-    out, or the budget leaves only the proof's time; the first failing schedule, or None."""
+    out, or the budget leaves only the proof's time; the first failing schedule, or None.
+
+    Hypothesis saves the failing example in its database (when `settings` has one) before it replays it;
+    the replay reads the kept result, and any further schedule it draws ends the search (SearchOver).
+    """
     from hypothesis.stateful import run_state_machine_as_test
 
-    with contextlib.suppress(AssertionError, BudgetSpent):
+    with contextlib.suppress(AssertionError, SearchOver):
         run_state_machine_as_test(chaos_machine(campaign), settings=settings)
     return campaign.found

@@ -142,3 +142,40 @@ def test_merge_takes_the_quickest_case_and_sums_the_rest() -> None:
     merged = merge([a, b])
     assert merged["case"]["id"] == "b" and merged["runs"] == 17 and merged["status"] == "found"
     assert merged["coverage"]["faults"] == 4 and merged["coverage"]["windows"]["store-to-ack"] == 2
+
+
+def test_report_merges_the_explore_json_of_shards(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.cli import main
+
+    base = {"target": "t", "profile": "exactly-once", "mutant": None, "inconclusive": [], "unreproducible": [],
+            "case": None, "coverage": {"faults": 1, "windows": {"before-store": 1}}}
+    for shard, seed in (("1", 1), ("2", 2)):
+        (tmp_path / shard).mkdir()
+        (tmp_path / shard / "explore.json").write_text(json.dumps({**base, "seed": seed, "seconds": 9.0, "runs": 4}))
+    assert main(["report", str(tmp_path)]) == 0
+    merged = json.loads((tmp_path / "explore.json").read_text())
+    assert merged["status"] == "nothing-found" and merged["runs"] == 8 and merged["seeds"] == [1, 2]
+    assert merged["coverage"]["windows"]["before-store"] == 2
+    assert "2 result(s) merged" in capsys.readouterr().out
+
+
+def test_target_takes_a_scenario_files_target_block(tmp_path: Path) -> None:
+    from harness.errors import HarnessError
+    from harness.explore.session import target_block
+
+    block = {"kind": "reference", "profile": "at-least-once", "mutant": None}
+    (tmp_path / "s.json").write_text(json.dumps({"name": "s", "target": block}))
+    assert target_block(str(tmp_path / "s.json"), None) == (block, "at-least-once")
+    assert target_block(str(tmp_path / "s.json"), "csr") == (block, "csr")
+    (tmp_path / "t.json").write_text(json.dumps({"target_version": 1, "name": "mine"}))
+    with pytest.raises(HarnessError, match="not supported by this build yet"):
+        target_block(str(tmp_path / "t.json"), None)
+
+
+def test_a_second_search_starts_from_what_the_first_found(tmp_path: Path, stand_in: StandIn) -> None:
+    database = tmp_path / "examples"
+    first = _session(tmp_path / "one", database=database, seed=7).run()
+    again = _session(tmp_path / "two", database=database, seed=7).run()
+    assert first["status"] == again["status"] == "found"
+    assert again["case"]["runs_to_find"] == 1
+    assert again["case"]["found_size"] == first["case"]["size"]

@@ -24,8 +24,8 @@ from typing import Any
 from harness.errors import HarnessError
 from harness.steps import STEPS
 
-DATABASE = Path(".sio-harness/examples")
-"""Hypothesis's example database: a second search of the same target starts from what the first learnt."""
+DATABASE = Path(".sio-harness/found")
+"""The cases explore found and proved, per target: a second search of the same target runs them first."""
 WRITE_MARGIN = 10.0
 """Seconds past the budget allowed for writing the result."""
 
@@ -67,7 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="this job's share of a campaign split over N jobs (seeds apart); "
                              "`sio-harness report DIR` merges their explore.json")
     parser.add_argument("--no-database", action="store_true",
-                        help=f"start from nothing instead of the example database ({DATABASE})")
+                        help=f"start from nothing instead of the cases found before ({DATABASE})")
     parser.add_argument("--reports", default="reports/explore", help="folder for runs, the found scenario and "
                                                                      "explore.json")
     parser.add_argument("--worker-of", default=None, help=argparse.SUPPRESS)

@@ -10,6 +10,7 @@ time remains (up to `give_up` such cases). The result is one JSON object (`explo
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from harness.explore.proof import Proof, replay
 from harness.explore.shrink import Shrunk, shrink, size
 from harness.report.explorations import RESULT, merge
 from harness.scenario import load_raw
-from harness.strategies import KINDS, Campaign, Found, run_search, violations
+from harness.strategies import KINDS, Campaign, Found, SearchOver, run_search, violations
 
 
 def target_block(path: str | None, step: str | None) -> tuple[dict[str, Any] | None, str]:
@@ -56,6 +57,7 @@ class Session:
     replays: int = 3
     steps: int = 8
     database: Path | None = None
+    """Where found cases are remembered (`<database>/<step>-<mutant>-<target>/`), None: remember nothing."""
     shard: str | None = None
     guess: float = 6.0
     """Seconds a run is taken to last before the first has run (see Campaign.guess)."""
@@ -84,26 +86,56 @@ class Session:
             campaign.on_run = lambda: on_change(self)
         result: dict[str, Any] | None = None
         with campaign.interruptible():
+            found = self._remembered()
             while result is None and not campaign.interrupted and len(self.unreproducible) < self.give_up:
-                found = run_search(campaign, self._settings())
+                found = found or run_search(campaign, self._settings())
                 if found is None:
                     break
                 result = self._follow(found, on_change)
+                found = None
+        if result is not None:
+            self._remember(result)
         final = self._result(result)
         write_result(self.reports, final)
         return final
 
+    @property
+    def memory(self) -> Path | None:
+        """This target's folder of remembered cases: one scenario file per case that replayed."""
+        if self.database is None:
+            return None
+        name = (self.target or {}).get("name") or "reference"
+        return self.database / f"{self.profile}-{self.mutant or 'none'}-{name}"
+
+    def _remembered(self) -> Found | None:
+        """Run each remembered case (newest first) until one fails again: a second search of the same
+        target starts from what the first found."""
+        folder = self.memory
+        if folder is None or not folder.is_dir():
+            return None
+        for path in sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True):
+            data, _ = load_raw(path)
+            data["seed"] = self.seed
+            try:
+                if self.campaign.check(data):
+                    return self.campaign.found
+            except SearchOver:
+                return None
+        return None
+
+    def _remember(self, case: dict[str, Any]) -> None:
+        folder = self.memory
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+            data, _ = load_raw(case["scenario"])
+            key = hashlib.sha256(json.dumps(data["faults"], sort_keys=True).encode()).hexdigest()[:12]
+            (folder / f"{key}.json").write_text(json.dumps(data, indent=2) + "\n")
+
     def _settings(self) -> Any:
         from hypothesis import HealthCheck, Phase, Verbosity, settings
-        from hypothesis.database import DirectoryBasedExampleDatabase
 
-        database = None
-        if self.database is not None:
-            key = "-".join(p for p in (self.profile, self.mutant or "none",
-                                       str((self.target or {}).get("name") or "reference")) if p)
-            database = DirectoryBasedExampleDatabase(str(self.database / key))
-        return settings(max_examples=100_000, deadline=None, database=database,
-                        phases=[Phase.explicit, Phase.reuse, Phase.generate], stateful_step_count=self.steps,
+        return settings(max_examples=100_000, deadline=None, database=None, report_multiple_bugs=False,
+                        phases=[Phase.generate], stateful_step_count=self.steps,
                         suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet)
 
     def _follow(self, found: Found, on_change: Callable[[Session], None] | None) -> dict[str, Any] | None:

@@ -111,10 +111,17 @@ def shrink(data: dict[str, Any], cause: frozenset[str], trial: Trial) -> Shrunk:
     """Shrink `data`, which showed the violation categories `cause`, keeping each candidate that still
     shows one of them."""
     best = Shrunk(copy.deepcopy(data))
+    rejected: set[tuple[str, int, int]] = set()
+    """Edits that lost the violation, with the faults and clients they were tried at: not tried again
+    while those stay (dropping the one fault left loses it again after a shorter workload, too)."""
     progress = True
     while progress:
         progress = False
         for edit, candidate in candidates(best.data):
+            faults, _, clients = size(best.data)
+            tried = (edit, faults, clients)
+            if tried in rejected:
+                continue
             shown = trial(candidate)
             if shown is None:
                 best.cut_short = True
@@ -125,4 +132,5 @@ def shrink(data: dict[str, Any], cause: frozenset[str], trial: Trial) -> Shrunk:
                 best.kept.append(edit)
                 progress = True
                 break
+            rejected.add(tried)
     return best
