@@ -251,7 +251,6 @@ class Campaign:
         self.coverage = self.coverage.add(fault_windows(read_history(RunFolder(result.run_dir).history)))
         if result.outcome.status == "inconclusive":
             self.inconclusive.append(str(result.run_dir))
-            log.info("inconclusive run, not a violation: %s (%s)", result.run_dir, "; ".join(result.outcome.reasons))
         if self.on_run is not None:
             self.on_run()
         return result
@@ -266,11 +265,22 @@ class Campaign:
         result = self.execute(data, reserve=self.reserve())
         if result is None:
             raise SearchOver
-        failures = list(result.outcome.reasons) if result.outcome.status == "fail" else []
+        failures = _broken(result)
         self.results[key] = failures
         if failures and self.found is None:
             self.found = Found(data, result.run_dir, failures, violations(result), self.elapsed(), self.runs)
         return failures
+
+
+def _broken(result: RunResult) -> list[str]:
+    """The reasons of a run whose outcome (harness.outcome) failed, else nothing.
+
+    The search hunts proven violations: an inconclusive run (never quiet, or a fault whose trigger never
+    fired, such as an ACK count past the last ack) proves nothing, so it is logged and not shrunk.
+    """
+    if result.outcome.status == "inconclusive":
+        log.info("inconclusive run, not a violation: %s (%s)", result.run_dir, "; ".join(result.outcome.reasons))
+    return list(result.outcome.reasons) if result.outcome.status == "fail" else []
 
 
 def chaos_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:

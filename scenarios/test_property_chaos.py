@@ -1,7 +1,7 @@
 """Property-based chaos, short budget: Hypothesis draws schedules of sends, faults and heals against the
-exactly-once step, which must keep its promise on every one (harness.strategies explains how a run that
-fails only once is kept from becoming a flaky Hypothesis failure). `sio-harness explore --budget 10m`
-runs the long campaign; tests/test_strategies_chaos.py hunts a mutant.
+exactly-once step, which must keep its promise on every one (harness.strategies explains why Hypothesis
+never re-runs a schedule). `sio-harness explore --budget 10m` runs the long campaign (docs/explore.md);
+tests/test_strategies_chaos.py hunts a mutant.
 """
 
 from pathlib import Path
