@@ -26,8 +26,8 @@ from harness.steps import STEPS
 
 DATABASE = Path(".sio-harness/found")
 """The cases explore found and proved, per target: a second search of the same target runs them first."""
-WRITE_MARGIN = 10.0
-"""Seconds past the budget allowed for writing the result."""
+LOG_EVERY = 30.0
+"""Seconds between progress lines when the output is not a terminal."""
 
 
 def parse_budget(text: str) -> float:
@@ -125,18 +125,18 @@ def _status(session: Any) -> str:
 @contextlib.contextmanager
 def _live(session: Any) -> Iterator[Callable[[Any], None]]:
     """A status line on a terminal (stderr, redrawn in place, never longer than the terminal); elsewhere a
-    line per phase change, so a CI log gets a few lines rather than one per run."""
+    line per phase change and every LOG_EVERY seconds, so a CI log gets a few lines, not one per run."""
     from harness.console import err
 
     if err.is_terminal:
         with err.status(_status(session)) as status:
             yield lambda s: status.update(_status(s))
         return
-    phases: list[str] = []
+    last: list[tuple[str, float]] = []
 
     def changed(s: Any) -> None:
-        if not phases or phases[-1] != s.phase:
-            phases.append(s.phase)
+        if not last or last[-1][0] != s.phase or time.monotonic() - last[-1][1] >= LOG_EVERY:
+            last.append((s.phase, time.monotonic()))
             print(_status(s), flush=True)
 
     yield changed
