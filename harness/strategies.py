@@ -258,6 +258,11 @@ class Campaign:
             self.on_run()
         return result
 
+    def discount(self, data: dict[str, Any]) -> None:
+        """Count the schedule `data` as a pass from now on: its failure did not replay (a later search
+        drawing it again would otherwise read the kept failure, with no case to follow)."""
+        self.results[json.dumps(data, sort_keys=True)] = []
+
     def check(self, data: dict[str, Any]) -> list[str]:
         """The failures of one explored schedule: run once per search, then read from `results`."""
         key = json.dumps(data, sort_keys=True)

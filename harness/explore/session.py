@@ -167,6 +167,7 @@ class Session:
         if proof.reproduced:
             return case
         self.unreproducible.append(case)
+        campaign.discount(found.data)
         self.phase = "search"
         self.best = None
         return None
