@@ -7,34 +7,51 @@ A `Verdict` is plain data. It round-trips through JSON (`to_json` / `from_json`)
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import orjson
 
 from harness.errors import HarnessError
 
-CLIENT_TO_SERVER = ("lost", "abandoned", "duplicated", "unexpected", "recovered", "reordered")
-"""Per logical message, judged against the final database rows (DESIGN.md section 8)."""
+CLIENT_TO_SERVER = ("lost", "abandoned", "indeterminate", "duplicated", "unexpected", "recovered",
+                    "reordered")
+"""Per logical message, judged against the final database rows (docs/checkers.md). `abandoned` never
+left the page (`fail`); `indeterminate` may have (`info`, or no completion) yet no row holds it."""
 
 SERVER_TO_CLIENT = ("missed", "redelivered", "out_of_order", "phantom")
-"""Per client lineage connected at the end. `out_of_order` is section 8's server->client `reordered`,
-renamed so that every category has exactly one name in counts and expectations."""
+"""Per client lineage. `missed` needs the lineage's final sync (connected at the end, or a successor
+page that resumed past a gap); the others are certain on every lineage. `out_of_order` is the
+server->client `reordered`, renamed so that every category has exactly one name."""
 
 CATEGORIES = CLIENT_TO_SERVER + SERVER_TO_CLIENT
 
 GUARANTEES: dict[str, tuple[str, ...]] = {
     "at-most-once": ("duplicated", "redelivered"),
-    "at-least-once": ("lost", "abandoned", "missed"),
-    "exactly-once": ("duplicated", "redelivered", "lost", "abandoned", "missed"),
+    "at-least-once": ("lost", "abandoned", "indeterminate", "missed"),
+    # Like Jepsen's total-queue: valid only with nothing lost and nothing unexpected (docs/checkers.md).
+    "exactly-once": ("lost", "abandoned", "indeterminate", "duplicated", "unexpected", "missed",
+                     "redelivered", "phantom"),
     "ordered": ("reordered", "out_of_order"),
-    # Not in DESIGN.md section 8: nothing appears that nobody sent or that the database does not hold.
-    # Kept out of exactly-once so section 8's definitions stay exact; expect it explicitly.
     "no-phantoms": ("unexpected", "phantom"),
 }
-"""Each guarantee and the categories that break it."""
+"""Each guarantee and the categories that break it. `recovered` breaks none."""
 
 DEFAULT_EXPECTED = ("exactly-once",)
+
+
+def judge(counts: Mapping[str, int], undecided: Iterable[str]) -> dict[str, bool | None]:
+    """Each guarantee: False when a decided category breaking it was found, else None when one of
+    them could not be judged, else True. A guarantee is never held on evidence that is missing, and
+    never broken by what an undecided category merely saw (a delivery still in flight)."""
+    unknown = set(undecided)
+    out: dict[str, bool | None] = {}
+    for name, categories in GUARANTEES.items():
+        if any(counts.get(c, 0) for c in categories if c not in unknown):
+            out[name] = False
+        else:
+            out[name] = None if unknown.intersection(categories) else True
+    return out
 
 
 class ExpectationError(HarnessError):
@@ -143,7 +160,8 @@ class Verdict:
 
     expected: list[str]
     expected_violations: dict[str, int]
-    guarantees: dict[str, bool]
+    guarantees: dict[str, bool | None]
+    """True held, False violated, None inconclusive: no violation found and some evidence missing."""
     client_to_server: dict[str, list[str]]
     server_to_client: dict[str, dict[str, list[str]]]
     unchecked_lineages: dict[str, str]
@@ -155,6 +173,11 @@ class Verdict:
     rows: int
     duration_ms: float
     notes: list[str] = field(default_factory=list)
+    inconclusive: list[str] = field(default_factory=list)
+    """Why evidence is missing (the run did not become quiet, the history is torn, ...); empty when
+    the verdict is conclusive."""
+    undecided: list[str] = field(default_factory=list)
+    """The categories whose absence the evidence cannot prove: a count of 0 there means "not seen"."""
 
     @property
     def counts(self) -> dict[str, int]:
@@ -166,21 +189,35 @@ class Verdict:
 
     @property
     def failures(self) -> list[str]:
-        """Each unmet expectation as one sentence; empty when the run meets its expectations."""
+        """Each unmet expectation as one sentence, inconclusive ones included (they say so); empty
+        when the run meets its expectations. `harness.outcome` tells fail from inconclusive by
+        `guarantees` (None) and `undecided`."""
         counts = self.counts
         out = []
+        why = "; ".join(self.inconclusive) or "no evidence"
         for name in self.expected:
-            if not self.guarantees.get(name, False):
+            held = self.guarantees.get(name, False)
+            if held is None:
+                out.append(f"{name} inconclusive: {why}")
+            elif not held:
                 broken = [f"{counts[c]} {c}" for c in GUARANTEES[name] if counts[c]]
                 out.append(f"{name} violated: {', '.join(broken)}")
         for name, minimum in self.expected_violations.items():
             if counts.get(name, 0) < minimum:
-                out.append(f"expected at least {minimum} {name}, found {counts.get(name, 0)}")
+                undecided = " (inconclusive: " + why + ")" if name in self.undecided else ""
+                out.append(f"expected at least {minimum} {name}, found {counts.get(name, 0)}{undecided}")
         return out
 
     @property
     def passed(self) -> bool:
+        """No unmet expectation, decided or not: a verdict never passes on missing evidence."""
         return not self.failures
+
+    def missing_evidence(self, reason: str, categories: Iterable[str] = CATEGORIES) -> Verdict:
+        """This verdict with `reason` added and `categories` undecided (a torn history, say)."""
+        undecided = [c for c in CATEGORIES if c in self.undecided or c in set(categories)]
+        return replace(self, inconclusive=[*self.inconclusive, reason], undecided=undecided,
+                       guarantees=judge(self.counts, undecided))
 
     def to_json(self) -> str:
         return orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2).decode()
