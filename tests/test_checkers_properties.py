@@ -155,3 +155,16 @@ def test_the_synthetic_runs_planted_counts_are_found(seed: int, knobs: dict[str,
     assert {name: counts[name] for name in synthetic.truth} == synthetic.truth
     assert counts["unexpected"] == counts["reordered"] == 0
     assert verdict.events == synthetic.events
+
+
+def test_the_synthetic_run_plants_on_refreshed_and_disconnected_pages() -> None:
+    synthetic = Synthetic()
+    events = list(synthetic_history(synthetic, clients=5, messages=400, seed=3, redeliver=0.1,
+                                    reorder=0.1, phantom=0.02))
+    verdict = check(events, synthetic.rows)
+    assert verdict.unchecked_lineages["c4"] == "not connected at the end"
+    for proc in ("c3", "c4"):  # c3 was refreshed into c3.1; c4 is disconnected at the end
+        per = verdict.server_to_client[proc]
+        assert per["redelivered"] and per["out_of_order"] and per["phantom"]
+    counts = verdict.counts
+    assert {name: counts[name] for name in synthetic.truth} == synthetic.truth
