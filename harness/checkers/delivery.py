@@ -590,7 +590,7 @@ def _verdict(expectations: Expectations, store: _Rows, lineages: _Lineages, faul
     if not events:
         inconclusive.append("the history is empty")
         undecided.update(CATEGORIES)
-    elif len(skipped) == len(s2c):
+    elif not any(ln.connected and ln.next is None for ln in lineages.by_proc.values()):
         inconclusive.append("no client judged at the end")
         undecided.add("missed")
     if not quiet:
