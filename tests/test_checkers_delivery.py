@@ -6,12 +6,14 @@ the guarantees that break (and those that must not).
 
 from __future__ import annotations
 
+import tracemalloc
+
 import pytest
 from checkers_support import MS, Story
 
 from harness.checkers import GUARANTEES, Expectations, Verdict, check
 from harness.checkers.verdict import ExpectationError, VerdictFormatError
-from harness.history import HistoryError
+from harness.history import HistoryError, make_content
 
 
 def only(verdict: Verdict, **expected: int) -> None:
@@ -349,10 +351,126 @@ def test_a_malformed_event_is_a_history_error_naming_it(event: dict) -> None:
         check([good, event], [])
 
 
-@pytest.mark.parametrize("row", [{"content": "x"}, {"id": 0, "content": "x"}, "row"])
+@pytest.mark.parametrize("row", [{"content": "x"}, {"id": 0, "content": "x"}, "row", {"id": True},
+                                 {"id": 2**63, "content": "x"}, {"id": 1.5}, {"id": None}])
 def test_a_malformed_row_is_a_history_error(row: object) -> None:
     with pytest.raises(HistoryError):
         check([], [row])
+
+
+def test_row_ids_are_integers_or_strings_never_both() -> None:
+    with pytest.raises(HistoryError, match="mix"):
+        check([], [{"id": 1, "content": "a"}, {"id": "b", "content": "b"}])
+    with pytest.raises(HistoryError, match="share an id"):
+        check([], [{"id": "a", "content": "a"}, {"id": "a", "content": "b"}])
+
+
+def test_a_row_id_of_2_63_minus_1_costs_memory_for_one_row_not_for_its_size() -> None:
+    s = Story().start("c1").start("c2")
+    s.invoke("c1:1").ack("c1:1")
+    content = make_content("c1:1", "hi")
+    s.rows.append({"id": 2**63 - 1, "client_offset": None, "content": content})
+    for proc in ("c1", "c2"):
+        s.ev(proc, "ok", "recv", id="c1:1", server_offset=2**63 - 1, csr_offset=None, content=content)
+    tracemalloc.start()
+    try:
+        verdict = check(s.end("c1", "c2").events, s.rows)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    only(verdict)
+    assert verdict.guarantees["exactly-once"] is True
+    assert peak < 1_000_000  # bytes: a few rows' worth, where 2**63 counters would not fit anywhere
+
+
+def test_string_row_ids_keep_the_order_the_rows_were_read_in() -> None:
+    s = Story().start("c1")
+    rows = [{"id": rid, "client_offset": None, "content": make_content(f"c1:{i}", "hi")}
+            for i, rid in enumerate(("zz", "aa", "mm"), 1)]
+    for row in rows:
+        s.invoke(row["content"].split(" ")[0]).ack(row["content"].split(" ")[0])
+    for row in (rows[0], rows[2], rows[1]):
+        s.ev("c1", "ok", "recv", id=row["content"].split(" ")[0], server_offset=row["id"],
+             csr_offset=None, content=row["content"])
+    verdict = check(s.end("c1").events, rows)
+    only(verdict, out_of_order=1)
+    assert verdict.server_to_client["c1"]["out_of_order"] == ["c1:2"]
+
+
+def test_a_recv_that_is_not_ok_is_not_a_receipt() -> None:
+    s = Story().start("c1").start("c2")
+    rid = s.sent("c1:1", "c1")
+    s.ev("c2", "fail", "recv", id="c1:1", server_offset=rid, csr_offset=None,
+         content=s.rows[0]["content"])
+    verdict = check(s.end("c1", "c2").events, s.rows)
+    only(verdict, missed=1)
+
+
+def test_server_offset_true_is_not_row_1() -> None:
+    s = Story().start("c1").start("c2")
+    s.sent("c1:1", "c1")
+    s.recv("c2", None, mid="c1:1")
+    s.events[-1]["value"]["server_offset"] = True
+    verdict = check(s.end("c1", "c2").events, s.rows)
+    only(verdict, missed=1, phantom=1)
+
+
+def test_certain_categories_are_judged_on_pages_not_judged_at_the_end() -> None:
+    s = Story().start("c1").start("c2")
+    r1 = s.sent("c1:1", "c1", "c2")
+    s.recv("c1", r1)  # c1 received row 1 twice ...
+    s.ev("c1", "info", "refresh", next="c1.1")  # ... and was then refreshed
+    s.start("c1.1")
+    s.recv("c1.1", r1)
+    s.invoke("c2:1").info("c2:1")
+    s.recv("c2", 9, mid="c2:1")  # c2 saw a phantom, and is disconnected at the end
+    verdict = check(s.end("c1.1").end("c2", connected=False).events, s.rows)
+    only(verdict, redelivered=1, phantom=1, indeterminate=1)
+    assert verdict.guarantees["at-most-once"] is False and verdict.guarantees["no-phantoms"] is False
+
+
+def test_a_refreshed_page_resuming_past_a_gap_missed_the_gap() -> None:
+    s = Story().start("c1").start("c2")
+    s.sent("c1:1", "c1", "c2")
+    s.sent("c2:1", "c2")
+    r3 = s.sent("c2:2", "c1", "c2")
+    s.ev("c1", "info", "refresh", next="c1.1")
+    s.start("c1.1", offset=r3)
+    verdict = check(s.end("c1.1", "c2").events, s.rows)
+    only(verdict, missed=1)
+    assert verdict.server_to_client["c1"]["missed"] == ["c2:1"]
+
+
+def test_all_clients_disconnected_at_the_end_leaves_at_least_once_inconclusive() -> None:
+    s = Story().start("c1").start("c2")
+    s.sent("c1:1", "c1")
+    verdict = check(s.end("c1", "c2", connected=False).events, s.rows)
+    only(verdict)
+    assert verdict.guarantees["at-least-once"] is None and verdict.guarantees["at-most-once"] is True
+    assert verdict.inconclusive == ["no client judged at the end"] and not verdict.passed
+
+
+def test_a_run_that_never_became_quiet_reports_no_delivery_in_flight_as_missed() -> None:
+    s = Story().start("c1").start("c2")
+    s.sent("c1:1", "c1")
+    s.invoke("c1:2").info("c1:2", "timeout")
+    s.ev("harness", "info", "quiet", waited=15.0, not_connected=[], pending={"c2": 1})
+    verdict = check(s.end("c1", "c2").events, s.rows)
+    only(verdict, indeterminate=1)
+    assert verdict.guarantees["at-least-once"] is None and verdict.guarantees["exactly-once"] is None
+    assert verdict.undecided == ["indeterminate", "missed"]
+    assert verdict.inconclusive == ["the run did not become quiet (pending: {'c2': 1})"]
+
+
+def test_a_redelivery_of_a_retried_message_says_it_may_be_a_phantom_retry() -> None:
+    s = Story().start("c1").start("c2")
+    s.invoke("c1:1")
+    rid = s.store("c1:1")
+    s.recv("c2", rid).recv("c2", rid).recv("c1", rid)
+    s.ev("c1", "ok", "send", id="c1:1", tries=2)
+    verdict = check(s.end("c1", "c2").events, s.rows)
+    only(verdict, redelivered=1)
+    assert any("cannot tell a redelivery from a phantom" in note for note in verdict.notes)
 
 
 def test_every_guarantee_is_defined_by_categories_the_verdict_counts() -> None:
