@@ -73,8 +73,9 @@ def print_verdict(verdict: Verdict, console: Console) -> None:
     table.add_column("held")
     table.add_column("expected")
     for name, held in verdict.guarantees.items():
-        table.add_row(Text(name), Text("yes" if held else "NO", style="green" if held else "red"),
-                      Text("yes" if name in verdict.expected else ""))
+        mark = Text("inconclusive", style="yellow") if held is None else \
+            Text("yes" if held else "NO", style="green" if held else "red")
+        table.add_row(Text(name), mark, Text("yes" if name in verdict.expected else ""))
     console.print(table)
 
     counts = verdict.counts
@@ -112,6 +113,8 @@ def print_verdict(verdict: Verdict, console: Console) -> None:
         console.print(table)
     for proc, reason in verdict.unchecked_lineages.items():
         console.print(Text(f"not judged for server->client delivery: {proc} ({reason})", style="dim"))
+    for reason in verdict.inconclusive:
+        console.print(Text(f"inconclusive: {reason}", style="yellow"))
     for note in verdict.notes:
         console.print(Text(note, style="yellow"))
 

@@ -239,7 +239,7 @@ def check(history: Iterable[Event], rows: Iterable[Mapping[str, Any]],
     store = _Rows(rows)
     row_msg = store.msg
     row_sent = store.sent
-    row_pos = store.pos.get
+    row_pos = store.pos
     first, extra = store.first, store.extra
     lineages = _Lineages(store.template)
     by_proc = lineages.by_proc
@@ -277,8 +277,8 @@ def check(history: Iterable[Event], rows: Iterable[Mapping[str, Any]],
                 except KeyError:
                     ln = new_lineage(e["proc"])
                 try:
-                    p = row_pos(off, 0)
-                except TypeError:
+                    p = row_pos[off]
+                except (KeyError, TypeError):
                     p = 0
                 if p and row_msg[p] == v["id"] and off is not True:
                     got = ln.got
