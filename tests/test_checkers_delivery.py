@@ -337,6 +337,10 @@ def test_verdict_round_trips_through_json() -> None:
     assert again.counts["lost"] == 1 and again.passed
     with pytest.raises(VerdictFormatError):
         Verdict.from_json('{"expected": []}')
+    clean = clean_two_clients()
+    unknown = check(clean.events[:-1], clean.rows)  # c2's end event is gone: it never ended
+    assert unknown.inconclusive == ["lineage c2 never ended"]
+    assert Verdict.from_json(unknown.to_json()) == unknown
 
 
 @pytest.mark.parametrize("event", [
