@@ -481,3 +481,14 @@ def test_every_guarantee_is_defined_by_categories_the_verdict_counts() -> None:
     verdict = check([], [])
     for categories in GUARANTEES.values():
         assert set(categories) <= set(verdict.counts)
+
+
+def test_a_page_whose_initial_offset_names_no_row_is_not_judged_for_missed() -> None:
+    rows = [{"id": "a1", "client_offset": None, "content": make_content("c1:1", "hi")}]
+    s = Story()
+    s.ev("c1", "ok", "start", lineage="c1", server_offset="zz")
+    s.invoke("c1:1").ack("c1:1")
+    verdict = check(s.end("c1").events, rows)
+    assert verdict.unchecked_lineages == {"c1": "its initial offset names no row"}
+    assert verdict.inconclusive == ["no client judged at the end"]
+    assert verdict.guarantees["at-least-once"] is None

@@ -590,7 +590,9 @@ def _verdict(expectations: Expectations, store: _Rows, lineages: _Lineages, faul
     if not events:
         inconclusive.append("the history is empty")
         undecided.update(CATEGORIES)
-    elif not any(ln.connected and ln.next is None for ln in lineages.by_proc.values()):
+    elif not any(ln.connected and ln.next is None and proc not in unended
+                 and skipped.get(proc) in (None, "the run did not become quiet")
+                 for proc, ln in lineages.by_proc.items()):
         inconclusive.append("no client judged at the end")
         undecided.add("missed")
     if not quiet:
