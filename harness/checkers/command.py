@@ -112,7 +112,7 @@ def print_verdict(verdict: Verdict, console: Console) -> None:
                           "never" if r.recovery_ms is None else f"{r.recovery_ms:.1f}")
         console.print(table)
     for proc, reason in verdict.unchecked_lineages.items():
-        console.print(Text(f"not judged for server->client delivery: {proc} ({reason})", style="dim"))
+        console.print(Text(f"not judged for missed: {proc} ({reason})", style="dim"))
     for reason in verdict.inconclusive:
         console.print(Text(f"inconclusive: {reason}", style="yellow"))
     for note in verdict.notes:
