@@ -323,9 +323,9 @@ def check(history: Iterable[Event], rows: Iterable[Mapping[str, Any]],
                         if type(tries) is int and tries > 1:
                             retried.add(mid)
                         ln = lineages[e["proc"]]
-                        ts = sent_t.get(mid, -1)
-                        if ts >= 0:
-                            ln.acks.append(e["t"] - ts)
+                        invoked = sent_t.get(mid)
+                        if invoked is not None:
+                            ln.acks.append(e["t"] - invoked)
                         if waiting:
                             faults.progress(ln.root, e["t"])
                 elif ty == "info":
