@@ -97,7 +97,7 @@ def test_soak_suite_prints_the_table_and_exits_1_on_a_flaky_cell(tmp_path: Path)
                           capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 1, proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[0] == f"2 runs of pytest {suite} with 1 CPU-burning processes beside it"
+    assert lines[0] == f"2 runs of pytest {suite} with 1 CPU-burning process beside it"
     assert lines[1].startswith("run 1: 1 failed") and lines[2].startswith("run 2: 1 passed")
     assert any(line.split()[-2:] == ["1/2", "1"] and "test_flaky" in line for line in lines)
     assert "test_steady" not in proc.stdout

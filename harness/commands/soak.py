@@ -101,8 +101,9 @@ async def _suite(args: argparse.Namespace) -> int:
     if not Path(args.suite).exists():
         raise HarnessError(f"--suite {args.suite}: no such file or folder")
     pytest_args = ["-k", args.select] if args.select else []
-    print(f"{args.runs} runs of pytest {args.suite} with {args.load} CPU-burning processes beside it",
-          flush=True)
+    runs = f"{args.runs} run{'s' if args.runs != 1 else ''}"
+    burners = f"{args.load} CPU-burning process{'es' if args.load != 1 else ''}"
+    print(f"{runs} of pytest {args.suite} with {burners} beside it", flush=True)
     folder = Path(args.reports) / time.strftime("suite-%Y%m%d-%H%M%S")
     result = await flake.campaign(args.suite, args.runs, args.load, folder, pytest_args,
                                   on_run=lambda run: print(flake.summary_line(run), flush=True))
