@@ -113,7 +113,7 @@ def child(scenario_file: str, reports: str) -> int:
     counts = {k: v for k, v in result.verdict.counts.items() if v}
     print(json.dumps({"peak": peak_rss(), "before": before, "events": events, "seconds": seconds,
                       "quiet": result.quiet.reached, "stages": stages, "verdict": counts, "tasks": tasks[0],
-                      "unstored": counts.get("abandoned", 0)}))
+                      "unstored": counts.get("abandoned", 0) + counts.get("indeterminate", 0)}))
     return 0
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from harness.clients.backoff import Backoff
-from harness.clients.sioclient import BrowserSocket
+from harness.clients.sioclient import SioClientSocket
 from harness.processes import free_port
 
 OPEN = {"sid": "", "upgrades": [], "pingInterval": 25000, "pingTimeout": 20000, "maxPayload": 1000000}
@@ -75,7 +75,7 @@ async def test_the_next_attempt_waits_until_the_engine_has_closed() -> None:
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     listener = _Listener()
-    socket = BrowserSocket(f"http://127.0.0.1:{port}", listener, auth=dict, transports=["websocket"],
+    socket = SioClientSocket(f"http://127.0.0.1:{port}", listener, auth=dict, transports=["websocket"],
                            ack_timeout=None, retries=0, backoff=Backoff(0.05, 0.05, 0.0, random.Random(0)))
     try:
         socket.open()

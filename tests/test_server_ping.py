@@ -18,7 +18,7 @@ import pytest
 from server_support import Servers, servers, sqlite_db
 
 from harness.clients.backoff import Backoff
-from harness.clients.sioclient import BrowserSocket
+from harness.clients.sioclient import SioClientSocket
 from reference_server.app import engineio_ping_interval
 
 FAST_PINGS = ("--ping-interval", "0.25", "--ping-timeout", "0.25")
@@ -80,7 +80,7 @@ async def test_an_idle_client_stays_connected(servers: Servers, sqlite_db: str) 
     """Eight ping cycles without a message: before the fix the client dropped within one to three."""
     server = await servers.start(sqlite_db, extra=FAST_PINGS)
     listener = _Listener()
-    socket = BrowserSocket(server.url, listener, auth=dict, transports=["websocket"], ack_timeout=None,
+    socket = SioClientSocket(server.url, listener, auth=dict, transports=["websocket"], ack_timeout=None,
                            retries=0, backoff=Backoff(0.1, 1.0, 0.0, random.Random(0)))
     socket.open()
     try:
