@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from harness.errors import HarnessError
+from harness.librarylog import keep_off_terminal
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("reference_server.command", "run the reference chat server in the foreground"),
@@ -56,6 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "_module", None):
         parser.print_help()
         return 2
+    keep_off_terminal()
     try:
         runner = importlib.import_module(args._module).run
         result = runner(args)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import errno
+import logging
 import os
 import signal
 import socket
@@ -58,6 +59,7 @@ class ManagedProcess:
         self.cwd = cwd
         self.log_path = Path(log_path) if log_path else None
         self.proc: asyncio.subprocess.Process | None = None
+        self._forget: asyncio.Future[None] | None = None
 
     @property
     def pid(self) -> int | None:
@@ -82,6 +84,15 @@ class ManagedProcess:
             if self.log_path:
                 out.close()  # type: ignore[union-attr]
         _LIVE[self.proc.pid] = self
+        # A child that ends on its own (a crash, a target that exits) leaves the registry too, so that
+        # `stop_all` never signals a PID the system may have handed to another process since.
+        self._forget = asyncio.ensure_future(self._forget_on_exit(self.proc))
+
+    @staticmethod
+    async def _forget_on_exit(proc: asyncio.subprocess.Process) -> None:
+        await proc.wait()
+        if _LIVE.get(proc.pid) is not None and _LIVE[proc.pid].proc is proc:
+            del _LIVE[proc.pid]
 
     async def wait_http(self, url: str, timeout: float = 10.0) -> float:
         """Poll `url` until it answers 200; return seconds waited. Fails fast if the child exits."""
@@ -162,9 +173,36 @@ class ManagedProcess:
             os.kill(self.proc.pid, sig)
 
 
+_STOPPED_AT_EXIT: set[int] = set()
+"""PIDs `stop_all` killed and reaped itself, behind the back of asyncio's child watcher."""
+
+# What asyncio's child watcher logs when the child it waits for was reaped by someone else, or outlived
+# the event loop that started it (see `_WatcherReports`).
+_WATCHER_REPORTS = ("Unknown child process pid %d, will report returncode 255", "Loop %r that handles pid %r is closed")
+
+
+class _WatcherReports(logging.Filter):
+    """Drops asyncio's report on a child that `stop_all` has already killed and reaped.
+
+    asyncio waits for each child in a thread of its own (`ThreadedChildWatcher`). A child still running
+    when `stop_all` runs (interpreter exit after a crash or Ctrl-C, or SIGTERM) has such a thread blocked
+    in waitpid; `stop_all` must not wait for it, because at exit the loop that would hear of the child's
+    end is closed. So `stop_all` reaps the child itself, and the thread then wakes to find the child gone
+    (or its loop closed) and says so on stderr. For those PIDs the report is expected and says nothing.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        return not (record.msg in _WATCHER_REPORTS and args and args[-1] in _STOPPED_AT_EXIT)
+
+
+logging.getLogger("asyncio").addFilter(_WatcherReports())
+
+
 def stop_all() -> None:
     """Synchronously SIGKILL every child still registered: the last line of defence at exit."""
     for pid in list(_LIVE):
+        _STOPPED_AT_EXIT.add(pid)
         try:
             os.killpg(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):

@@ -27,6 +27,7 @@ from harness.checkers.files import check_files
 from harness.checkers.verdict import Expectations, Verdict
 from harness.clients.base import ClientDriver
 from harness.history import HistoryWriter, OpType, write_rows
+from harness.librarylog import RunLog
 from harness.nemesis import Nemesis
 from harness.report import write_run_report
 from harness.scenario import Scenario
@@ -161,6 +162,7 @@ async def run_scenario(scenario: Scenario, reports_dir: str | os.PathLike[str] =
     run_dir.mkdir(parents=True, exist_ok=False)
     (run_dir / "scenario.json").write_text(scenario.to_json())
     history = RunHistory(run_dir / "history.jsonl")
+    library_log = RunLog(run_dir / "libraries.log")
     untriggered: list[str] = []
     topo = Topology(scenario, run_dir, history)
     try:
@@ -192,6 +194,7 @@ async def run_scenario(scenario: Scenario, reports_dir: str | os.PathLike[str] =
             await topo.close()
         finally:
             history.close()
+            library_log.close()
     write_rows(run_dir / "rows.jsonl", rows)
     say("check", "checking")
     verdict, unmet = check_run(run_dir, scenario)
