@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "explore": ("harness.commands.explore", "property-based chaos: search a step (or mutant) for a violation"),
     "soak": ("harness.commands.soak", "N consecutive runs under the full fault mix; count false alarms"),
     "bench": ("harness.commands.bench", "measure performance: checker, proxy, run, load, memory, suite"),
+    "setup": ("harness.commands.setup", "install what a driver needs outside Python (node: socket.io-client)"),
 }
 
 
