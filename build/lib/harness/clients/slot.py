@@ -1,0 +1,113 @@
+"""A client slot that holds one page at a time: what the python and the node driver share.
+
+A *page* is one load of the tutorial's chat page (a python-socketio socket, or a Node.js process running
+socket.io-client). A page refresh discards it with everything in it and opens a fresh one in the same slot
+under the next process name (`c1` -> `c1.1`), keeping the offset only when the page persists it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import abstractmethod
+from typing import Any, Protocol
+
+from harness.clients.base import ClientConfig, ClientDriver
+from harness.clients.recorder import PageRecorder, SendPolicy
+from harness.history import HistoryWriter
+
+
+def page_offset(value: Any) -> int:
+    """`auth.serverOffset` as the history records it: the server treats a missing one as 0."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+class PageBase:
+    """The state every page load has, whatever client runs it: its lineage's recorder and its offset."""
+
+    def __init__(self, proc: str, config: ClientConfig, policy: SendPolicy, history: HistoryWriter,
+                 server_offset: Any) -> None:
+        self.proc = proc
+        self.config = config
+        self.policy = policy
+        self.recorder = PageRecorder(history, proc, policy)
+        self.server_offset = server_offset
+        self.connected = asyncio.Event()
+
+
+class Page(Protocol):
+    proc: str
+    recorder: PageRecorder
+    server_offset: Any
+    connected: asyncio.Event
+
+    @property
+    def is_connected(self) -> bool: ...
+
+    async def open(self) -> None: ...
+
+    async def send(self, text: str) -> str: ...
+
+    async def discard(self) -> None: ...
+
+
+class PageSlotDriver(ClientDriver):
+    """A ClientDriver whose page is made by `_new_page`; refresh, close and the properties are shared."""
+
+    def __init__(self, slot: str, config: ClientConfig, history: HistoryWriter) -> None:
+        super().__init__(slot, config, history)
+        self._policy = SendPolicy.of(config)
+        self._refreshes = 0
+        self._page = self._new_page(slot, 0)
+
+    @abstractmethod
+    def _new_page(self, proc: str, server_offset: Any) -> Page:
+        """A fresh, unopened page for process `proc` that will connect with `server_offset`."""
+
+    @property
+    def proc(self) -> str:
+        return self._page.proc
+
+    @property
+    def connected(self) -> bool:
+        return self._page.is_connected
+
+    @property
+    def pending(self) -> int:
+        return self._page.recorder.pending
+
+    @property
+    def server_offset(self) -> int:
+        return page_offset(self._page.server_offset)
+
+    async def start(self) -> None:
+        try:
+            await self._page.open()
+        except BaseException:
+            await self._page.discard()
+            raise
+
+    async def send(self, text: str) -> str:
+        return await self._page.send(text)
+
+    async def page_refresh(self) -> None:
+        old = self._page
+        self._refreshes += 1
+        next_proc = f"{self.slot}.{self._refreshes}"
+        await old.discard()
+        old.recorder.refresh(next_proc)
+        # localStorage survives the reload; the page's variables do not.
+        offset = old.server_offset if self.config.persist_offset else 0
+        self._page = self._new_page(next_proc, offset)
+        await self.start()
+
+    async def wait_connected(self, timeout: float) -> bool:
+        try:
+            await asyncio.wait_for(self._page.connected.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def close(self) -> None:
+        connected = self._page.is_connected
+        await self._page.discard()
+        self._page.recorder.end(connected)

@@ -1,0 +1,77 @@
+"""`sio-harness soak`: N consecutive runs of one step under the full fault mix; counts false alarms.
+
+Every run uses the same mix (a disconnect, a partition, a lost ack, a latency spike, a database outage, a
+server crash and a graceful restart, each placed by a send-count trigger drawn from the run's seed), so
+consecutive runs put the faults at different points. Against `exactly-once`, the step that promises
+everything, any violation is either a harness false alarm or a real bug: the target is 0 of 30.
+Exit 0 when no run violated the step's promise, 1 otherwise; each violating run's folder is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from harness.scenario import PROFILES, PROMISES, resolve
+
+
+def mix(profile: str, storage: str, seed: int) -> dict[str, Any]:
+    """The full fault mix as one scenario: 3 clients x 40 messages at 40/s, faults spread over the sends."""
+    def after(low: int, high: int, client: str = "any") -> dict[str, Any]:
+        return {"after_sends": {"client": client, "n": [low, high]}}
+
+    acks = profile in ("at-least-once", "exactly-once")
+    faults: list[dict[str, Any]] = [
+        {"kind": "disconnect", "target": "any", "trigger": after(6, 8), "duration": [0.1, 0.4]},
+        {"kind": "partition", "target": "any", "trigger": after(9, 14), "duration": [0.2, 0.8]},
+        {"kind": "latency", "target": "all", "trigger": after(15, 18), "duration": [0.2, 0.5],
+         "params": {"latency": 100, "jitter": 50}},
+        {"kind": "db_outage", "trigger": after(19, 23), "duration": [0.2, 0.6]},
+        {"kind": "server_crash", "trigger": after(24, 28), "duration": [0.1, 0.4]},
+        {"kind": "server_restart", "trigger": after(30, 34)},
+    ]
+    if acks:
+        # First in the run: a frame toxic counts the frames of the connection it watches, and the faults
+        # after it replace that connection.
+        faults.insert(0, {"kind": "ack_drop", "target": "c1", "trigger": {"frame": {"sio_type": "ACK", "nth": [2, 4]}},
+                       "params": {"count": 1}})
+    return {"name": f"soak-{profile}", "seed": seed,
+            "target": {"kind": "reference", "profile": profile, "storage": storage},
+            "proxy": "embedded",
+            "clients": {"count": 3, **({"ack_timeout": 0.5, "retries": 10} if acks else {})},
+            "workload": {"messages": 40, "rate": 40}, "faults": faults,
+            "expectations": {"guarantees": [*PROMISES[profile], "no-phantoms"]},
+            "quiet": {"settle": 0.3, "timeout": 20.0}}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runs", type=int, default=30, help="consecutive runs (default 30)")
+    parser.add_argument("--profile", choices=PROFILES, default="exactly-once")
+    parser.add_argument("--storage", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the first run; run i uses seed + i")
+    parser.add_argument("--reports", default="reports/soak", help="folder for the run folders")
+
+
+async def run(args: argparse.Namespace) -> int:
+    from harness.errors import HarnessError
+    from harness.runner import run_scenario
+
+    if args.runs < 1:
+        raise HarnessError("--runs must be at least 1")
+    violations: list[str] = []
+    for i in range(args.runs):
+        scenario = resolve(mix(args.profile, args.storage, args.seed + i), source="soak mix")
+        result = await run_scenario(scenario, Path(args.reports))
+        # Only the verdict and quiet count: a fault whose trigger never fired is noted, not a violation.
+        broken = [*result.verdict.failures, *([] if result.quiet.reached else ["never quiet"])]
+        status = "ok" if not broken else "VIOLATION: " + "; ".join(broken)
+        if result.untriggered:
+            status += f" (never fired: {', '.join(result.untriggered)})"
+        print(f"run {i + 1}/{args.runs} seed {scenario.seed} {result.seconds:.1f}s {status}", flush=True)
+        if broken:
+            violations.append(f"{result.run_dir} (replay: {result.replay_command})")
+    print(f"{len(violations)} of {args.runs} runs of {args.profile} under the full fault mix reported a violation")
+    for line in violations:
+        print(f"  {line}")
+    return 1 if violations else 0

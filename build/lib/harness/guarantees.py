@@ -1,0 +1,239 @@
+"""The expected matrix: each tutorial step (profile) against each fault family, and what must come out.
+
+This is the guarantee suite's contract: `pytest scenarios/` asserts every cell and writes this matrix,
+with what it observed, to `guarantees.md` beside its reports (`matrix_markdown`). A cell's expectation is derived from what the tutorial claims about its step,
+including its own caveats ("a message could be lost ... when the connection is severed while the event
+is being sent, the server crashes or gets restarted, the database is temporarily not available"), and,
+where a run contradicts the tutorial, from what the run truthfully shows: those cells carry a `finding`.
+
+Every cell is a small scenario (2 clients x 20 messages at 40/s, the step's own client settings) with its
+family's fault placed by an event trigger (after c1's 6th send, or at the Nth frame of a link), never by
+wall-clock time, so a cell sees its fault at the same protocol point on every run.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+from harness.scenario import FRAME_FAULTS, PROFILES
+
+ACK_PROFILES = ("at-least-once", "exactly-once")
+
+_AFTER_6 = {"after_sends": {"client": "c1", "n": 6}}
+
+
+@dataclass(frozen=True)
+class Family:
+    """One kind of trouble, as the faults of a cell; `faults_without_acks` replaces them on steps whose
+    client asks for no acks (an ack that is never requested cannot be lost)."""
+
+    name: str
+    title: str
+    faults: tuple[dict[str, Any], ...]
+    faults_without_acks: tuple[dict[str, Any], ...] | None = None
+    switches: tuple[str, ...] = ()
+
+    def faults_for(self, profile: str) -> list[dict[str, Any]]:
+        chosen = self.faults if profile in ACK_PROFILES or self.faults_without_acks is None \
+            else self.faults_without_acks
+        return copy.deepcopy(list(chosen))
+
+    def needs_frames(self, profile: str) -> bool:
+        """Whether the cell needs the embedded proxy (frame-aware faults or frame triggers)."""
+        return any(f["kind"] in FRAME_FAULTS or "frame" in f.get("trigger", {}) for f in self.faults_for(profile))
+
+
+FAMILIES: dict[str, Family] = {f.name: f for f in (
+    Family("disconnect", "temporary disconnect (c2's connection reset for 0.3 s)",
+           ({"kind": "disconnect", "target": "c2", "trigger": _AFTER_6, "duration": 0.3},)),
+    Family("partition", "partition (c2's link refuses connections for 0.6 s)",
+           ({"kind": "partition", "target": "c2", "trigger": _AFTER_6, "duration": 0.6},)),
+    Family("blackhole", "half-open link (c2's bytes vanish for 1.5 s; ping timeout 0.5 s)",
+           ({"kind": "blackhole", "target": "c2", "trigger": _AFTER_6, "duration": 1.5},),
+           switches=("--ping-interval", "0.25", "--ping-timeout", "0.25")),
+    Family("page_refresh", "page refresh mid-send (c1 offline with unsent messages, then reloaded)",
+           ({"kind": "partition", "target": "c1", "trigger": {"after_sends": {"client": "c1", "n": 5}},
+             "duration": 1.0},
+            {"kind": "page_refresh", "target": "c1", "trigger": {"after_sends": {"client": "c1", "n": 10}}})),
+    Family("server_crash", "server crash (SIGKILL, restarted 0.3 s later on the same port)",
+           ({"kind": "server_crash", "trigger": _AFTER_6, "duration": 0.3},)),
+    Family("server_restart", "graceful server restart (SIGTERM, then restart)",
+           ({"kind": "server_restart", "trigger": _AFTER_6},)),
+    Family("db_outage", "database outage (0.5 s; SQLite locked, or the PostgreSQL link cut)",
+           ({"kind": "db_outage", "trigger": _AFTER_6, "duration": 0.5},)),
+    Family("lost_ack", "lost ack (the server commits c1's 5th message, its ack is dropped)",
+           ({"kind": "ack_drop", "target": "c1", "trigger": {"frame": {"sio_type": "ACK", "nth": 5}},
+             "params": {"count": 1}},),
+           faults_without_acks=({"kind": "frame_drop", "target": "c1",
+                                 "trigger": {"frame": {"sio_type": "EVENT", "stream": "upstream", "nth": 5}},
+                                 "params": {"count": 1}},)),
+    Family("bad_network", "bad network (150 +/- 100 ms latency on every link, c2 sliced, for 1 s)",
+           ({"kind": "jitter", "target": "all", "trigger": _AFTER_6, "duration": 1.0,
+             "params": {"latency": 150, "jitter": 100}},
+            {"kind": "slicer", "target": "c2", "trigger": _AFTER_6, "duration": 1.0,
+             "params": {"average_size": 8, "size_variation": 4, "delay": 2000}})),
+)}
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What one cell must show: guarantees that hold, violations found (category -> minimum), and
+    categories that must stay at zero where no guarantee names exactly them (CSR's "nothing missed")."""
+
+    holds: tuple[str, ...]
+    finds: dict[str, int]
+    absent: tuple[str, ...]
+    claim: str
+    """What the tutorial says about this step under this fault."""
+    finding: str = ""
+    """Where the run contradicts (or sharpens) the tutorial's claim; empty when it agrees."""
+
+
+ALWAYS = ("ordered", "no-phantoms")
+"""Held by every cell: the retries queue keeps order, plain sends ride one TCP stream, and the reference
+server broadcasts only committed rows."""
+
+_PROMISED = {"baseline": "at-most-once", "csr": "at-most-once", "server-delivery": "at-most-once",
+             "at-least-once": "at-least-once", "exactly-once": "exactly-once"}
+
+
+def _e(profile: str, claim: str, *, finds: dict[str, int] | None = None, absent: str = "",
+       holds: str | None = None, finding: str = "") -> Expected:
+    guarantees = (holds or _PROMISED[profile]).split() + list(ALWAYS)
+    return Expected(tuple(guarantees), dict(finds or {}), tuple(absent.split()), claim, finding)
+
+
+_NO_ACK = ("baseline", "csr", "server-delivery")
+
+EXPECTED: dict[tuple[str, str], Expected] = {}
+"""(family, profile) -> Expected, one block per family below."""
+
+for _family in ("disconnect", "partition"):
+    EXPECTED[(_family, "baseline")] = _e(
+        "baseline", "at most once; events sent while a client is away are lost for it",
+        finds={"missed": 1})
+    for _p in ("csr", "server-delivery"):
+        EXPECTED[(_family, _p)] = _e(
+            _p, "connection state recovery replays what the client missed during a temporary disconnection",
+            absent="missed")
+    EXPECTED[(_family, "at-least-once")] = _e("at-least-once", "retries until acked; nothing lost")
+    EXPECTED[(_family, "exactly-once")] = _e("exactly-once", "nothing lost, nothing stored twice")
+
+EXPECTED[("blackhole", "baseline")] = _e(
+    "baseline", "fire and forget: what is written into a dead link is gone; missed events stay missed",
+    finds={"missed": 1, "abandoned": 1})
+for _p in ("csr", "server-delivery"):
+    EXPECTED[("blackhole", _p)] = _e(
+        _p, "sends into the dead link are lost (no retry); recovery restores the events once the ping "
+            "timeout has closed the half-open connection", finds={"abandoned": 1}, absent="missed")
+EXPECTED[("blackhole", "at-least-once")] = _e(
+    "at-least-once", "retries until acked; a retry may duplicate a message whose ack vanished")
+EXPECTED[("blackhole", "exactly-once")] = _e("exactly-once", "nothing lost, nothing stored twice")
+
+_REFRESH_LOSS = ("a page refresh while the event is being sent loses it (the tutorial's caveat under "
+                 "'Buffered events'); the new page starts from serverOffset 0")
+EXPECTED[("page_refresh", "baseline")] = _e(
+    "baseline", _REFRESH_LOSS + "; no replay, so the new page misses the history",
+    finds={"abandoned": 1, "missed": 1})
+EXPECTED[("page_refresh", "csr")] = _e(
+    "csr", _REFRESH_LOSS + "; a reload is a new session, which CSR cannot recover",
+    finds={"abandoned": 1, "missed": 1})
+EXPECTED[("page_refresh", "server-delivery")] = _e(
+    "server-delivery", _REFRESH_LOSS + "; server delivery 'works after a full page refresh': the replay "
+                       "of id > serverOffset brings the history back", finds={"abandoned": 1}, absent="missed")
+for _p in ACK_PROFILES:
+    EXPECTED[("page_refresh", _p)] = _e(
+        _p, f"the tutorial calls this step {_p}, but its page keeps unsent messages only in memory",
+        holds="at-most-once", finds={"abandoned": 1}, absent="missed",
+        finding=f"{_p} does not survive a page refresh: messages submitted while offline die with the page "
+                f"(abandoned), because socket.io-client's buffer and retries queue live in memory; the "
+                f"tutorial's page would have to persist its outbox (e.g. localStorage) for this to hold")
+
+for _family, _what in (("server_crash", "the server abruptly crashes"),
+                       ("server_restart", "the server gets restarted")):
+    for _p in ("baseline", "csr"):
+        EXPECTED[(_family, _p)] = _e(
+            _p, f"CSR 'doesn't always work, for example if {_what}': the session is gone with the "
+                f"process, the events sent meanwhile stay missed", finds={"missed": 1})
+    EXPECTED[(_family, "server-delivery")] = _e(
+        "server-delivery", "the serverOffset replay catches up whatever CSR could not recover",
+        absent="missed")
+    EXPECTED[(_family, "at-least-once")] = _e("at-least-once", "offline sends are buffered and retried")
+    EXPECTED[(_family, "exactly-once")] = _e("exactly-once", "nothing lost, nothing stored twice")
+
+for _p in _NO_ACK:
+    EXPECTED[("db_outage", _p)] = _e(
+        _p, "'the database is temporarily not available': the message is lost, nobody retries",
+        finds={"abandoned": 1})
+    EXPECTED[("lost_ack", _p)] = _e(
+        _p, "at most once: a message lost on the way is never retried (no ack at this step, so the cell "
+            "drops c1's 5th message itself)", finds={"abandoned": 1})
+EXPECTED[("db_outage", "at-least-once")] = _e(
+    "at-least-once", "no ack without a commit: the client retries until the database is back")
+EXPECTED[("db_outage", "exactly-once")] = _e("exactly-once", "retried until committed, stored once")
+EXPECTED[("lost_ack", "at-least-once")] = _e(
+    "at-least-once", "'the server might now receive the same message multiple times': stored twice",
+    finds={"duplicated": 1})
+EXPECTED[("lost_ack", "exactly-once")] = _e(
+    "exactly-once", "the UNIQUE client_offset refuses the retry, which is acknowledged: stored once")
+
+for _p in PROFILES:
+    EXPECTED[("bad_network", _p)] = _e(
+        _p, "slow or sliced links lose nothing: TCP delivers late, acks come back within the ack timeout",
+        holds="exactly-once",
+        finding="" if _p in ACK_PROFILES else
+        f"{_p} keeps exactly-once here, more than it promises: without disconnects nothing is lost")
+
+
+def cell_data(family: str, profile: str, *, storage: str = "sqlite") -> dict[str, Any]:
+    """The scenario of one cell, as data (so the pytest plugin's options can still override it)."""
+    fam = FAMILIES[family]
+    exp = EXPECTED[(family, profile)]
+    return {
+        "name": f"cell-{family}-{profile}",
+        "description": f"{profile} under {fam.title}",
+        "seed": 1,
+        "target": {"kind": "reference", "profile": profile, "storage": storage, "switches": list(fam.switches)},
+        "proxy": "embedded",
+        "clients": {"count": 2},
+        "workload": {"messages": 20, "rate": 40},
+        "faults": fam.faults_for(profile),
+        "expectations": {"guarantees": list(exp.holds), "violations": dict(exp.finds)},
+        "quiet": {"settle": 0.3, "timeout": 15.0},
+    }
+
+
+__all__ = ["ACK_PROFILES", "EXPECTED", "FAMILIES", "PROFILES", "Expected", "Family", "cell_data", "matrix_markdown"]
+
+
+def _expected_text(exp: Expected) -> str:
+    found = ", ".join(exp.finds)
+    return exp.holds[0] + (f"; finds {found}" if found else "") + \
+        (f"; no {', '.join(exp.absent)}" if exp.absent else "")
+
+
+def matrix_markdown(observed: dict[tuple[str, str], tuple[bool, dict[str, int]]]) -> str:
+    """The expected matrix as a Markdown table, with each observed cell: pass/FAIL and its counts.
+
+    `observed` maps (family, profile) to (the cell met its expectation, non-zero violation counts);
+    cells not run show only the expectation.
+    """
+    profiles = list(PROFILES)
+    lines = ["| fault family | " + " | ".join(f"{p} (promise: {_PROMISED[p]})" for p in profiles) + " |",
+             "|---|" + "---|" * len(profiles)]
+    for name, fam in FAMILIES.items():
+        cells = []
+        for profile in profiles:
+            exp = EXPECTED[(name, profile)]
+            text = f"expected {_expected_text(exp)}"
+            if (name, profile) in observed:
+                passed, counts = observed[(name, profile)]
+                seen = ", ".join(f"{n} {c}" for c, n in counts.items() if c != "recovered") or "clean"
+                text += f"<br>observed {'pass' if passed else '**FAIL**'}: {seen}"
+            if exp.finding:
+                text += " (finding)"
+            cells.append(text)
+        lines.append(f"| {fam.title} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

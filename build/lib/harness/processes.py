@@ -1,0 +1,253 @@
+"""Processes of a run: start them, know when they are ready, stop them by PID whatever happens.
+
+Every child is started in its own session (process group) and recorded in a module registry; `stop_all()`
+runs at interpreter exit and on SIGTERM, so a test failure or Ctrl-C never leaves a server or proxy
+behind. Nothing here kills by name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import errno
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import aiohttp
+
+from harness.errors import PortInUseError, ProcessStartError
+
+_LIVE: dict[int, ManagedProcess] = {}
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """An ephemeral port the OS just handed out on `host`; a race is possible, so bind soon."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Raise PortInUseError with one clear line when `host:port` cannot be bound."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUseError(f"port {port} on {host} is already in use; pick another "
+                                     f"or stop the process holding it") from None
+            raise
+
+
+class ManagedProcess:
+    """A child process owned by the harness, stopped by its PID (and its process group)."""
+
+    def __init__(self, name: str, argv: Sequence[str], env: dict[str, str] | None = None,
+                 cwd: str | None = None, log_path: str | os.PathLike[str] | None = None) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.env = env
+        self.cwd = cwd
+        self.log_path = Path(log_path) if log_path else None
+        self.proc: asyncio.subprocess.Process | None = None
+        self._forget: asyncio.Future[None] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.returncode is None
+
+    async def start(self) -> None:
+        env = dict(os.environ)
+        if self.env:
+            env.update(self.env)
+        out = open(self.log_path, "ab") if self.log_path else asyncio.subprocess.DEVNULL
+        try:
+            self.proc = await asyncio.create_subprocess_exec(
+                *self.argv, env=env, cwd=self.cwd, stdin=asyncio.subprocess.DEVNULL,
+                stdout=out, stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+        except FileNotFoundError:
+            raise ProcessStartError(f"{self.name}: cannot run {self.argv[0]!r}: not found") from None
+        finally:
+            if self.log_path:
+                out.close()  # type: ignore[union-attr]
+        _LIVE[self.proc.pid] = self
+        # A child that ends on its own (a crash, a target that exits) leaves the registry too, so that
+        # `stop_all` never signals a PID the system may have handed to another process since.
+        self._forget = asyncio.ensure_future(self._forget_on_exit(self.proc))
+
+    @staticmethod
+    async def _forget_on_exit(proc: asyncio.subprocess.Process) -> None:
+        await proc.wait()
+        if _LIVE.get(proc.pid) is not None and _LIVE[proc.pid].proc is proc:
+            del _LIVE[proc.pid]
+
+    async def wait_http(self, url: str, timeout: float = 10.0) -> float:
+        """Poll `url` until it answers 200; return seconds waited. Fails fast if the child exits."""
+        start = time.monotonic()
+        deadline = start + timeout
+        async with aiohttp.ClientSession() as session:
+            while True:
+                if not self.running:
+                    raise ProcessStartError(f"{self.name} exited with code {self.proc.returncode} "
+                                            f"before it was ready{self._log_hint()}")
+                try:
+                    async with session.get(url, timeout=aiohttp.ClientTimeout(total=1)) as resp:
+                        if resp.status == 200:
+                            return time.monotonic() - start
+                except (TimeoutError, aiohttp.ClientError, OSError):
+                    pass
+                if time.monotonic() > deadline:
+                    raise ProcessStartError(f"{self.name} not ready at {url} after {timeout:.0f}s"
+                                            f"{self._log_hint()}")
+                # Polling is the only readiness signal a foreign process offers; keep the step short.
+                await asyncio.sleep(0.01)
+
+    async def wait_tcp(self, host: str, port: int, timeout: float = 10.0) -> float:
+        """Poll until a TCP connect to host:port succeeds; return seconds waited."""
+        start = time.monotonic()
+        while True:
+            if not self.running:
+                raise ProcessStartError(f"{self.name} exited with code {self.proc.returncode} "
+                                        f"before it was ready{self._log_hint()}")
+            try:
+                _, writer = await asyncio.open_connection(host, port)
+                writer.close()
+                return time.monotonic() - start
+            except OSError:
+                pass
+            if time.monotonic() - start > timeout:
+                raise ProcessStartError(f"{self.name} not listening on {host}:{port} after "
+                                        f"{timeout:.0f}s{self._log_hint()}")
+            await asyncio.sleep(0.01)
+
+    def _log_hint(self) -> str:
+        if self.log_path and self.log_path.exists():
+            tail = self.log_path.read_text(errors="replace").strip().splitlines()[-3:]
+            if tail:
+                return " (log: " + " | ".join(tail) + ")"
+        return ""
+
+    async def terminate(self, grace: float = 3.0) -> int | None:
+        """SIGTERM, then SIGKILL after `grace` seconds; returns the exit code."""
+        if not self.proc:
+            return None
+        if self.proc.returncode is None:
+            self._signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.proc.wait(), grace)
+            except TimeoutError:
+                self._signal(signal.SIGKILL)
+                await self.proc.wait()
+        _LIVE.pop(self.proc.pid, None)
+        return self.proc.returncode
+
+    async def kill(self) -> int | None:
+        """SIGKILL: a crash, no cleanup in the child."""
+        if not self.proc:
+            return None
+        if self.proc.returncode is None:
+            self._signal(signal.SIGKILL)
+            await self.proc.wait()
+        _LIVE.pop(self.proc.pid, None)
+        return self.proc.returncode
+
+    def _signal(self, sig: int) -> None:
+        try:
+            os.killpg(self.proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            os.kill(self.proc.pid, sig)
+
+
+_STOPPED_AT_EXIT: set[int] = set()
+"""PIDs `stop_all` killed and reaped itself, behind the back of asyncio's child watcher."""
+
+# What asyncio's child watcher logs when the child it waits for was reaped by someone else, or outlived
+# the event loop that started it (see `_WatcherReports`).
+_WATCHER_REPORTS = ("Unknown child process pid %d, will report returncode 255", "Loop %r that handles pid %r is closed")
+
+
+class _WatcherReports(logging.Filter):
+    """Drops asyncio's report on a child that `stop_all` has already killed and reaped.
+
+    asyncio waits for each child in a thread of its own (`ThreadedChildWatcher`). A child still running
+    when `stop_all` runs (interpreter exit after a crash or Ctrl-C, or SIGTERM) has such a thread blocked
+    in waitpid; `stop_all` must not wait for it, because at exit the loop that would hear of the child's
+    end is closed. So `stop_all` reaps the child itself, and the thread then wakes to find the child gone
+    (or its loop closed) and says so on stderr. For those PIDs the report is expected and says nothing.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        return not (record.msg in _WATCHER_REPORTS and args and args[-1] in _STOPPED_AT_EXIT)
+
+
+logging.getLogger("asyncio").addFilter(_WatcherReports())
+
+
+def stop_all() -> None:
+    """Synchronously SIGKILL every child still registered: the last line of defence at exit."""
+    for pid in list(_LIVE):
+        _STOPPED_AT_EXIT.add(pid)
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+        _LIVE.pop(pid, None)
+
+
+def live_pids() -> list[int]:
+    """PIDs of children started by this process and not yet stopped."""
+    return list(_LIVE)
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    stop_all()
+    sys.exit(128 + signum)
+
+
+atexit.register(stop_all)
+if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def python_module_argv(module: str, *args: str) -> list[str]:
+    """argv running `python -m module` with the interpreter running the harness."""
+    return [sys.executable, "-m", module, *args]
+
+
+async def start_reference_server(port: int, db: str, profile: str = "baseline", *, host: str = "127.0.0.1",
+                                 mutant: str | None = None, extra: Sequence[str] = (),
+                                 log_path: str | os.PathLike[str] | None = None,
+                                 ready_timeout: float = 10.0) -> ManagedProcess:
+    """Start `python -m reference_server` and wait until its health endpoint answers."""
+    argv = python_module_argv("reference_server", "--host", host, "--port", str(port), "--db", db,
+                              "--profile", profile, *extra)
+    if mutant:
+        argv += ["--mutant", mutant, "--i-know-this-breaks-delivery"]
+    proc = ManagedProcess(f"reference server ({profile})", argv, log_path=log_path)
+    await proc.start()
+    try:
+        await proc.wait_http(f"http://{host}:{port}/health", timeout=ready_timeout)
+    except BaseException:
+        await proc.kill()
+        raise
+    return proc

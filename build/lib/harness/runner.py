@@ -1,0 +1,250 @@
+"""One run, end to end: topology up, workload and nemesis together, heal, wait for quiet, check, report.
+
+    scenario -> Topology (database, server, proxies, clients) -> workload + Nemesis -> history + rows
+             -> checkers -> verdict -> reports/<run-id>/
+
+Everything the run starts is registered on one `AsyncExitStack` the moment it exists, so an exception,
+a cancelled task or Ctrl-C unwinds it in reverse order, and every process is stopped by its PID
+(`harness.processes` also kills leftovers at interpreter exit). Run ids and ports are unique per run, so
+two runs on one machine (pytest-xdist workers, two terminals) never share a file or a port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from harness.checkers.files import check_files
+from harness.checkers.verdict import Expectations, Verdict
+from harness.clients.base import ClientDriver
+from harness.history import HistoryWriter, OpType, write_rows
+from harness.librarylog import RunLog
+from harness.nemesis import Nemesis
+from harness.report import write_run_report
+from harness.scenario import Scenario
+from harness.topology import Topology
+
+Progress = Callable[[str], None]
+
+
+class RunHistory(HistoryWriter):
+    """The run's history writer, which also remembers when a client last observed anything.
+
+    The runner's quiet detection needs "no delivery for a settle window"; every client observation goes
+    through `append`, so this is the one place that sees them all.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        super().__init__(path)
+        self.last_client_event = 0
+
+    def append(self, proc: str, type_: OpType, f: str, value: dict[str, Any] | None = None,
+               t: int | None = None) -> dict[str, Any]:
+        event = super().append(proc, type_, f, value, t)
+        if proc.startswith("c"):
+            self.last_client_event = event["t"]
+        return event
+
+
+@dataclass
+class QuietReport:
+    """How the wait for quiet ended: reached, or cut by its timeout (then the verdict may be partial)."""
+
+    reached: bool
+    waited: float
+    timeout: float
+    not_connected: list[str] = field(default_factory=list)
+    pending: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    run_dir: Path
+    scenario: Scenario
+    verdict: Any
+    unmet: list[str]
+    quiet: QuietReport
+    seconds: float
+    untriggered: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.unmet
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.passed else 1
+
+    @property
+    def replay_command(self) -> str:
+        return f"sio-harness replay {self.run_dir}"
+
+
+def new_run_id(name: str) -> str:
+    """`20260126-021500-baseline-no-faults-3f9a1c`: sortable, readable, and unique across processes."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{name}-{secrets.token_hex(3)}"
+
+
+async def _workload(scenario: Scenario, slot: str, driver: ClientDriver, nemesis: Nemesis) -> None:
+    w = scenario.workload
+    filler = "x" * w.content_size
+    interval = 1.0 / w.rate if w.rate else 0.0
+    start = time.monotonic()
+    for n in range(1, w.messages + 1):
+        if interval:
+            delay = start + (n - 1) * interval - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        await driver.send(filler)
+        await nemesis.on_send(slot, n)
+        if not interval:
+            # Let the other clients, the proxy and the nemesis run between sends of a flat-out client.
+            await asyncio.sleep(0)
+
+
+async def wait_quiet(drivers: dict[str, ClientDriver], history: RunHistory, settle: float,
+                     timeout: float) -> QuietReport:
+    """Wait until every client is connected, nothing is pending and no client saw anything for `settle` s.
+
+    Polled with a short step: "quiet" is the absence of events over a window, which no single event
+    announces.
+    """
+    start = time.monotonic()
+    settle_ns = int(settle * 1e9)
+    while True:
+        not_connected = [slot for slot, d in drivers.items() if not d.connected]
+        pending = {slot: d.pending for slot, d in drivers.items() if d.pending}
+        idle = time.monotonic_ns() - history.last_client_event >= settle_ns
+        waited = time.monotonic() - start
+        if not not_connected and not pending and idle:
+            return QuietReport(True, round(waited, 3), timeout)
+        if waited >= timeout:
+            return QuietReport(False, round(waited, 3), timeout, not_connected, pending)
+        await asyncio.sleep(0.02)
+
+
+async def read_final_rows(db_url: str) -> list[dict[str, Any]]:
+    from harness.databases import read_rows as read_db_rows
+
+    return await read_db_rows(db_url) if db_url else []
+
+
+async def run_scenario(scenario: Scenario, reports_dir: str | os.PathLike[str] = "reports", *,
+                       run_id: str | None = None, progress: Progress | None = None) -> RunResult:
+    """Execute `scenario` once and write its run folder; the verdict decides `RunResult.passed`."""
+    started = phase_start = time.monotonic()
+    phases: dict[str, float] = {}
+    phase = ""
+
+    def say(next_phase: str, text: str) -> None:
+        # Each phase's duration goes to run.json, so a slow run shows where its time went.
+        nonlocal phase, phase_start
+        now = time.monotonic()
+        if phase:
+            phases[phase] = round(now - phase_start, 3)
+        phase, phase_start = next_phase, now
+        if progress:
+            progress(text)
+
+    run_id = run_id or new_run_id(scenario.name)
+    run_dir = Path(reports_dir) / run_id
+    run_dir.mkdir(parents=True, exist_ok=False)
+    (run_dir / "scenario.json").write_text(scenario.to_json())
+    history = RunHistory(run_dir / "history.jsonl")
+    library_log = RunLog(run_dir / "libraries.log")
+    untriggered: list[str] = []
+    topo = Topology(scenario, run_dir, history)
+    try:
+        say("up", "starting server, proxy and clients")
+        await topo.start_backend()
+        server = await topo.start_server()
+        await topo.start_links()
+        nemesis = Nemesis(topo.nemesis_context(), scenario.faults)
+        await nemesis.arm()
+        await topo.start_clients()
+        try:
+            say("workload", f"workload: {scenario.clients.count} x {scenario.workload.messages} messages")
+            nemesis.begin()
+            await asyncio.gather(*(_workload(scenario, slot, d, nemesis) for slot, d in topo.drivers.items()))
+            say("heal", "healing")
+            await _finish_schedule(nemesis, scenario, history)
+            untriggered = [f.label for f in nemesis.pending]
+        finally:
+            await nemesis.heal_all()
+            await server.ensure_running()
+        say("quiet", "waiting for quiet")
+        quiet = await wait_quiet(topo.drivers, history, scenario.quiet.settle, scenario.quiet.timeout)
+        say("teardown", "closing clients, stopping the server")
+        await topo.close_clients()
+        await server.stop()
+        rows = await read_final_rows(topo.rows_url)
+    finally:
+        try:
+            await topo.close()
+        finally:
+            history.close()
+            library_log.close()
+    write_rows(run_dir / "rows.jsonl", rows)
+    say("check", "checking")
+    verdict, unmet = check_run(run_dir, scenario)
+    say("report", "writing reports")
+    run_meta = {"run_id": run_id, "quiet": quiet.__dict__, "untriggered": untriggered,
+                "seconds": round(time.monotonic() - started, 3), "phases": phases}
+    (run_dir / "run.json").write_bytes(orjson.dumps(run_meta, option=orjson.OPT_INDENT_2))
+    if not quiet.reached:
+        unmet.append(f"the run did not become quiet within {quiet.timeout:g}s "
+                     f"(not connected: {quiet.not_connected or 'none'}, pending: {quiet.pending or 'none'})")
+    if untriggered:
+        unmet.append(f"fault trigger never fired: {', '.join(untriggered)}")
+    write_run_report(run_dir, verdict, scenario)
+    return RunResult(run_id=run_id, run_dir=run_dir, scenario=scenario, verdict=verdict, unmet=unmet,
+                     quiet=quiet, seconds=round(time.monotonic() - started, 3), untriggered=untriggered)
+
+
+async def _finish_schedule(nemesis: Nemesis, scenario: Scenario, history: RunHistory) -> None:
+    """Let started faults run to their heal, and give armed frame faults their chance while traffic flows.
+
+    A frame can only arrive while clients are busy, so a frame fault still waiting once no client has
+    seen anything for the settle window has missed its frame; it is reported as untriggered.
+    """
+    longest = max((f.trigger.get("at", 0) + (f.duration or 0) for f in scenario.faults), default=0)
+    deadline = time.monotonic() + longest + scenario.quiet.timeout
+    settle_ns = int(scenario.quiet.settle * 1e9)
+    while time.monotonic() < deadline:
+        await nemesis.wait_schedule(timeout=max(deadline - time.monotonic(), 0))
+        if not nemesis.frames_waiting:
+            return
+        # Polled: "no client traffic for a window" is an absence, which no event announces.
+        if time.monotonic_ns() - history.last_client_event >= settle_ns:
+            return
+        await asyncio.sleep(0.02)
+
+
+def check_run(run_dir: Path, scenario: Scenario) -> tuple[Verdict, list[str]]:
+    """Check the saved history and rows of a run folder against the scenario's expectations.
+
+    Reads only files, never the topology, which is what makes `replay --check-only` possible.
+    """
+    expected = Expectations(guarantees=tuple(scenario.expectations.guarantees),
+                            violations=dict(scenario.expectations.violations))
+    verdict = check_files(run_dir / "history.jsonl", run_dir / "rows.jsonl", expected)
+    return verdict, list(verdict.failures)
+
+
+def verdict_counts(verdict: Verdict) -> dict[str, int]:
+    return verdict.counts
+
+
+def verdict_holds(verdict: Verdict, guarantee: str) -> bool:
+    return bool(verdict.guarantees.get(guarantee, False))

@@ -1,0 +1,108 @@
+"""The server under test as one handle: the reference server or an external one started by a command line.
+
+The nemesis crashes, stops and restarts it through this handle, always on the same port, and each of
+those moves is written to the history as a `server` event carrying the PID.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from harness.errors import ScenarioError
+from harness.history import HistoryWriter
+from harness.processes import ManagedProcess, start_reference_server
+from harness.scenario import Target
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class ServerHandle:
+    """Start, crash (SIGKILL), stop (SIGTERM) and restart the target on one fixed port."""
+
+    def __init__(self, target: Target, port: int, db_url: str, run_dir: Path,
+                 history: HistoryWriter | None = None) -> None:
+        self.target = target
+        self.port = port
+        self.db_url = db_url
+        self.run_dir = run_dir
+        self.history = history
+        self.process: ManagedProcess | None = None
+        self.log_path = run_dir / "server.log"
+
+    @property
+    def url(self) -> str:
+        if self.target.kind == "external" and self.target.url:
+            return self._substitute(self.target.url)
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        if self.target.kind == "external":
+            return Path(self._substitute(self.target.sqlite_path)) if self.target.sqlite_path else None
+        if self.db_url.startswith("sqlite:///"):
+            return Path(self.db_url[len("sqlite:///"):])
+        return None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process and self.process.running else None
+
+    def _substitute(self, text: str) -> str:
+        db_path = self.db_url[len("sqlite:///"):] if self.db_url.startswith("sqlite:///") else ""
+        try:
+            return text.format(port=self.port, db_path=db_path, run_dir=self.run_dir, root=ROOT,
+                               db_url=self.db_url)
+        except (KeyError, IndexError) as exc:
+            raise ScenarioError(f"target: unknown placeholder {exc} in {text!r}; use {{port}}, {{db_path}}, "
+                                f"{{db_url}}, {{run_dir}} or {{root}}") from None
+
+    async def start(self) -> None:
+        if self.target.kind == "reference":
+            self.process = await start_reference_server(
+                self.port, self.db_url, self.target.profile, mutant=self.target.mutant,
+                extra=self.target.switches, log_path=self.log_path)
+        else:
+            await self._start_external()
+        self._record("start")
+
+    async def _start_external(self) -> None:
+        argv = [self._substitute(a) for a in self.target.command]
+        env = {k: self._substitute(v) for k, v in self.target.env.items()}
+        env.setdefault("PORT", str(self.port))
+        cwd = self._substitute(self.target.cwd) if self.target.cwd else None
+        process = ManagedProcess(f"external server {os.path.basename(argv[0])}", argv, env=env, cwd=cwd,
+                                 log_path=self.log_path)
+        await process.start()
+        ready = self.target.ready
+        timeout = float(ready.get("timeout", 15.0))
+        try:
+            if ready.get("http"):
+                await process.wait_http(self.url.rstrip("/") + "/" + ready["http"].lstrip("/"), timeout=timeout)
+            else:
+                await process.wait_tcp("127.0.0.1", self.port, timeout=timeout)
+        except BaseException:
+            await process.kill()
+            raise
+        self.process = process
+
+    async def crash(self) -> None:
+        """SIGKILL: the server gets no chance to flush, close sockets or save sessions."""
+        if self.process and self.process.running:
+            self._record("crash", self.process.pid)
+            await self.process.kill()
+
+    async def stop(self) -> None:
+        """SIGTERM: a graceful shutdown, as a deploy does."""
+        if self.process and self.process.running:
+            self._record("stop", self.process.pid)
+            await self.process.terminate()
+
+    async def ensure_running(self) -> None:
+        if not (self.process and self.process.running):
+            await self.start()
+
+    def _record(self, f: str, pid: int | None = None) -> None:
+        # Written before the signal is sent, so that what the clients observe follows it in the history.
+        if self.history is not None:
+            self.history.append("server", "info", f, {"pid": pid if pid is not None else self.pid})

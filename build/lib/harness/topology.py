@@ -1,0 +1,169 @@
+"""The processes and connections of one run: database, server, proxy links and client pages.
+
+`Topology` owns everything a run starts, on one `AsyncExitStack`, so it always comes down in reverse order
+(the runner and the pytest fixtures both build runs from it). Process management itself (spawning, PIDs,
+stopping at exit) is `harness.processes`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from harness.clients.base import ClientConfig, ClientDriver
+from harness.databases import sqlite_url
+from harness.errors import BackendUnavailableError
+from harness.history import HistoryWriter
+from harness.nemesis import NemesisContext
+from harness.processes import free_port
+from harness.scenario import Scenario
+from harness.target import ServerHandle
+
+
+def client_config(scenario: Scenario, url: str, index: int) -> ClientConfig:
+    c = scenario.clients
+    return ClientConfig(url=url, ack=c.ack, ack_timeout=c.ack_timeout, retries=c.retries,
+                        retry_mode=c.retry_mode,  # type: ignore[arg-type]
+                        client_offset=c.client_offset,  # type: ignore[arg-type]
+                        persist_offset=c.persist_offset, reconnection_delay=c.reconnection_delay,
+                        reconnection_delay_max=c.reconnection_delay_max, seed=scenario.seed * 1000 + index)
+
+
+class Topology:
+    """The processes and connections of one run; enter it with `async with`, it always comes down.
+
+    The steps (`start_backend`, `start_server`, `start_links`, `start_clients`) can also be taken one by
+    one, as the pytest fixtures do; whatever was started is stopped by `close()`, in reverse order.
+    """
+
+    def __init__(self, scenario: Scenario, run_dir: Path, history: HistoryWriter) -> None:
+        self.scenario = scenario
+        self.run_dir = run_dir
+        self.history = history
+        self.stack = contextlib.AsyncExitStack()
+        self.backend: Any = None
+        self.server: ServerHandle | None = None
+        self.links: dict[str, str] = {}
+        """client slot -> proxy name"""
+        self.listen: dict[str, str] = {}
+        """client slot -> host:port the client connects to"""
+        self.drivers: dict[str, ClientDriver] = {}
+        self.db_url = ""
+        self.rows_url = ""
+        self.db_link: str | None = None
+        self.prefix = run_dir.name[-6:]
+
+    async def __aenter__(self) -> Topology:
+        try:
+            await self.start_backend()
+            await self.start_server()
+            await self.start_links()
+            await self.start_clients()
+        except BaseException:
+            await self.close()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self.stack.aclose()
+
+    async def start_backend(self) -> None:
+        from harness.proxy.backends import start_proxy_backend
+
+        s = self.scenario
+        self.backend = await start_proxy_backend(s.proxy, seed=s.seed, in_process=True)
+        self.stack.push_async_callback(self.backend.stop)
+
+    async def start_server(self) -> ServerHandle:
+        """Create the database (and its proxy link for PostgreSQL), then start the server and wait for it."""
+        s = self.scenario
+        await self._database()
+        self.server = ServerHandle(s.target, free_port(), self.db_url, self.run_dir, self.history)
+        if s.target.kind == "external" and self.server.sqlite_path:
+            self.rows_url = sqlite_url(self.server.sqlite_path)
+        self.stack.push_async_callback(self._stop_server)
+        await self.server.start()
+        return self.server
+
+    async def start_links(self) -> None:
+        """One proxy per client, in front of the server, on an ephemeral port."""
+        assert self.server is not None
+        for slot in self.scenario.clients.slots:
+            name = f"{self.prefix}-{slot}"
+            self.listen[slot] = await self._create_proxy(name, f"127.0.0.1:{self.server.port}")
+            self.links[slot] = name
+
+    async def _create_proxy(self, name: str, upstream: str) -> str:
+        control = self.backend.control
+        proxy = await control.create_proxy(name=name, listen="127.0.0.1:0", upstream=upstream)
+        self.stack.push_async_callback(self._quietly, control.delete_proxy, name)
+        return proxy["listen"]
+
+    async def _database(self) -> None:
+        s = self.scenario
+        if s.target.kind == "external" or s.target.storage == "sqlite":
+            self.db_url = sqlite_url(self.run_dir / "chat.db")
+            self.rows_url = self.db_url
+            return
+        from harness.databases import fresh_postgres_database
+
+        admin = os.environ.get("SIO_HARNESS_POSTGRES_DSN")
+        if not admin:
+            raise BackendUnavailableError("storage 'postgres' needs SIO_HARNESS_POSTGRES_DSN, e.g. "
+                                          "postgresql://postgres@127.0.0.1:5432/postgres")
+        dsn = await self.stack.enter_async_context(fresh_postgres_database(admin))
+        self.rows_url = dsn
+        parts = urlsplit(dsn)
+        # The server reaches PostgreSQL through a proxy, so db_outage can cut exactly that link.
+        self.db_link = f"{self.prefix}-db"
+        listen = await self._create_proxy(self.db_link, f"{parts.hostname or '127.0.0.1'}:{parts.port or 5432}")
+        userinfo = parts.netloc.rpartition("@")[0]
+        netloc = (userinfo + "@" if userinfo else "") + listen
+        self.db_url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+    async def start_clients(self) -> dict[str, ClientDriver]:
+        """Open every client's page through its proxy and wait for the first connects."""
+        from harness.clients import make_driver
+
+        s = self.scenario
+        for index, slot in enumerate(s.clients.slots, start=1):
+            config = client_config(s, f"http://{self.listen[slot]}", index)
+            driver = make_driver(s.clients.driver, slot, config, self.history)
+            self.drivers[slot] = driver
+        self.stack.push_async_callback(self.close_clients)
+        await asyncio.gather(*(d.start() for d in self.drivers.values()))
+        return self.drivers
+
+    async def close_clients(self) -> None:
+        """Close every page once (each records its `end` event), whatever state it is in."""
+        while self.drivers:
+            _, driver = self.drivers.popitem()
+            await self._quietly(driver.close)
+
+    async def _stop_server(self) -> None:
+        if self.server and self.server.process:
+            await self.server.stop()
+
+    @staticmethod
+    async def _quietly(fn: Callable[..., Any], *args: Any) -> None:
+        # Teardown of one piece must not keep the others from being torn down.
+        with contextlib.suppress(Exception):
+            await fn(*args)
+
+    def nemesis_context(self) -> NemesisContext:
+        from harness.databases import hold_sqlite_lock
+
+        assert self.server is not None
+        return NemesisContext(
+            history=self.history, proxies=self.backend.control, links=self.links, drivers=self.drivers,
+            server=self.server, storage="postgres" if self.db_link else "sqlite",
+            sqlite_path=self.server.sqlite_path, db_link=self.db_link,
+            frame_toxics=self.backend.kind == "embedded", lock_sqlite=hold_sqlite_lock)
