@@ -39,9 +39,9 @@ def made_up_cells() -> list[MadeUpCell]:
     return cells
 
 
-def render(width: int) -> tuple[list[str], object]:
+def render(width: int, cells: list[MadeUpCell] | None = None) -> tuple[list[str], object]:
     console = Console(width=width, record=True)
-    table = matrix_table(made_up_cells(), list(PROFILES), list(FAMILIES), width)
+    table = matrix_table(cells or made_up_cells(), list(PROFILES), list(FAMILIES), width)
     console.print(table)
     return [line.rstrip() for line in console.export_text().splitlines()], table
 
@@ -67,6 +67,20 @@ def test_at_80_columns_one_row_per_fault_and_no_word_is_cut():
     assert "AMO at-most-once, ALO at-least-once, EO exactly-once" in text
     # A step name too long for its column breaks after its last hyphen, not inside a word.
     assert {"server-", "delivery", "at-least-", "exactly-", "once"} <= seen
+
+
+def test_at_80_columns_a_full_demo_keeps_each_count_on_one_line():
+    # The counts of a `make demo` on a loaded machine: two-digit counts in the three at-most-once columns.
+    cells = [MadeUpCell(p, f, counts="clean" if p in ("at-least-once", "exactly-once") else "abandoned 10, missed 15")
+             for p in PROFILES for f in FAMILIES]
+    next(c for c in cells if c.profile == "at-least-once").counts = "duplicated 12"
+    next(c for c in cells if c.profile == "exactly-once").counts = "abandoned 6"
+    lines, _ = render(80, cells)
+    assert max(map(len, lines)) <= 80
+    text = "\n".join(lines)
+    assert text.count("abandoned 10") == 3 * len(FAMILIES)
+    assert text.count("missed 15") == 3 * len(FAMILIES)
+    assert "duplicated 12" in text and "abandoned 6" in text
 
 
 def test_at_160_columns_full_names_described_faults_and_counts_on_one_line():

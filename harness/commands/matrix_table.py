@@ -48,28 +48,36 @@ def matrix_table(cells: Sequence[MatrixCell], profiles: Sequence[str], families:
     def name(guarantee: str) -> str:
         return guarantee if wide else SHORT.get(guarantee, guarantee)
 
-    legend = ("" if wide else "AMO at-most-once, ALO at-least-once, EO exactly-once; ")
-    table = Table(title=escape("Observed guarantee per fault (row) and tutorial step (column) [its promise]"),
-                  caption=f"{legend}green keeps the step's promise, red breaks it; "
-                          "* a documented finding; ! not what the guarantee suite expects",
-                  caption_justify="left", box=None, padding=(0, 1), pad_edge=False, show_edge=False,
-                  header_style="bold", expand=False)
-    table.add_column("fault", no_wrap=not wide)
+    by_key = {(c.profile, c.family): c for c in cells}
+    headers = ["fault"]
     for profile in profiles:
         # A step's name breaks after its last hyphen in a narrow column (rich breaks lines only at spaces).
         head, hyphen, tail = profile.rpartition("-")
         label = f"{head}-\n{tail}" if hyphen and not wide else profile
-        header = f"{label}\n[{', '.join(name(g) for g in PROMISES[profile])}]"
-        table.add_column(escape(header), min_width=max(map(len, header.splitlines())))
-    by_key = {(c.profile, c.family): c for c in cells}
+        headers.append(f"{label}\n[{', '.join(name(g) for g in PROMISES[profile])}]")
+    rows: list[list[Text]] = []
     for family in families:
-        row: list[Text | str] = [Text.assemble((family, "bold"), f"\n{FAMILIES[family].title}") if wide
-                                 else family]
+        row = [Text.assemble((family, "bold"), f"\n{FAMILIES[family].title}") if wide else Text(family)]
         for profile in profiles:
             cell = by_key[(profile, family)]
-            colour = "green" if cell.keeps_promise else "red"
             mark = ("*" if cell.finding else "") + ("" if cell.as_expected else "!")
             counts = cell.counts if wide else cell.counts.replace(", ", "\n")
-            row.append(Text(f"{name(cell.observed)}{mark}\n{counts}", style=colour))
+            row.append(Text(f"{name(cell.observed)}{mark}\n{counts}",
+                            style="green" if cell.keeps_promise else "red"))
+        rows.append(row)
+    # Two spaces between columns, or one when that keeps every count on one line in a narrow terminal.
+    natural = sum(max(len(line) for text in column for line in str(text).splitlines())
+                  for column in zip(headers, *rows))
+    gap = 2 if wide or natural + 2 * len(profiles) <= width else 1
+    legend = ("" if wide else "AMO at-most-once, ALO at-least-once, EO exactly-once; ")
+    table = Table(title=escape("Observed guarantee per fault (row) and tutorial step (column) [its promise]"),
+                  caption=f"{legend}green keeps the step's promise, red breaks it; "
+                          "* a documented finding; ! not what the guarantee suite expects",
+                  caption_justify="left", box=None, padding=(0, gap, 0, 0), pad_edge=False, show_edge=False,
+                  header_style="bold", expand=False)
+    table.add_column("fault", no_wrap=not wide)
+    for header in headers[1:]:
+        table.add_column(escape(header), min_width=max(map(len, header.splitlines())))
+    for row in rows:
         table.add_row(*row)
     return table
