@@ -173,7 +173,7 @@ class ManagedProcess:
             os.kill(self.proc.pid, sig)
 
 
-_STOPPED_AT_EXIT: set[int] = set()
+_REAPED_BY_STOP_ALL: set[int] = set()
 """PIDs `stop_all` killed and reaped itself, behind the back of asyncio's child watcher."""
 
 # What asyncio's child watcher logs when the child it waits for was reaped by someone else, or outlived
@@ -193,7 +193,7 @@ class _WatcherReports(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args if isinstance(record.args, tuple) else ()
-        return not (record.msg in _WATCHER_REPORTS and args and args[-1] in _STOPPED_AT_EXIT)
+        return not (record.msg in _WATCHER_REPORTS and args and args[-1] in _REAPED_BY_STOP_ALL)
 
 
 logging.getLogger("asyncio").addFilter(_WatcherReports())
@@ -202,7 +202,7 @@ logging.getLogger("asyncio").addFilter(_WatcherReports())
 def stop_all() -> None:
     """Synchronously SIGKILL every child still registered: the last line of defence at exit."""
     for pid in list(_LIVE):
-        _STOPPED_AT_EXIT.add(pid)
+        _REAPED_BY_STOP_ALL.add(pid)
         try:
             os.killpg(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -49,6 +50,37 @@ def test_a_child_left_running_at_exit_is_stopped_without_asyncio_warnings(tmp_pa
     pid = int(done.stdout.split()[0])
     assert not Path(f"/proc/{pid}").exists(), "the exit handler stops the child by its PID"
     assert_quiet(done.stderr)
+
+
+def test_sigterm_mid_run_stops_the_children_without_asyncio_warnings(tmp_path):
+    # The exit handler then runs inside the loop, while asyncio's watcher threads wait for the children.
+    code = """
+        import asyncio
+        from harness.processes import ManagedProcess
+
+        async def main():
+            children = [ManagedProcess(f"sleeper {i}", ["sleep", "60"]) for i in range(3)]
+            for child in children:
+                await child.start()
+            print(*(c.pid for c in children), flush=True)
+            await asyncio.Event().wait()
+
+        asyncio.run(main())
+    """
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        pids = [int(p) for p in proc.stdout.readline().split()]
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 128 + signal.SIGTERM, stderr
+    assert len(pids) == 3 and not any(Path(f"/proc/{pid}").exists() for pid in pids)
+    assert_quiet(stderr)
 
 
 def test_a_child_that_ends_on_its_own_leaves_the_registry(tmp_path):
