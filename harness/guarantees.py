@@ -121,11 +121,11 @@ for _family in ("disconnect", "partition"):
 
 EXPECTED[("blackhole", "baseline")] = _e(
     "baseline", "fire and forget: what is written into a dead link is gone; missed events stay missed",
-    finds={"missed": 1, "abandoned": 1})
+    finds={"missed": 1, "indeterminate": 1})
 for _p in ("csr", "server-delivery"):
     EXPECTED[("blackhole", _p)] = _e(
         _p, "sends into the dead link are lost (no retry); recovery restores the events once the ping "
-            "timeout has closed the half-open connection", finds={"abandoned": 1}, absent="missed")
+            "timeout has closed the half-open connection", finds={"indeterminate": 1}, absent="missed")
 EXPECTED[("blackhole", "at-least-once")] = _e(
     "at-least-once", "retries until acked; a retry may duplicate a message whose ack vanished")
 EXPECTED[("blackhole", "exactly-once")] = _e("exactly-once", "nothing lost, nothing stored twice")
@@ -152,9 +152,13 @@ for _p in (step for step in STEPS if step in ACKING):
 for _family, _what in (("server_crash", "the server abruptly crashes"),
                        ("server_restart", "the server gets restarted")):
     for _p in ("baseline", "csr"):
+        # No `missed` is required: the fault drops every page at once and each buffers what it sends
+        # until it is back, so an event is missed only if one page's flush is committed before the other
+        # page has reconnected, a race between two reconnection delays that no trigger pins down
+        # (docs/reliability.md). A miss may be observed; at-most-once is what the protocol decides.
         EXPECTED[(_family, _p)] = _e(
             _p, f"CSR 'doesn't always work, for example if {_what}': the session is gone with the "
-                f"process, the events sent meanwhile stay missed", finds={"missed": 1})
+                f"process; an event committed while the other page is still reconnecting stays missed")
     EXPECTED[(_family, "server-delivery")] = _e(
         "server-delivery", "the serverOffset replay catches up whatever CSR could not recover",
         absent="missed")
@@ -164,10 +168,10 @@ for _family, _what in (("server_crash", "the server abruptly crashes"),
 for _p in _NO_ACK:
     EXPECTED[("db_outage", _p)] = _e(
         _p, "'the database is temporarily not available': the message is lost, nobody retries",
-        finds={"abandoned": 1})
+        finds={"indeterminate": 1})
     EXPECTED[("lost_ack", _p)] = _e(
         _p, "at most once: a message lost on the way is never retried (no ack at this step, so the cell "
-            "drops c1's 5th message itself)", finds={"abandoned": 1})
+            "drops c1's 5th message itself)", finds={"indeterminate": 1})
 EXPECTED[("db_outage", "at-least-once")] = _e(
     "at-least-once", "no ack without a commit: the client retries until the database is back")
 EXPECTED[("db_outage", "exactly-once")] = _e("exactly-once", "retried until committed, stored once")

@@ -55,7 +55,10 @@ class Outcome:
 
 
 def _unjudged(verdict: Verdict, category: str) -> bool:
-    """Whether the verdict could not judge `category`: every guarantee it breaks is inconclusive."""
+    """Whether the verdict could not judge `category`: the checker says so (`undecided`), or every
+    guarantee it breaks is inconclusive (a verdict written before `undecided` existed)."""
+    if category in verdict.undecided:
+        return True
     names = [g for g, cats in GUARANTEES.items() if category in cats]
     return bool(names) and all(g in verdict.guarantees and verdict.guarantees[g] is None for g in names)
 
@@ -75,14 +78,14 @@ def decide(verdict: Verdict, expectations: Expectations, *, untriggered: Iterabl
             failed.append(f"{name} violated: {', '.join(broken)}" if broken else f"{name} violated")
     for name, minimum in expectations.violations.items():
         found = counts.get(name, 0)
-        if found >= minimum:
+        if found >= minimum and name not in verdict.undecided:
             continue
         if _unjudged(verdict, name):
             missing.append(f"expected at least {minimum} {name}, found {found}, but {name} could not be judged")
         else:
             failed.append(f"expected at least {minimum} {name}, found {found}")
     for name in expectations.absent:
-        if counts.get(name, 0):
+        if counts.get(name, 0) and name not in verdict.undecided:
             failed.append(f"expected no {name}, found {counts[name]}")
         elif _unjudged(verdict, name):
             missing.append(f"expected no {name}, but {name} could not be judged")

@@ -20,7 +20,7 @@ from typing import Any, Literal
 import jsonschema
 
 from harness.errors import ScenarioError
-from harness.expectations import ExpectationError, Expectations
+from harness.expectations import CATEGORIES, GUARANTEES, ExpectationError, Expectations
 from harness.faults import KINDS, kind
 from harness.faults.base import Fault
 from harness.faults.frames import trigger_defaults
@@ -49,6 +49,9 @@ RetryMode = Literal["none", "queue", "manual"]
 OffsetStyle = Literal["none", "socket-id", "socket-id-undefined", "random"]
 """`socket-id`: `<socket id>-<counter>` taken from the live socket; `socket-id-undefined`: the same but
 reproducing the tutorial's trap (`undefined-<counter>` while offline); `random`: a random id."""
+
+ProxyKind = Literal["embedded", "toxiproxy", "auto"]
+"""Which fault-injecting proxy a run uses: ours, the real Toxiproxy, or whichever is there."""
 
 
 @dataclass(frozen=True)
@@ -119,7 +122,7 @@ class Scenario:
     name: str
     seed: int
     target: Target
-    proxy: str
+    proxy: ProxyKind
     clients: Clients
     workload: Workload
     faults: list[Fault]
@@ -145,9 +148,14 @@ class Scenario:
 
 
 def schema() -> dict[str, Any]:
-    """The JSON Schema of scenario files, shipped inside the package, with the fault kinds of the registry."""
+    """The JSON Schema of scenario files, shipped inside the package, with the fault kinds of the registry
+    and the guarantees and categories of `harness.expectations` filled in."""
     data = json.loads(resources.files("harness").joinpath("scenario.schema.json").read_text())
     data["$defs"]["fault"]["properties"]["kind"]["enum"] = list(KINDS)
+    expectations = data["$defs"]["expectations"]["properties"]
+    expectations["guarantees"]["items"] = {"enum": list(GUARANTEES)}
+    expectations["violations"]["properties"] = {c: {"type": "integer", "minimum": 1} for c in CATEGORIES}
+    expectations["absent"]["items"] = {"enum": list(CATEGORIES)}
     return data
 
 

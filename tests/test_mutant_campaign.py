@@ -47,7 +47,7 @@ async def test_mutant_is_caught(mutant: str, tmp_path) -> None:
                                 tmp_path)
     assert result.passed and result.verdict.counts[category] >= 1, (
         f"mutant {mutant} went unnoticed under {family}: {result.outcome.reasons}; replay: {result.replay_command}")
-    broken = [g for g in ("exactly-once", "no-phantoms") if not result.verdict.guarantees[g]]
+    broken = [g for g in ("exactly-once", "no-phantoms") if result.verdict.guarantees[g] is False]
     assert broken, f"mutant {mutant} broke no guarantee: {result.verdict.guarantees}"
 
 

@@ -6,8 +6,8 @@ A `Verdict` is plain data. It round-trips through JSON (`to_json` / `from_json`)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -26,6 +26,22 @@ from harness.expectations import (
 __all__ = ["CATEGORIES", "CLIENT_TO_SERVER", "DEFAULT_EXPECTED", "GUARANTEES", "SERVER_TO_CLIENT",
            "ExpectationError", "Expectations", "Histogram", "LatencyStats", "Recovery", "Verdict",
            "VerdictFormatError"]
+
+
+def judge(counts: Mapping[str, int], undecided: Iterable[str]) -> dict[str, bool | None]:
+    """Each guarantee: False when a decided category breaking it was found, else None when one of
+    them could not be judged, else True. A guarantee is never held on evidence that is missing, and
+    never broken by what an undecided category merely saw (a delivery still in flight)."""
+    unknown = set(undecided)
+    out: dict[str, bool | None] = {}
+    for name, categories in GUARANTEES.items():
+        if any(counts.get(c, 0) for c in categories if c not in unknown):
+            out[name] = False
+        else:
+            out[name] = None if unknown.intersection(categories) else True
+    return out
+
+
 
 
 class VerdictFormatError(HarnessError):
@@ -79,6 +95,7 @@ class Verdict:
     expected: list[str]
     expected_violations: dict[str, int]
     guarantees: dict[str, bool | None]
+    """True held, False violated, None inconclusive: no violation found and some evidence missing."""
     client_to_server: dict[str, list[str]]
     server_to_client: dict[str, dict[str, list[str]]]
     unchecked_lineages: dict[str, str]
@@ -92,6 +109,10 @@ class Verdict:
     notes: list[str] = field(default_factory=list)
     expected_absent: list[str] = field(default_factory=list)
     inconclusive: list[str] = field(default_factory=list)
+    """Why evidence is missing (the run did not become quiet, the history is torn, ...); empty when
+    the verdict is conclusive."""
+    undecided: list[str] = field(default_factory=list)
+    """The categories whose absence the evidence cannot prove: a count of 0 there means "not seen"."""
 
     @property
     def counts(self) -> dict[str, int]:
@@ -100,6 +121,12 @@ class Verdict:
         for name in SERVER_TO_CLIENT:
             counts[name] = sum(len(per.get(name, ())) for per in self.server_to_client.values())
         return counts
+
+    def missing_evidence(self, reason: str, categories: Iterable[str] = CATEGORIES) -> Verdict:
+        """This verdict with `reason` added and `categories` undecided (a torn history, say)."""
+        undecided = [c for c in CATEGORIES if c in self.undecided or c in set(categories)]
+        return replace(self, inconclusive=[*self.inconclusive, reason], undecided=undecided,
+                       guarantees=judge(self.counts, undecided))
 
     def to_json(self) -> str:
         return orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2).decode()

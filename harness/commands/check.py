@@ -81,8 +81,9 @@ def print_verdict(verdict: Verdict, outcome: Outcome, expected: Expectations, co
     table.add_column("held")
     table.add_column("expected")
     for name, held in verdict.guarantees.items():
-        shown = ("?", "yellow") if held is None else ("yes", "green") if held else ("NO", "red")
-        table.add_row(Text(name), Text(*shown), Text("yes" if name in verdict.expected else ""))
+        mark = Text("inconclusive", style="yellow") if held is None else \
+            Text("yes" if held else "NO", style="green" if held else "red")
+        table.add_row(Text(name), mark, Text("yes" if name in verdict.expected else ""))
     console.print(table)
 
     counts = verdict.counts
@@ -119,7 +120,9 @@ def print_verdict(verdict: Verdict, outcome: Outcome, expected: Expectations, co
                           "never" if r.recovery_ms is None else f"{r.recovery_ms:.1f}")
         console.print(table)
     for proc, reason in verdict.unchecked_lineages.items():
-        console.print(Text(f"not judged for server->client delivery: {proc} ({reason})", style="dim"))
+        console.print(Text(f"not judged for missed: {proc} ({reason})", style="dim"))
+    for reason in verdict.inconclusive:
+        console.print(Text(f"inconclusive: {reason}", style="yellow"))
     for note in verdict.notes:
         console.print(Text(note, style="yellow"))
     for reason in verdict.inconclusive:

@@ -25,7 +25,8 @@ LIST_LIMIT = 200
 
 DESCRIPTIONS = {
     "lost": "acknowledged, yet never stored",
-    "abandoned": "attempted, never acknowledged, never stored",
+    "abandoned": "its send failed: it never left the page, and is not stored",
+    "indeterminate": "its outcome is unknown (timeout, disconnect, no completion), and it is not stored",
     "duplicated": "stored more than once",
     "unexpected": "stored, yet never attempted (or its send definitely failed)",
     "recovered": "outcome unknown (timeout, disconnect), stored once: not a violation",

@@ -16,8 +16,8 @@ from harness.outcome import Outcome, saved_outcome
 from harness.report.templating import render
 from harness.runfolder import RunFolder
 
-SHOWN = ("lost", "abandoned", "duplicated", "missed", "redelivered", "reordered", "out_of_order",
-         "phantom", "unexpected", "recovered")
+SHOWN = ("lost", "abandoned", "indeterminate", "duplicated", "missed", "redelivered", "reordered",
+         "out_of_order", "phantom", "unexpected", "recovered")
 
 
 _STATUS = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCLUSIVE"}
