@@ -20,7 +20,7 @@ def test_exactly_once_survives_a_short_search(tmp_path: Path) -> None:
     campaign = Campaign(profile="exactly-once", reports=tmp_path)
     found = run_search(campaign, settings(max_examples=3, deadline=None, stateful_step_count=5, database=None,
                                           phases=[Phase.generate], suppress_health_check=list(HealthCheck)))
-    assert found is None and campaign.runs == 3
+    assert found is None and campaign.runs >= 3
     assert campaign.coverage.faults >= 1 or not any(campaign.coverage.windows.values())
 
 
