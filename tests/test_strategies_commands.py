@@ -80,3 +80,22 @@ def test_explore_stops_cleanly_on_sigint(tmp_path: Path) -> None:
     assert proc.returncode == 130, output[-2000:]
     assert "interrupted: " in output
     assert not [p for p in children if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+
+
+def test_the_result_names_the_proof_and_the_windows_never_hit(capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.checkers.coverage import WINDOWS, Coverage
+    from harness.commands.explore import print_result
+
+    coverage = Coverage(4, {**dict.fromkeys(WINDOWS, 0), "before-store": 3, "server-restart": 1})
+    case = {"runs_to_find": 5, "seconds_to_find": 23.0, "size": {"faults": 1, "messages": 8, "clients": 1},
+            "faults": ["server_crash"], "shrink_runs": 9, "shrink_cut_short": True, "scenario": "found.json",
+            "proof": {"sentence": "3 of 3 replays violate exactly-once: 1 redelivered"}}
+    print_result({"status": "found", "target": "exactly-once with mutant replay-off-by-one", "runs": 20,
+                  "seconds": 80.0, "case": case, "unreproducible": [], "inconclusive": [],
+                  "coverage": coverage.to_json()})
+    out = capsys.readouterr().out
+    assert "first violation after 5 runs (23s)" in out
+    assert "1 fault(s) (server_crash), 8 messages, 1 client(s) (shrinking cut short" in out
+    assert "proof: 3 of 3 replays violate exactly-once: 1 redelivered" in out
+    assert "no fault fell between store and ack: lost acks were not explored" in out
+    assert "restarts were not explored" not in out
