@@ -134,14 +134,17 @@ def test_the_proof_sentence() -> None:
     assert proof.sentence() == "1 of 2 replays violate exactly-once: 1 redelivered (1 not run: the budget ran out)"
 
 
-def test_merge_takes_the_quickest_case_and_sums_the_rest() -> None:
+def test_merge_takes_the_quickest_proven_case_and_sums_the_rest() -> None:
     base = {"target": "t", "profile": "exactly-once", "mutant": None, "inconclusive": [], "unreproducible": []}
     cov = {"faults": 2, "windows": {"store-to-ack": 1}}
-    a = {**base, "seed": 1, "seconds": 50.0, "runs": 10, "case": {"seconds_to_find": 30.0, "id": "a"}, "coverage": cov}
-    b = {**base, "seed": 2, "seconds": 40.0, "runs": 7, "case": {"seconds_to_find": 12.0, "id": "b"}, "coverage": cov}
-    merged = merge([a, b])
-    assert merged["case"]["id"] == "b" and merged["runs"] == 17 and merged["status"] == "found"
-    assert merged["coverage"]["faults"] == 4 and merged["coverage"]["windows"]["store-to-ack"] == 2
+
+    def result(seed: int, runs: int, case_id: str, seconds_to_find: float, reproduced: int) -> dict[str, Any]:
+        case = {"seconds_to_find": seconds_to_find, "id": case_id, "proof": {"reproduced": reproduced}}
+        return {**base, "seed": seed, "seconds": 50.0, "runs": runs, "case": case, "coverage": cov}
+
+    merged = merge([result(1, 10, "a", 30.0, 3), result(2, 7, "b", 12.0, 3), result(3, 2, "c", 5.0, 0)])
+    assert merged["case"]["id"] == "b" and merged["runs"] == 19 and merged["status"] == "found"
+    assert merged["coverage"]["faults"] == 6 and merged["coverage"]["windows"]["store-to-ack"] == 3
 
 
 def test_report_merges_the_explore_json_of_shards(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

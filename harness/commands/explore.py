@@ -5,7 +5,7 @@ each as a scenario (harness.strategies); the first that fails is shrunk to its c
 shrink); the shrunk case's scenario file is replayed N times (harness.explore.proof); what the faults
 covered is counted per protocol window (harness.checkers.coverage). All of it lands in
 `<reports>/explore.json`. Exit 0: nothing found; 1: a violation found that replays; 3: a violation
-found that did not replay (not reproducible), or the budget ran out before its proof.
+found that did not replay (not reproducible), or whose replays the budget left no time for (unproven).
 """
 
 from __future__ import annotations
@@ -152,8 +152,9 @@ def print_result(result: dict[str, Any]) -> None:
     where = f"{result['target']}: {result['runs']} runs in {result['seconds']:.0f}s"
     status = result["status"]
     case = result.get("case")
-    if status == "found" and case:
-        out.print(f"[red]FOUND[/] {where}; first violation after {case['runs_to_find']} runs "
+    if status in ("found", "unproven") and case:
+        mark = "[red]FOUND[/]" if status == "found" else "[yellow]FOUND, NOT PROVEN[/] (no time left to replay it)"
+        out.print(f"{mark} {where}; first violation after {case['runs_to_find']} runs "
                   f"({case['seconds_to_find']:.0f}s)")
         size = case["size"]
         cut = " (shrinking cut short by the budget: the smallest case so far)" if case["shrink_cut_short"] else ""

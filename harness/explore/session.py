@@ -21,7 +21,7 @@ from harness.checkers.coverage import WINDOWS
 from harness.errors import HarnessError
 from harness.explore.proof import Proof, replay
 from harness.explore.shrink import Shrunk, shrink, size
-from harness.report.explorations import RESULT, merge
+from harness.report.explorations import EXIT_CODES, RESULT, merge
 from harness.scenario import load_raw
 from harness.strategies import KINDS, Campaign, Found, SearchOver, run_search, violations
 
@@ -164,7 +164,8 @@ class Session:
         proof = self._prove(scenario_file, found.categories)
         case = _case(found, shrunk, proof)
         campaign.found = None
-        if proof.reproduced:
+        if proof.reproduced or not proof.replays:
+            # Not one replay could run (the budget or an interruption ended first): unproven, not unreproducible.
             return case
         self.unreproducible.append(case)
         campaign.discount(found.data)
@@ -185,10 +186,12 @@ class Session:
 
     def _result(self, case: dict[str, Any] | None) -> dict[str, Any]:
         campaign = self.campaign
-        status = "found" if case else ("interrupted" if campaign.interrupted else
-                                       "not-reproducible" if self.unreproducible else "nothing-found")
-        return {"status": status, "exit_code": {"found": 1, "nothing-found": 0, "not-reproducible": 3,
-                                                "interrupted": 130}[status],
+        if case:
+            status = "found" if case["proof"]["reproduced"] else "unproven"
+        else:
+            status = ("interrupted" if campaign.interrupted else
+                      "not-reproducible" if self.unreproducible else "nothing-found")
+        return {"status": status, "exit_code": EXIT_CODES[status],
                 "target": self.label, "profile": self.profile, "mutant": self.mutant, "seed": self.seed,
                 "shard": self.shard, "budget": self.budget, "seconds": round(campaign.elapsed(), 1),
                 "runs": campaign.runs, "inconclusive": campaign.inconclusive, "case": case,

@@ -10,18 +10,23 @@ from typing import Any
 from harness.checkers.coverage import Coverage
 
 RESULT = "explore.json"
+EXIT_CODES = {"found": 1, "nothing-found": 0, "not-reproducible": 3, "unproven": 3, "interrupted": 130}
+"""Per status of an exploration (docs/explore.md); `unproven`: found, but no time was left to replay it."""
 
 
 def merge(results: list[dict[str, Any]]) -> dict[str, Any]:
-    """One result from several searches (workers or shards): the quickest proven case, every run counted,
-    the coverage summed."""
+    """One result from several searches (workers or shards): the quickest proven case (else an unproven
+    one), every run counted, the coverage summed."""
     coverage = Coverage()
     for r in results:
         coverage = coverage.add(Coverage.from_json(r["coverage"]))
-    cases = sorted((r["case"] for r in results if r.get("case")), key=lambda c: c["seconds_to_find"])
-    status = "found" if cases else ("not-reproducible" if any(r.get("unreproducible") for r in results)
-                                    else "nothing-found")
-    return {"status": status, "exit_code": {"found": 1, "nothing-found": 0, "not-reproducible": 3}[status],
+    cases = sorted((r["case"] for r in results if r.get("case")),
+                   key=lambda c: (not c["proof"]["reproduced"], c["seconds_to_find"]))
+    if cases:
+        status = "found" if cases[0]["proof"]["reproduced"] else "unproven"
+    else:
+        status = "not-reproducible" if any(r.get("unreproducible") for r in results) else "nothing-found"
+    return {"status": status, "exit_code": EXIT_CODES[status],
             "target": results[0]["target"], "profile": results[0]["profile"], "mutant": results[0]["mutant"],
             "searches": len(results), "seeds": [r["seed"] for r in results],
             "seconds": max(r["seconds"] for r in results), "runs": sum(r["runs"] for r in results),
