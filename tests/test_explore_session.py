@@ -82,7 +82,8 @@ def test_a_case_that_does_not_replay_is_not_reported_as_found(tmp_path: Path, st
     assert result["status"] == "not-reproducible" and result["exit_code"] == 3
     assert result["case"] is None and len(result["unreproducible"]) == 3
     lost = result["unreproducible"][0]
-    assert lost["proof"]["reproduced"] == 0 and len(lost["proof"]["replays"]) == 3
+    assert lost["proof"]["reproduced"] == 0 and lost["proof"]["replays"]
+    assert lost["proof"]["sentence"].startswith("0 of 1 replays")
 
 
 def test_the_budget_ends_the_search(tmp_path: Path, stand_in: StandIn) -> None:
@@ -91,6 +92,28 @@ def test_the_budget_ends_the_search(tmp_path: Path, stand_in: StandIn) -> None:
     result = _session(tmp_path, budget=3.0, mutant=None, kinds=("ack_drop",)).run()
     assert time.monotonic() - began < 3.0 + 1.0
     assert result["status"] == "nothing-found" and result["runs"] >= 1
+
+
+def test_the_proof_falls_back_to_a_larger_case_when_the_smallest_fails_only_sometimes(
+        tmp_path: Path, stand_in: StandIn) -> None:
+    # One client alone shows the violation on its first two runs only: the shrinker keeps it (two in a
+    # row), the proof does not, and the case before that edit (two clients) is proven instead.
+    runs_of: dict[str, int] = {}
+    plain = stand_in.__call__
+
+    async def sometimes(scenario: Any, reports: Path) -> SimpleNamespace:
+        result = await plain(scenario, reports)
+        key = scenario.to_json()
+        runs_of[key] = runs_of.get(key, 0) + 1
+        if len(scenario.clients.slots) == 1 and runs_of[key] > 2:
+            result.outcome, result.verdict.counts = Outcome("pass", []), {"redelivered": 0}
+        return result
+
+    strategies.run_scenario = sometimes  # type: ignore[assignment]
+    result = _session(tmp_path).run()
+    case = result["case"]
+    assert result["status"] == "found" and case["size"]["clients"] == 2
+    assert case["proof"]["reproduced"] == 3 and not any("client" in edit for edit in case["shrink_kept"])
 
 
 def test_shrinking_drops_faults_clients_and_messages(tmp_path: Path) -> None:
@@ -129,9 +152,12 @@ def test_shrinking_cut_short_keeps_the_smallest_case_so_far() -> None:
 
 
 def test_the_proof_sentence() -> None:
-    proof = Proof(Path("found.json"), 3, [Replay("r1", "fail", ["exactly-once violated: 1 redelivered"], True),
-                                         Replay("r2", "pass", [], False)])
-    assert proof.sentence() == "1 of 2 replays violate exactly-once: 1 redelivered (1 not run: the budget ran out)"
+    hit = Replay("r1", "fail", ["exactly-once violated: 1 redelivered"], True)
+    proof = Proof(Path("found.json"), 3, [hit, Replay("r2", "pass", [], False)])
+    assert proof.sentence() == "1 of 2 replays violate exactly-once: 1 redelivered (stopped at the first replay " \
+                               "without it)"
+    assert Proof(Path("found.json"), 3, [hit]).sentence().endswith("(2 not run: the budget ran out)")
+    assert Proof(Path("found.json"), 2, [hit, hit]).sentence() == "2 of 2 replays violate exactly-once: 1 redelivered"
 
 
 def test_merge_takes_the_quickest_proven_case_and_sums_the_rest() -> None:

@@ -42,7 +42,9 @@ class Proof:
         shown = next((r for r in self.replays if r.violated), None)
         what = "; ".join(shown.reasons) if shown else "no replay showed the violation"
         text = f"{self.reproduced} of {len(self.replays)} replays {_verb(what)}"
-        if not self.complete:
+        if not self.complete and self.replays and not self.replays[-1].violated:
+            text += " (stopped at the first replay without it)"
+        elif not self.complete:
             text += f" ({self.wanted - len(self.replays)} not run: the budget ran out)"
         return text
 

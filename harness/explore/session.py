@@ -145,7 +145,8 @@ class Session:
         self.best = {"data": found.data, "runs_to_find": found.runs, "seconds_to_find": round(found.seconds, 1)}
 
         def trial(data: dict[str, Any]) -> frozenset[str] | None:
-            ran = campaign.execute(data, reserve=campaign.reserve())
+            # Twice the proof's time is kept back: the proof may have to fall back to a larger case.
+            ran = campaign.execute(data, reserve=2 * campaign.reserve())
             if ran is None:
                 return None
             shown = violations(ran) if ran.outcome.status == "fail" else frozenset()
@@ -157,11 +158,7 @@ class Session:
         self.phase = "proving"
         if on_change is not None:
             on_change(self)
-        name = f"found-{self.profile}{'-' + self.mutant if self.mutant else ''}.json"
-        scenario_file = self.reports / name
-        self.reports.mkdir(parents=True, exist_ok=True)
-        scenario_file.write_text(json.dumps(shrunk.data, indent=2) + "\n")
-        proof = self._prove(scenario_file, found.categories)
+        shrunk, proof = self._prove(shrunk, found.categories)
         case = _case(found, shrunk, proof)
         campaign.found = None
         if proof.reproduced or not proof.replays:
@@ -173,16 +170,35 @@ class Session:
         self.best = None
         return None
 
-    def _prove(self, scenario_file: Path, cause: frozenset[str]) -> Proof:
-        """Replay the scenario file `replays` times, each run from the file itself."""
-        data, _ = load_raw(scenario_file)
-        proof = Proof(scenario_file, self.replays)
-        for _ in range(self.replays):
-            ran = self.campaign.execute(data)
-            if ran is None:
+    def _prove(self, shrunk: Shrunk, cause: frozenset[str]) -> tuple[Shrunk, Proof]:
+        """Replay the shrunk case's scenario file `replays` times, each run read from the file itself.
+
+        A replay that does not show the violation ends that case's proof, and the case before the last
+        kept edit is proven instead, while time remains: a shrinking edit can leave a case that fails
+        only some of the time. The first case every replay of which failed is the one reported; else
+        the one that failed most often.
+        """
+        self.reports.mkdir(parents=True, exist_ok=True)
+        scenario_file = self.reports / f"found-{self.profile}{'-' + self.mutant if self.mutant else ''}.json"
+        tried: list[tuple[Shrunk, Proof]] = []
+        for data in [shrunk.data, *reversed(shrunk.steps)]:
+            if tried and self.campaign.left() < self.replays * self.campaign.estimate():
                 break
-            proof.replays.append(replay(ran, cause))
-        return proof
+            scenario_file.write_text(json.dumps(data, indent=2) + "\n")
+            loaded, _ = load_raw(scenario_file)
+            proof = Proof(scenario_file, self.replays)
+            while len(proof.replays) < self.replays and (ran := self.campaign.execute(loaded)) is not None:
+                proof.replays.append(replay(ran, cause))
+                if not proof.replays[-1].violated:
+                    break
+            case = Shrunk(data, runs=shrunk.runs, kept=shrunk.kept[:len(shrunk.steps) - len(tried)],
+                          cut_short=shrunk.cut_short)
+            tried.append((case, proof))
+            if proof.reproduced == self.replays or not proof.replays or proof.replays[-1].violated:
+                break  # proven, or the time ran out in the middle of a proof
+        best = max(tried, key=lambda t: t[1].reproduced / max(len(t[1].replays), 1))
+        best[1].scenario.write_text(json.dumps(best[0].data, indent=2) + "\n")
+        return best
 
     def _result(self, case: dict[str, Any] | None) -> dict[str, Any]:
         campaign = self.campaign

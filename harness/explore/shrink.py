@@ -27,6 +27,9 @@ class Shrunk:
     runs: int = 0
     kept: list[str] = field(default_factory=list)
     """The edits kept, in order."""
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    """The case before each kept edit, in order: what the proof falls back to when the smallest case
+    fails only some of the time."""
     cut_short: bool = False
     """The time ran out before a pass kept nothing."""
 
@@ -136,6 +139,7 @@ def shrink(data: dict[str, Any], cause: frozenset[str], trial: Trial, *, confirm
                     return best
                 best.runs += 1
             if shown & cause:
+                best.steps.append(best.data)
                 best.data = candidate
                 best.kept.append(edit)
                 progress = True
