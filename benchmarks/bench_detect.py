@@ -107,7 +107,12 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="detect-") as tmp:
         reports = args.reports or Path(tmp)
         for mutant in args.mutants.split(","):
-            rows[mutant] = [explore(mutant, seed, args, reports) for seed in range(1, args.repeat + 1)]
+            rows[mutant] = []
+            for seed in range(1, args.repeat + 1):
+                rows[mutant].append(explore(mutant, seed, args, reports))
+                if rows[mutant][-1]["status"] == "interrupted":
+                    console.print("interrupted: no figures")
+                    return 130
             all_figures += figures(mutant, rows[mutant], args)
     print_table("detect: per mutant", all_figures, caption=machine())
     console.print(summary(rows, args))
