@@ -11,6 +11,7 @@ time remains (up to `give_up` such cases). The result is one JSON object (`explo
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,18 +30,24 @@ from harness.strategies import KINDS, Campaign, Found, SearchOver, run_search, v
 def target_block(path: str | None, step: str | None) -> tuple[dict[str, Any] | None, str]:
     """The scenario `target` block of `--target FILE` (None: the reference server) and the step searched.
 
-    The target file's own loader is the any-server work's (`harness.target`); until it reads target files,
-    a file here may only be a scenario file, whose `target` block is taken as it is.
+    FILE is a target file (`"target_version": 1`, read by `harness.targetfile` of the any-server work,
+    docs/targets.md), whose `step` is the default step; or a scenario file, whose `target` block is
+    taken as it is.
     """
     if path is None:
         return None, step or "exactly-once"
     data, where = load_raw(path)
     if "target_version" in data:
-        raise HarnessError(f"--target {where}: target files (issue 14) are not supported by this build yet; "
-                           f"give a scenario file whose `target` block names the server")
+        try:
+            targetfile = importlib.import_module("harness.targetfile")
+        except ImportError:
+            raise HarnessError(f"--target {where}: target files (issue 14) are not supported by this build "
+                               f"yet; give a scenario file whose `target` block names the server") from None
+        spec = targetfile.load_target(path)
+        return {"kind": "external", "file": str(Path(path).resolve())}, step or str(spec.step)
     block = data.get("target")
     if not isinstance(block, dict):
-        raise HarnessError(f"--target {where}: no `target` block in the file")
+        raise HarnessError(f"--target {where}: neither a target file nor a scenario file with a `target` block")
     return block, step or str(block.get("profile") or "exactly-once")
 
 
@@ -76,8 +83,8 @@ class Session:
 
     @property
     def label(self) -> str:
-        against = (self.target or {}).get("name") or self.profile
-        return f"{against} with mutant {self.mutant}" if self.mutant else str(against)
+        against = _target_name(self.target) or self.profile
+        return f"{against} with mutant {self.mutant}" if self.mutant else against
 
     def run(self, on_change: Callable[[Session], None] | None = None) -> dict[str, Any]:
         """Explore until a case is proven, or the budget or an interruption ends it; the result, written."""
@@ -104,8 +111,7 @@ class Session:
         """This target's folder of remembered cases: one scenario file per case that replayed."""
         if self.database is None:
             return None
-        name = (self.target or {}).get("name") or "reference"
-        return self.database / f"{self.profile}-{self.mutant or 'none'}-{name}"
+        return self.database / f"{self.profile}-{self.mutant or 'none'}-{_target_name(self.target) or 'reference'}"
 
     def _remembered(self) -> Found | None:
         """Run each remembered case (newest first) until one fails again: a second search of the same
@@ -212,6 +218,13 @@ class Session:
                 "shard": self.shard, "budget": self.budget, "seconds": round(campaign.elapsed(), 1),
                 "runs": campaign.runs, "inconclusive": campaign.inconclusive, "case": case,
                 "unreproducible": self.unreproducible, "coverage": campaign.coverage.to_json()}
+
+
+def _target_name(target: dict[str, Any] | None) -> str:
+    """A target block's name: its `name`, else its target file's name; empty for the reference server."""
+    if not target or target.get("kind", "reference") == "reference":
+        return ""
+    return str(target.get("name") or Path(str(target.get("file") or target.get("command", ["server"])[0])).stem)
 
 
 def _case(found: Found, shrunk: Shrunk, proof: Proof) -> dict[str, Any]:
