@@ -198,7 +198,7 @@ def _parallel(args: argparse.Namespace, budget: float, shard: tuple[int, int], r
         argv = [sys.executable, "-m", "harness.cli", "explore", "--budget", f"{budget}", "--seed", str(base + w),
                 "--reports", str(folder), "--worker-of", str(reports), "--replays", str(args.replays),
                 "--steps", str(args.steps), "--storage", args.storage]
-        for flag in ("profile", "mutant", "target", "kinds", "shard"):
+        for flag in ("profile", "mutant", "target", "kinds"):
             value = getattr(args, flag)
             if value:
                 argv += [f"--{'step' if flag == 'profile' else flag}", value]
@@ -227,6 +227,7 @@ def _parallel(args: argparse.Namespace, budget: float, shard: tuple[int, int], r
         raise HarnessError(f"no worker wrote a result; see {reports}/worker-*/explore.log")
     merged: dict[str, Any] = merge(results)
     merged["seconds"] = round(time.monotonic() - started, 1)
+    merged["shard"] = args.shard
     write_result(reports, merged)
     print_result(merged)
     return int(merged["exit_code"])
