@@ -35,7 +35,7 @@ from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 from harness.checkers.coverage import Coverage, fault_windows
 from harness.faults import KINDS as FAULT_KINDS
 from harness.faults import kind as fault_kind
-from harness.history import read_history
+from harness.history import HistoryError, read_history
 from harness.runfolder import RunFolder
 from harness.runner import RunResult, run_scenario
 from harness.scenario import resolve
@@ -251,7 +251,10 @@ class Campaign:
             return None
         self.runs += 1
         self.seconds.append(time.monotonic() - began)
-        self.coverage = self.coverage.add(fault_windows(read_history(RunFolder(result.run_dir).history)))
+        try:
+            self.coverage = self.coverage.add(fault_windows(read_history(RunFolder(result.run_dir).history)))
+        except HistoryError as exc:
+            log.warning("coverage: history of %s not read: %s", result.run_dir, exc)
         if result.outcome.status == "inconclusive":
             self.inconclusive.append(str(result.run_dir))
         if self.on_run is not None:
