@@ -21,12 +21,12 @@ from harness.outcome import Outcome
 
 class StandIn:
     """run_scenario's stand-in: a run fails (`redelivered`) when its schedule holds a server crash or
-    restart; with `replays_fail` off, only the first run of a scenario can fail (its replays pass)."""
+    restart; with `fails_at_most` set, only that many runs of one scenario can fail (the later ones pass)."""
 
-    def __init__(self, tmp: Path, replays_fail: bool = True, seconds: float = 0.0) -> None:
-        self.tmp, self.replays_fail, self.seconds = tmp, replays_fail, seconds
+    def __init__(self, tmp: Path, fails_at_most: int | None = None, seconds: float = 0.0) -> None:
+        self.tmp, self.fails_at_most, self.seconds = tmp, fails_at_most, seconds
         self.schedules: list[list[str]] = []
-        self.seen: set[str] = set()
+        self.seen: dict[str, int] = {}
 
     async def __call__(self, scenario: Any, reports: Path) -> SimpleNamespace:
         kinds = [f.kind for f in scenario.faults]
@@ -40,9 +40,9 @@ class StandIn:
             time.sleep(self.seconds)
         bad = bool({"server_crash", "server_restart"} & set(kinds))
         key = scenario.to_json()
-        if key in self.seen and not self.replays_fail:
+        self.seen[key] = self.seen.get(key, 0) + 1
+        if self.fails_at_most is not None and self.seen[key] > self.fails_at_most:
             bad = False
-        self.seen.add(key)
         reasons = ["exactly-once violated: 1 redelivered"] if bad else []
         return SimpleNamespace(outcome=Outcome("fail" if bad else "pass", reasons), run_dir=run_dir,
                                verdict=SimpleNamespace(counts={"redelivered": int(bad), "recovered": 0}))
@@ -72,12 +72,21 @@ def test_a_found_case_is_shrunk_to_its_cause_and_proven(tmp_path: Path, stand_in
     assert json.loads((tmp_path / "explore" / "explore.json").read_text())["status"] == "found"
     # Every run is the search's, the shrinker's or the proof's: Hypothesis's own replay of the failing
     # example read the kept result instead of running it again.
-    assert len(stand_in.schedules) == result["runs"] == case["runs_to_find"] + case["shrink_runs"] + 3
+    # (and one run confirming the first failure before shrinking).
+    assert len(stand_in.schedules) == result["runs"] == case["runs_to_find"] + 1 + case["shrink_runs"] + 3
     assert result["coverage"]["faults"] >= 1
 
 
+def test_a_failure_that_does_not_fail_twice_is_not_shrunk(tmp_path: Path, stand_in: StandIn) -> None:
+    stand_in.fails_at_most = 1
+    result = _session(tmp_path, budget=3.0).run()
+    assert result["status"] == "nothing-found" and result["unconfirmed"]
+    assert not result["unreproducible"] and result["case"] is None
+
+
 def test_a_case_that_does_not_replay_is_not_reported_as_found(tmp_path: Path, stand_in: StandIn) -> None:
-    stand_in.replays_fail = False
+    # Every scenario fails on its first two runs only: found, confirmed and shrunk, then no replay fails.
+    stand_in.fails_at_most = 2
     result = _session(tmp_path).run()
     assert result["status"] == "not-reproducible" and result["exit_code"] == 3
     assert result["case"] is None and len(result["unreproducible"]) == 3

@@ -171,6 +171,9 @@ def print_result(result: dict[str, Any]) -> None:
         runs = ", ".join(r["run_dir"] for r in lost["proof"]["replays"])
         out.print(f"[yellow]not reproducible[/]: {'; '.join(lost['reasons'])} failed once, then "
                   f"{lost['proof']['sentence']}; runs: {lost['first_run']}, {runs}")
+    if result.get("unconfirmed"):
+        out.print(f"{len(result['unconfirmed'])} failure(s) did not fail again on a second run and were not shrunk: "
+                  f"{', '.join(result['unconfirmed'][:5])}")
     if result.get("inconclusive"):
         out.print(f"{len(result['inconclusive'])} run(s) were inconclusive (not a violation): "
                   f"{', '.join(result['inconclusive'][:5])}{' ...' if len(result['inconclusive']) > 5 else ''}")

@@ -74,6 +74,8 @@ class Session:
     phase: str = "search"
     best: dict[str, Any] | None = None
     unreproducible: list[dict[str, Any]] = field(default_factory=list)
+    unconfirmed: list[str] = field(default_factory=list)
+    """First runs of failures that did not fail again on one more run: not shrunk, and the search goes on."""
     campaign: Campaign = field(init=False)
 
     def __post_init__(self) -> None:
@@ -147,6 +149,16 @@ class Session:
     def _follow(self, found: Found, on_change: Callable[[Session], None] | None) -> dict[str, Any] | None:
         """Shrink and prove `found`; its case when it replays, else None (recorded, and the search goes on)."""
         campaign = self.campaign
+        self.phase = "confirming"
+        again = campaign.execute(found.data, reserve=campaign.reserve())
+        if again is not None and not (violations(again) & found.categories and again.outcome.status == "fail"):
+            # A failure that does not fail twice would spend the shrinking budget on a case that fails only
+            # sometimes (measured: 20 shrinking runs kept nothing, or a proof of 1 of 2).
+            self.unconfirmed.append(str(found.run_dir))
+            campaign.found = None
+            campaign.discount(found.data)
+            self.phase = "search"
+            return None
         self.phase = "shrinking"
         self.best = {"data": found.data, "runs_to_find": found.runs, "seconds_to_find": round(found.seconds, 1)}
 
@@ -217,7 +229,8 @@ class Session:
                 "target": self.label, "profile": self.profile, "mutant": self.mutant, "seed": self.seed,
                 "shard": self.shard, "budget": self.budget, "seconds": round(campaign.elapsed(), 1),
                 "runs": campaign.runs, "inconclusive": campaign.inconclusive, "case": case,
-                "unreproducible": self.unreproducible, "coverage": campaign.coverage.to_json()}
+                "unreproducible": self.unreproducible, "unconfirmed": self.unconfirmed,
+                "coverage": campaign.coverage.to_json()}
 
 
 def _target_name(target: dict[str, Any] | None) -> str:
