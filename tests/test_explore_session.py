@@ -80,8 +80,11 @@ def test_a_found_case_is_shrunk_to_its_cause_and_proven(tmp_path: Path, stand_in
 def test_a_failure_that_does_not_fail_twice_is_not_shrunk(tmp_path: Path, stand_in: StandIn) -> None:
     stand_in.fails_at_most = 1
     result = _session(tmp_path, budget=3.0).run()
-    assert result["status"] == "nothing-found" and result["unconfirmed"]
-    assert not result["unreproducible"] and result["case"] is None
+    assert result["unconfirmed"] and not result["unreproducible"]
+    # The search goes on to the budget's end; a failure found just before it has no time to be run again
+    # and is reported unproven, never found.
+    assert result["status"] == "nothing-found" or (result["status"] == "unproven"
+                                                    and not result["case"]["proof"]["replays"])
 
 
 def test_a_case_that_does_not_replay_is_not_reported_as_found(tmp_path: Path, stand_in: StandIn) -> None:
