@@ -30,7 +30,11 @@ from typing import Any
 import socketio
 from redis import asyncio as aioredis
 
-from reference_server.recovery import PacketLog, RecoveryManager, Session
+from reference_server.recovery import PacketLog, RecoveryManager, Session, StoredPacket
+
+TAIL = 1000
+"""Offsets of the node's log saved with a session: the reorder window between nodes is a Redis round trip,
+far fewer events than this."""
 
 SESSION_STORES = ("memory", "redis")
 
@@ -96,12 +100,28 @@ class SharedRecoveryManager(RecoveryManager, NodeRedisManager):
         kept = await super().persist(eio_sid)
         if self.settings.session_store == "redis":
             for session in kept:
+                log = self._logs.get(session.namespace)
+                session.tail = tuple(p.offset for p in list(log)[-TAIL:]) if log is not None else ()
                 await self._save(session)
         return kept
 
+    def missed_after(self, log: PacketLog, offset: str, session: Session) -> Iterable[StoredPacket] | None:
+        """On a node the session did not drop on, "after the offset" in this log's order is not what the
+        client lacks: the nodes log events in the order they heard them. The session carries its node's
+        order (`tail`); the client had everything there up to its offset, and lacks the rest."""
+        if not session.tail or offset not in session.tail:
+            return super().missed_after(log, offset, session)
+        had = set(session.tail[:session.tail.index(offset) + 1])
+        window = set(session.tail)
+        packets = list(log)
+        start = next((i for i, p in enumerate(packets) if p.offset in window), None)
+        if start is None:
+            return None
+        return [p for p in packets[start:] if p.offset not in had]
+
     async def _save(self, session: Session) -> None:
         record = {"sid": session.sid, "namespace": session.namespace, "rooms": session.rooms,
-                  "data": session.data}
+                  "data": session.data, "tail": session.tail}
         try:
             if not self.connected:
                 self._redis_connect()
@@ -127,7 +147,7 @@ class SharedRecoveryManager(RecoveryManager, NodeRedisManager):
             return
         record = json.loads(raw)
         self._sessions[pid] = Session(record["sid"], pid, record["namespace"], list(record["rooms"]),
-                                      record["data"], self._clock())
+                                      record["data"], self._clock(), tuple(record.get("tail", ())))
 
 
 def build_manager(settings: RedisSettings, *, csr: bool, max_disconnection_duration: float) -> Any:

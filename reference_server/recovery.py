@@ -34,7 +34,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,6 +114,9 @@ class PacketLog:
     def __len__(self) -> int:
         return len(self._packets)
 
+    def __iter__(self) -> Iterator[StoredPacket]:
+        return iter(self._packets)
+
     def append(self, offset: str, emitted_at: float, rooms: frozenset[str] | None,
                excluded: frozenset[str], data: list[Any]) -> None:
         self._packets.append(StoredPacket(self._next_seq, offset, emitted_at, rooms, excluded, data))
@@ -144,6 +147,9 @@ class Session:
     data: Any
     """The socket's python-socketio user session (`sio.session(sid)`), socket.io's `socket.data`."""
     disconnected_at: float
+    tail: tuple[str, ...] = ()
+    """The last offsets of its node's log when it dropped, in that node's order; set only where
+    sessions move between nodes (reference_server.cluster), whose logs order events differently."""
 
 
 def _args_of(data: Any) -> list[Any]:
@@ -266,7 +272,7 @@ class RecoveryManager(socketio.AsyncManager):
             return None  # the connection closed while its CONNECT was on the way: keep the session
         # From here to the last room joined nothing awaits: no event can be stored in between.
         log.prune(now, self.max_disconnection_duration, self.max_packets)
-        after = log.after(offset)
+        after = self.missed_after(log, offset, session)
         if after is None:
             return None
         del self._sessions[pid]
@@ -287,6 +293,10 @@ class RecoveryManager(socketio.AsyncManager):
             await self.server._send_packet(eio_sid, self.server.packet_class(
                 packet.EVENT, namespace=namespace, data=data))
         return sid
+
+    def missed_after(self, log: PacketLog, offset: str, session: Session) -> Iterable[StoredPacket] | None:
+        """What a session whose last event was `offset` has not had, or None when `offset` is not held."""
+        return log.after(offset)
 
     async def persist(self, eio_sid: str) -> list[Session]:
         """Keep the sessions of every namespace the dropped engine connection `eio_sid` was in; returns them."""
