@@ -101,6 +101,10 @@ class Router:
         self._history.append("harness", "info", "route", {"client": slot, "node": target, "from": was})
         await self._repoint(slot, target)
 
+    async def settle(self) -> None:
+        """Wait for the moves under way."""
+        await asyncio.gather(*self._moves)
+
     async def close(self) -> None:
         for task in list(self._moves):
             task.cancel()
