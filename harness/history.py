@@ -18,15 +18,18 @@ Operations (`f`) and their values:
 | client | `send` | `fail` | `{"id": msg id, "reason": str}` never left the client (dropped from its buffer) |
 | client | `send` | `info` | `{"id": msg id, "reason": "timeout"|"gave-up"|"no-ack"|"refresh"|"disconnect"}` |
 | client | `recv` | `ok` | `{"id": msg id or null, "server_offset": int or null, "csr_offset": str or null, "content": str}` |
-| client | `connect` | `ok` | `{"sid": str, "recovered": bool, "server_offset": int}` (the offset sent in auth); with several nodes also `"node": "n2"` |
+| client | `connect` | `ok` | `{"sid": str, "recovered": bool, "server_offset": int}` (the offset sent in auth) |
 | client | `connect` | `fail` | `{"reason": str}` |
 | client | `disconnect` | `info` | `{"reason": str}` |
 | client | `start` | `ok` | `{"lineage": str, "server_offset": int}` a client (or a refreshed page) begins |
 | client | `refresh` | `info` | `{"next": proc of the fresh client}` the page is thrown away |
 | client | `end` | `ok` | `{"connected": bool}` written once per live client after the final sync |
 | nemesis | `fault` / `heal` | `info` | `{"fault": kind, "target": str, ...}` |
-| server | `start` / `stop` / `crash` / `pause` / `resume` | `info` | `{"pid": int}`; with several nodes also `"node"` |
-| harness | `route` | `info` | `{"client": slot, "node": str, "from": str}` a client's link re-pointed (docs/multinode.md) |
+| server | `start` / `stop` / `crash` / `pause` / `resume` | `info` | `{"pid": int}` |
+| harness | `route` | `info` | `{"client": slot, "node": str, "from": str}` a client's link re-pointed |
+
+With several nodes (docs/multinode.md) a client's `connect` also carries `"node": "n2"`, the node its
+link pointed at, and each `server` event the node it concerns.
 
 Client process names are `c<N>`; the fresh client after a page refresh of `c<N>` is `c<N>.<k>`
 (`c2.1`, `c2.2`, ...). A message id is `<proc>:<seq>` and leads the message content, followed by one

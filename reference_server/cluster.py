@@ -24,6 +24,7 @@ Connection state recovery on several nodes (`--session-store`):
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
