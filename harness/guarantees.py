@@ -293,7 +293,8 @@ EXPECTED[("node_pause", "csr")] = _m(
     "csr", _SCALING + " (a frozen node saves nothing until it runs again)", finds={"missed": 1, "indeterminate": 1})
 EXPECTED[("node_pause", "server-delivery")] = _m(
     "server-delivery", "no ack: sends into the frozen node are lost; the replay catches up the rest",
-    holds=_FAILOVER_HOLDS, finds={"indeterminate": 1}, finding="the replay catches up, but not exactly: " + _LAST_OFFSET)
+    holds=_FAILOVER_HOLDS, finds={"indeterminate": 1},
+    finding="the replay catches up, but not exactly: " + _LAST_OFFSET)
 EXPECTED[("node_pause", "at-least-once")] = _m(
     "at-least-once", "unacked sends are retried on the other node", holds=_FAILOVER_HOLDS,
     finding="every send is stored, but not every row is shown: " + _LAST_OFFSET)
