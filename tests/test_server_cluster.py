@@ -50,10 +50,10 @@ class Inbox:
         self.contents.append(content)
         self.changed.set()
 
-    async def wait_for(self, content: str) -> None:
+    async def wait_for(self, content: str, timeout: float = 10) -> None:
         while content not in self.contents:
             self.changed.clear()
-            await asyncio.wait_for(self.changed.wait(), 10)
+            await asyncio.wait_for(self.changed.wait(), timeout)
 
 
 async def _client(url: str) -> tuple[RecoveringAsyncClient, Inbox]:
@@ -93,5 +93,20 @@ async def test_a_session_moves_to_the_other_node_only_through_redis(tmp_path: Pa
             await a_inbox.wait_for("while away")
         else:
             assert "while away" not in a_inbox.contents, "a fresh session gets no CSR replay (csr profile)"
+        await a.disconnect()
+        await b.disconnect()
+
+
+async def test_a_quiet_channel_does_not_make_a_node_deaf(tmp_path: Path) -> None:
+    """redis-py 8 gives every connection a 5 s socket timeout; in 8.0 a subscription's blocking read used it
+    too, so the listener timed out whenever the channel was quiet that long and python-socketio
+    resubscribed only after a 1 s sleep, deaf meanwhile (pyproject.toml excludes 8.0). 8.1 reads a
+    subscription without a timeout; this keeps it so."""
+    async with two_nodes(tmp_path) as (urls, _):
+        a, _ = await _client(urls[0])
+        b, inbox = await _client(urls[1])
+        await asyncio.sleep(5.5)  # the quiet itself is what is tested: no event stands for it
+        await a.emit("chat message", "after the quiet")
+        await inbox.wait_for("after the quiet", timeout=3)
         await a.disconnect()
         await b.disconnect()
