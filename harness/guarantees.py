@@ -97,7 +97,7 @@ MULTINODE: dict[str, Family] = {f.name: f for f in (
            ({"kind": "node_crash", "target": "n1", "trigger": _AFTER_6, "duration": 0.3},), nodes=2),
     Family("node_restart", "2 nodes: n1 restarted gracefully (SIGTERM), CSR sessions in node memory",
            ({"kind": "node_restart", "target": "n1", "trigger": _AFTER_6},), nodes=2),
-    Family("node_restart_shared", "2 nodes: n1 restarted gracefully, CSR sessions in Redis "
+    Family("redis_sessions", "2 nodes: n1 restarted gracefully, CSR sessions in Redis "
                                   "(--session-store redis)",
            ({"kind": "node_restart", "target": "n1", "trigger": _AFTER_6},),
            switches=("--session-store", "redis"), nodes=2),
@@ -278,10 +278,10 @@ _SHARED = ("recovered on the other node (the test checks a recovered connect on 
            "nodes' packet logs order events as each heard them, and a session restored on n2 is matched "
            "against n1's order (saved with the session), which still misses an event now and then around "
            "the stop; socket.io's redis-streams-adapter reads one stream, in one order, from Redis")
-EXPECTED[("node_restart_shared", "baseline")] = _m(
+EXPECTED[("redis_sessions", "baseline")] = _m(
     "baseline", "no recovery at this step; where sessions are kept does not matter", finds={"missed": 1})
 for _p in STEPS[1:]:
-    EXPECTED[("node_restart_shared", _p)] = _m(
+    EXPECTED[("redis_sessions", _p)] = _m(
         _p, "with the sessions in Redis (socket.io's redis-streams-adapter: 'recovery supported'), a client "
             "failing over to n2 gets its session back", holds=_FAILOVER_HOLDS,
         absent="duplicated lost" if _p == "exactly-once" else "", finding=_SHARED)

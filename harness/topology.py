@@ -31,6 +31,10 @@ from harness.scenario import Scenario
 from harness.target import NodeGroup, ServerHandle
 
 
+NODE_SQLITE_BUSY_TIMEOUT = 1.0
+"""Seconds a node's SQLite write waits for the lock another node holds."""
+
+
 def client_seed(scenario: Scenario, index: int) -> int:
     """The seed of the `index`-th client (from 1): its own stream, derived from the scenario's seed."""
     return scenario.seed * 1000 + index
@@ -105,6 +109,10 @@ class Topology:
             self.redis_links[node] = (publish, subscribe)
             args = ["--node", node, "--redis", self.redis.url_at(pub_at), "--redis-subscribe",
                     self.redis.url_at(sub_at), "--redis-channel", self.redis.channel]
+            if s.target.storage == "sqlite" and "--db-busy-timeout" not in s.target.switches:
+                # Several processes write one SQLite file; the single server's 50 ms wait for the lock
+                # would turn their contention into failed stores that no fault caused.
+                args += ["--db-busy-timeout", str(NODE_SQLITE_BUSY_TIMEOUT)]
             self.nodes[node] = ServerHandle(s.target, free_port(), self.db_url, self.run_dir, self.history,
                                             node=node, node_args=args)
         group = NodeGroup(self.nodes)
