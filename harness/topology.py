@@ -30,7 +30,6 @@ from harness.routing import Router
 from harness.scenario import Scenario
 from harness.target import NodeGroup, ServerHandle
 
-
 NODE_SQLITE_BUSY_TIMEOUT = 1.0
 """Seconds a node's SQLite write waits for the lock another node holds."""
 
