@@ -167,6 +167,14 @@ async def _run_until(stop: asyncio.Event, app: web.Application, sio: socketio.As
 
 
 async def _stop(runner: web.AppRunner, sio: socketio.AsyncServer) -> None:
+    save_sessions = getattr(sio.manager, "save_sessions", None)
+    if save_sessions is not None:
+        # Sessions shared through Redis are written before the connections close: a client reconnects to
+        # another node within a reconnection delay, and must find its session there.
+        try:
+            await asyncio.wait_for(save_sessions(), SHUTDOWN_BUDGET / 4)
+        except TimeoutError:
+            log.warning("not every session was saved to Redis before the stop")
     if sio.eio.sockets:
         # Peers that left by cutting TCP never complete the close handshake; a stop should not wait on them.
         try:

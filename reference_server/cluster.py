@@ -120,6 +120,35 @@ class SharedRecoveryManager(RecoveryManager, NodeRedisManager):
             return None
         return [p for p in packets[start:] if p.offset not in had]
 
+    async def save_sessions(self) -> None:
+        """Write every live session to Redis now (a graceful stop, before its connections close).
+
+        The same session is written again when its connection drops, with the log's tail as it is then.
+        """
+        if self.settings.session_store != "redis":
+            return
+        for eio_sid in list(self.server.eio.sockets):
+            for session in await self._live_sessions(eio_sid):
+                await self._save(session)
+
+    async def _live_sessions(self, eio_sid: str) -> list[Session]:
+        now = self._clock()
+        try:
+            eio_session = await self.server.eio.get_session(eio_sid)
+        except KeyError:
+            return []
+        out = []
+        for namespace in list(self.get_namespaces()):
+            sid = self.sid_from_eio_sid(eio_sid, namespace)
+            pid = self.pid_of(sid, namespace) if sid else None
+            if sid is None or pid is None or not self.is_connected(sid, namespace):
+                continue
+            log = self._logs.get(namespace)
+            rooms = [r for r in self.get_rooms(sid, namespace) if r != sid]
+            out.append(Session(sid, pid, namespace, rooms, eio_session.get(namespace), now,
+                               tuple(p.offset for p in list(log)[-TAIL:]) if log is not None else ()))
+        return out
+
     async def _save(self, session: Session) -> None:
         record = {"sid": session.sid, "namespace": session.namespace, "rooms": session.rooms,
                   "data": session.data, "tail": session.tail}
