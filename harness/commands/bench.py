@@ -1,5 +1,5 @@
-"""`sio-harness bench [checker|proxy|run|load|memory|suite|detect|all]`: run the benchmark programs, print
-their figures.
+"""`sio-harness bench [checker|proxy|run|load|memory|suite|multinode|detect|all]`: run the benchmark programs,
+print their figures.
 
 The programs live in the checkout's `benchmarks/` folder (each also runs alone: `python benchmarks/bench_X.py`);
 this command imports them from there and calls their `main(argv)`. Every figure is the median of several
