@@ -62,6 +62,11 @@ OUTAGE_GAP = 24
 """Sends between the heal of an outage and the next one (0.6 s): a restarted server needs a few hundred
 milliseconds before it is up again, and a crash of a server still starting would be a second outage."""
 
+RECONNECTING = ("disconnect", "partition", "server_crash", "server_restart", "db_outage")
+"""Faults near which a lost ack on c1 never fired (a database outage delays the acks past a reconnect)."""
+FRAME_GAP = 3
+"""Sends between a lost ack and the next fault that cuts c1."""
+
 MAX_FRAME_FAULTS = 2
 """Lost acks per schedule (see `frame_fault`)."""
 
@@ -314,6 +319,11 @@ def chaos_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
             """the frame numbers a frame fault already counts to"""
             self.outage_over = 0
             """the clock from which the next server or database fault may start"""
+            self.c1_cut = False
+            """a fault already scheduled cuts c1's connection (no lost ack may follow: see frame_fault)"""
+
+        def _near_frame(self) -> bool:
+            return bool(self.frames) and self.clock < max(self.frames) + FRAME_GAP
 
         @rule(k=st.integers(1, 8))
         def send(self, k: int) -> None:
@@ -328,12 +338,18 @@ def chaos_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
         if client_kinds:
             @rule(kind=st.sampled_from(client_kinds), slot=st.sampled_from(["c1", "c2"]))
             def fault(self, kind: str, slot: str) -> None:
+                if slot == "c1" and kind in RECONNECTING:
+                    if self._near_frame():
+                        return
+                    self.c1_cut = True
                 self._start({"kind": kind, "target": slot})
 
         if outage_kinds:
-            @precondition(lambda self: not self.outage_open and self.clock >= self.outage_over)
+            @precondition(lambda self: not self.outage_open and self.clock >= self.outage_over
+                          and not self._near_frame())
             @rule(kind=st.sampled_from(outage_kinds))
             def outage(self, kind: str) -> None:
+                self.c1_cut = self.c1_cut or kind in RECONNECTING
                 self._start({"kind": kind})
                 self.outage_open = True
 
@@ -354,7 +370,11 @@ def chaos_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
             # One per frame number and MAX_FRAME_FAULTS in all. Measured without this: Hypothesis drew the
             # rule up to 8 times at one clock, most of those toxics never fired, and half of a 4-minute
             # search's runs were inconclusive ("fault trigger never fired: ack_drop@c1").
-            @precondition(lambda self: max(self.clock, 1) not in self.frames and len(self.frames) < MAX_FRAME_FAULTS)
+            # Nor after a fault that cuts c1, nor right before one (FRAME_GAP): the frame toxic does not count
+            # the frames of c1's connection after a reconnect, so such a lost ack never fired (measured: 75
+            # of 141 runs of a 5-minute search, all with a crash, outage or cut of c1 near the lost ack).
+            @precondition(lambda self: max(self.clock, 1) not in self.frames and len(self.frames) < MAX_FRAME_FAULTS
+                          and not self.c1_cut)
             @rule(drawn=st.one_of(frame_faults))
             def frame_fault(self, drawn: tuple[str, dict[str, Any]]) -> None:
                 self.frames.add(max(self.clock, 1))
