@@ -1,7 +1,8 @@
 """The guarantee suite's fixtures: run one cell of the expected matrix and assert its expectation.
 
 Options come from the sio-harness pytest plugin: `--chaos-proxy` (embedded | toxiproxy | auto),
-`--chaos-db` (sqlite | postgres | both), `--chaos-seed`, `--chaos-reports`. A cell whose fault is
+`--chaos-db` (sqlite | postgres | both), `--chaos-driver` (python | node | browser), `--chaos-seed`,
+`--chaos-reports`. A cell whose fault is
 frame-aware (a dropped ack, a dropped frame) always runs on the embedded proxy, because the real Toxiproxy
 cannot parse Socket.IO frames; the test records that as the user property `proxy`. At the end of the
 session `index.html` and `summary.md` are written over every run folder under `--chaos-reports`, and
@@ -92,6 +93,9 @@ def run_data(request: pytest.FixtureRequest, chaos_reports: Path) -> Callable[..
             data = {**data, "target": {**data.get("target", {}), "storage": storage}}
         backend = config.getoption("--chaos-proxy")
         data["proxy"] = "embedded" if frames else backend
+        driver = config.getoption("--chaos-driver")
+        if driver:
+            data["clients"] = {**data.get("clients", {}), "driver": driver}
         if frames and backend != "embedded":
             request.node.user_properties.append(("proxy", "embedded (frame-aware fault)"))
         scenario = resolve(data, seed=config.getoption("--chaos-seed"), source=data["name"])

@@ -33,10 +33,15 @@ def test_the_schema_enum_is_the_registry() -> None:
         validate({"name": "t", "faults": [{"kind": "meteor"}]})
 
 
+def _clients(name: str) -> dict[str, Any]:
+    """A clients block whose driver can carry the kind out (a browser-only kind needs the browser)."""
+    return {"clients": {"driver": kind(name).drivers[0]}} if kind(name).drivers else {}
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_every_kind_resolves_with_its_defaults(name: str) -> None:
     k = kind(name)
-    (fault,) = resolve({"name": "t", "seed": 1, "faults": [{"kind": name}]}).faults
+    (fault,) = resolve({"name": "t", "seed": 1, "faults": [{"kind": name}], **_clients(name)}).faults
     assert fault.target == ("c1" if k.acts_on == "client" else k.acts_on)
     assert fault.duration == k.duration
     assert type(k).start is not FaultKind.start, f"{name} cannot be started"
@@ -61,7 +66,7 @@ def test_every_kind_is_documented(name: str) -> None:
 def test_every_kind_strategy_draws_a_valid_fault(data: st.DataObject, name: str) -> None:
     drawn = data.draw(kind(name).strategy(1.0))
     assert set(drawn) <= {"duration", "params"}
-    scenario = {"name": "t", "seed": 1, "faults": [{"kind": name, **drawn}]}
+    scenario = {"name": "t", "seed": 1, "faults": [{"kind": name, **drawn}], **_clients(name)}
     validate(scenario)
     (fault,) = resolve(scenario).faults
     assert fault.duration is None or fault.duration <= 1.0
