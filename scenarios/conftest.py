@@ -94,7 +94,8 @@ def run_data(request: pytest.FixtureRequest, chaos_reports: Path) -> Callable[..
         backend = config.getoption("--chaos-proxy")
         data["proxy"] = "embedded" if frames else backend
         driver = config.getoption("--chaos-driver")
-        if driver:
+        # A page only the browser plays (the durable row) keeps its driver whatever the option says.
+        if driver and data.get("clients", {}).get("page", "tutorial") == "tutorial":
             data["clients"] = {**data.get("clients", {}), "driver": driver}
         if frames and backend != "embedded":
             request.node.user_properties.append(("proxy", "embedded (frame-aware fault)"))

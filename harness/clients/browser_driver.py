@@ -231,15 +231,21 @@ class _BrowserPage(PageBase):
         self._held: list[dict[str, Any]] = []
         self.received: list[str] = []
 
-    async def open(self) -> None:
-        """Start the lineage, then load the page unless a reload already did, and wait for its first
-        connect or connect failure."""
+    def begin(self) -> None:
+        """Start the lineage in the history, then take the reports its document made meanwhile."""
+        if self._live:
+            return
         self.recorder.begin(page_offset(self.server_offset))
         self.tab.current = self
         self._live = True
         held, self._held = self._held, []
         for event in held:
             self.on_event(event)
+
+    async def open(self) -> None:
+        """Start the lineage, load the page unless a reload already did, and wait for its first connect
+        or connect failure."""
+        self.begin()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + LOAD_TIMEOUT
         while self.doc is None:
@@ -358,6 +364,7 @@ class BrowserDriver(PageSlotDriver[_BrowserPage]):
         self._tab: _Tab | None = None
         self._lock = asyncio.Lock()
         self.tab_closed = False
+        self._loading: asyncio.Task[None] | None = None
         self.trace_path: Path | None = None
         super().__init__(slot, settings, history, url=url, seed=seed)
 
@@ -407,9 +414,16 @@ class BrowserDriver(PageSlotDriver[_BrowserPage]):
             return await self._page.send(text)
 
     async def page_refresh(self) -> None:
-        """`page.reload()`: the document and everything it held in memory are gone; localStorage stays."""
-        async with self._lock:
+        """`page.reload()`: the document and everything it held in memory are gone; localStorage stays.
+
+        Returns once the reload has begun: while the link is down the new page cannot load (the tab shows
+        the browser's error page), and a fault must not wait for the heal of another. The page goes on
+        loading in the background; sends wait for it, as a user waits for the page to appear.
+        """
+        await self._lock.acquire()
+        try:
             if self.tab_closed or self._tab is None:
+                self._lock.release()
                 return
             old = self._page
             await old.shown()
@@ -422,7 +436,17 @@ class BrowserDriver(PageSlotDriver[_BrowserPage]):
                 await self._tab.tab.reload(wait_until="commit", timeout=LOAD_TIMEOUT * 1000)
             old.recorder.refresh(next_proc)
             self._page = new
-            await self.start()
+            new.begin()
+        except BaseException:
+            self._lock.release()
+            raise
+        self._loading = asyncio.get_running_loop().create_task(self._load_then_release())
+
+    async def _load_then_release(self) -> None:
+        try:
+            await super().start()
+        finally:
+            self._lock.release()
 
     async def tab_close(self) -> None:
         """The user closes the tab: the page is gone and its lineage ends (no new page in this slot)."""
@@ -465,6 +489,9 @@ class BrowserDriver(PageSlotDriver[_BrowserPage]):
 
     async def close(self) -> None:
         try:
+            if self._loading is not None:
+                # A page still loading after a refresh gets its chance (bounded by LOAD_TIMEOUT).
+                await asyncio.gather(self._loading, return_exceptions=True)
             if not self.tab_closed:
                 await self._page.shown()
                 await super().close()

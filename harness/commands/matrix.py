@@ -21,18 +21,19 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from harness.guarantees import EXPECTED, FAMILIES, cell_data
+from harness.guarantees import DURABLE, EXPECTED, FAMILIES, ROWS, cell_data, row_step
 from harness.report.matrix import MatrixCell, MatrixRow, write_matrix_page
 from harness.runner import RunResult, run_scenario, verdict_counts, verdict_holds
 from harness.scenario import Scenario, resolve
-from harness.steps import PROMISES, STEPS
+from harness.steps import PROMISES
 
 LADDER = ("exactly-once", "at-least-once", "at-most-once")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--profiles", default=",".join(STEPS),
-                        help="comma-separated profiles (rows); default: all five")
+    parser.add_argument("--profiles", default=None,
+                        help=f"comma-separated profiles (rows); default: the five steps and {DURABLE} (the "
+                             f"durable page in Chromium; left out with a note when Chromium is missing)")
     parser.add_argument("--faults", default=",".join(FAMILIES),
                         help=f"comma-separated fault families (columns); default: {','.join(FAMILIES)}")
     parser.add_argument("--seed", type=int, default=1, help="seed of every cell (default 1)")
@@ -70,7 +71,7 @@ class Cell:
 
     @property
     def keeps_promise(self) -> bool:
-        return all(verdict_holds(self.result.verdict, g) for g in PROMISES[self.profile])
+        return all(verdict_holds(self.result.verdict, g) for g in PROMISES[row_step(self.profile)])
 
     @property
     def as_expected(self) -> bool:
@@ -97,13 +98,25 @@ def _split(value: str, allowed: Any, what: str) -> list[str]:
     return items
 
 
+def _default_rows(console: Console) -> list[str]:
+    from harness.clients.browser_driver import chromium_path
+    from harness.errors import MissingBinaryError
+
+    try:
+        chromium_path()
+    except MissingBinaryError as exc:
+        console.print(f"row {DURABLE} left out: {exc}")
+        return [r for r in ROWS if r != DURABLE]
+    return list(ROWS)
+
+
 async def run(args: argparse.Namespace) -> int:
-    profiles = _split(args.profiles, STEPS, "profile")
+    console = Console()
+    profiles = _split(args.profiles, ROWS, "profile") if args.profiles else _default_rows(console)
     families = _split(args.faults, FAMILIES, "fault family")
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     folder = Path(args.reports) / f"matrix-{stamp}"
     cells = [Cell(p, f) for p in profiles for f in families]
-    console = Console()
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task("matrix", total=len(cells))
@@ -133,7 +146,7 @@ def _table(cells: list[Cell], profiles: list[str], families: list[str]) -> Table
         table.add_column(family, overflow="fold")
     by_key = {(c.profile, c.family): c for c in cells}
     for profile in profiles:
-        row = [f"{profile} [{', '.join(PROMISES[profile])}]"]
+        row = [f"{profile} [{', '.join(PROMISES[row_step(profile)])}]"]
         for family in families:
             cell = by_key[(profile, family)]
             colour = "green" if cell.keeps_promise else "red"
@@ -146,7 +159,7 @@ def _table(cells: list[Cell], profiles: list[str], families: list[str]) -> Table
 
 def write_html(folder: Path, cells: list[Cell], profiles: list[str], families: list[str]) -> Path:
     by_key = {(c.profile, c.family): c for c in cells}
-    rows = [MatrixRow(profile, tuple(PROMISES[profile]), tuple(_page_cell(by_key[(profile, f)], folder)
+    rows = [MatrixRow(profile, tuple(PROMISES[row_step(profile)]), tuple(_page_cell(by_key[(profile, f)], folder)
                                                                  for f in families))
             for profile in profiles]
     return write_matrix_page(folder, [FAMILIES[f].title for f in families], rows)
