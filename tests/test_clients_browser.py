@@ -157,6 +157,7 @@ async def test_a_reload_abandons_the_tutorial_pages_offline_messages(server, bro
     c1 = browsers("c1", port, fast_settings(**EXACTLY_ONCE))
     await c1.start()
     await c1.send("online")
+    await eventually(lambda: c1.pending == 0, what="the first message's ack")
     await c1.set_offline(True)
     path = tmp_path / "history.jsonl"
     await eventually(lambda: events(path, proc="c1", f="disconnect"), what="the offline event's disconnect")
@@ -176,6 +177,7 @@ async def test_the_durable_page_sends_its_outbox_again_after_a_reload(server, br
     c1 = browsers("c1", port, fast_settings(**EXACTLY_ONCE, page="exactly-once-durable"))
     await c1.start()
     await c1.send("online")
+    await eventually(lambda: c1.pending == 0, what="the first message's ack")
     await c1.set_offline(True)
     path = tmp_path / "history.jsonl"
     await eventually(lambda: events(path, proc="c1", f="disconnect"), what="the offline event's disconnect")

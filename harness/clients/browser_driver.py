@@ -25,7 +25,7 @@ import shutil
 import signal
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
 
@@ -94,7 +94,7 @@ class SharedBrowser:
     Reference counted: the first slot to start launches it, the last to close stops it (by PID).
     """
 
-    _by_loop: dict[asyncio.AbstractEventLoop, SharedBrowser] = {}
+    _by_loop: ClassVar[dict[asyncio.AbstractEventLoop, SharedBrowser]] = {}
 
     def __init__(self) -> None:
         self.users = 0
@@ -201,16 +201,18 @@ class _Tab:
         # reach the recorder in the order the page reported them.
         doc = batch.get("doc", "")
         for event in batch.get("events", ()):
+            if (event.get("ev") == "hello" and str(event.get("url", "")).startswith(self.page_url)
+                    and self.current is not None):
+                # A tab has one live document, the one that said hello last: the current lineage takes
+                # it (its earlier one, if a load was interrupted by another, is gone). The browser's
+                # error page is not the page and is never taken.
+                self._docs.pop(self.current.doc or "", None)
+                self.current.doc = doc
+                self.current.bound.set()
+                self._docs[doc] = self.current
             page = self._docs.get(doc)
-            if page is None:
-                if (event.get("ev") != "hello" or not str(event.get("url", "")).startswith(self.page_url)
-                        or self.current is None or self.current.doc is not None):
-                    continue
-                page = self.current
-                page.doc = doc
-                page.bound.set()
-                self._docs[doc] = page
-            page.on_event(event)
+            if page is not None:
+                page.on_event(event)
 
 
 class _BrowserPage(PageBase):
@@ -223,6 +225,8 @@ class _BrowserPage(PageBase):
         self.doc: str | None = None
         self.bound = asyncio.Event()
         """Set when the page's document has reported (it loaded and runs the recorder)."""
+        self.navigated = False
+        """A load of the page was committed (its document will report): do not navigate again."""
         self.is_connected = False
         self._first_outcome = asyncio.Event()
         self._invoked: dict[str, asyncio.Future[None]] = {}
@@ -252,11 +256,13 @@ class _BrowserPage(PageBase):
             # A load while the link is down shows the browser's error page, whose document does not
             # report (the recorder binds only the page's own); a user would press F5 again.
             try:
-                if not self.bound.is_set():
+                if not self.navigated:
                     await self.tab.tab.goto(self.tab.page_url, wait_until="commit",
                                             timeout=max(deadline - loop.time(), 0.1) * 1000)
+                    self.navigated = True
                 await asyncio.wait_for(self.bound.wait(), max(min(deadline - loop.time(), 5.0), 0.1))
             except Exception:
+                self.navigated = False
                 if loop.time() > deadline:
                     raise ProcessStartError(f"{self.proc}: the page did not load within "
                                             f"{LOAD_TIMEOUT:g}s") from None
@@ -434,6 +440,7 @@ class BrowserDriver(PageSlotDriver[_BrowserPage]):
             with contextlib.suppress(Exception):
                 # Failing here means the link is down and the tab shows the error page: open() retries.
                 await self._tab.tab.reload(wait_until="commit", timeout=LOAD_TIMEOUT * 1000)
+                new.navigated = True
             old.recorder.refresh(next_proc)
             self._page = new
             new.begin()
