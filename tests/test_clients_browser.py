@@ -207,3 +207,19 @@ async def test_a_closed_tab_ends_its_lineage(server, browsers, tmp_path: Path) -
     [end] = events(path, proc="c1", f="end")
     assert end["value"] == {"connected": False}
     assert [e["value"]["id"] for e in events(path, f="send", type_="invoke")] == ["c1:1"]
+
+
+@pytest.mark.parametrize(("name", "abandoned"), [("browser-page-refresh", True),
+                                                 ("browser-durable-page-refresh", False)])
+async def test_the_bundled_browser_runs_pass_and_link_their_traces(name: str, abandoned: bool, chromium: None,
+                                                                   tmp_path: Path) -> None:
+    from harness.runner import run_scenario
+    from harness.scenario import load
+
+    result = await run_scenario(load(name), tmp_path)
+    assert result.passed, result.unmet
+    assert bool(result.verdict.counts["abandoned"]) is abandoned
+    report = (result.run_dir / "report.html").read_text()
+    for slot in ("c1", "c2"):
+        assert (result.run_dir / f"browser-trace-{slot}.zip").stat().st_size > 0
+        assert f'href="browser-trace-{slot}.zip"' in report

@@ -56,7 +56,8 @@ def render(run_dir: Path, verdict: Verdict, scenario: dict[str, Any] | None) -> 
                  for kind, title in (("ack", "send → ack"), ("delivery", "send → delivered"))],
         charts=[Markup(histogram_svg(verdict.histograms[k], t))
                 for k, t in (("ack", "send -> ack"), ("delivery", "send -> delivered")) if k in verdict.histograms],
-        scenario_json=_pretty(scenario), meta_json=_pretty(meta))
+        scenario_json=_pretty(scenario), meta_json=_pretty(meta),
+        traces=sorted(p.name for p in run_dir.glob("browser-trace-*.zip")))
 
 
 def _failures(verdict: Verdict, meta: dict[str, Any] | None) -> list[str]:
