@@ -2,8 +2,8 @@
 
 A command module exposes `add_arguments(parser)` and `run(args) -> int` (which may be a coroutine
 function). Modules are imported only when their command runs, so `sio-harness check` never pays for
-starting proxies. Exit codes: 0 expectations met, 1 a violation or unmet expectation, 2 bad usage or
-configuration (one line on stderr, no traceback).
+starting proxies. Exit codes (`harness.outcome`): 0 expectations met, 1 a violation or unmet expectation,
+2 bad usage or configuration (one line on stderr, no traceback), 3 inconclusive (evidence missing).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from harness.errors import HarnessError
+from harness.librarylog import keep_off_terminal
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("harness.commands.serve", "run the reference chat server in the foreground"),
@@ -24,13 +25,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("harness.commands.replay", "re-run a saved run folder, or re-check it with --check-only"),
     "list": ("harness.commands.list", "list the bundled scenarios"),
     "validate": ("harness.commands.validate", "check scenario files against the schema"),
-    "check": ("harness.checkers.command", "judge a saved run (folder, or history + rows) and print the verdict"),
+    "check": ("harness.commands.check", "judge a saved run (folder, or history + rows) and print the verdict"),
     "report": ("harness.report.command", "rebuild run reports, index.html and summary.md from saved runs"),
     "matrix": ("harness.commands.matrix", "the tutorial's profiles against the fault families"),
     "demo": ("harness.commands.demo", "run the bundled scenarios on embedded defaults (make demo)"),
     "explore": ("harness.commands.explore", "property-based chaos: search a step (or mutant) for a violation"),
     "soak": ("harness.commands.soak", "N consecutive runs under the full fault mix; count false alarms"),
     "bench": ("harness.commands.bench", "measure performance: checker, proxy, run, load, memory, suite"),
+    "setup": ("harness.commands.setup", "install what a driver needs outside Python (node: socket.io-client)"),
 }
 
 
@@ -56,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "_module", None):
         parser.print_help()
         return 2
+    keep_off_terminal()
     try:
         runner = importlib.import_module(args._module).run
         result = runner(args)

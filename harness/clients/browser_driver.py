@@ -35,6 +35,7 @@ from harness.clients.sioclient import DISCONNECTED, TIMED_OUT
 from harness.clients.slot import PageBase, PageSlotDriver, page_offset
 from harness.errors import MissingBinaryError, ProcessStartError
 from harness.history import HistoryWriter, make_content, message_id
+from harness.runfolder import RunFolder
 from harness.scenario import ClientSettings
 
 if TYPE_CHECKING:
@@ -510,7 +511,7 @@ class BrowserDriver(PageSlotDriver[_BrowserPage]):
         shared, self._shared = self._shared, None
         try:
             if tab is not None:
-                self.trace_path = self.history.path.parent / f"browser-trace-{self.slot}.zip"
+                self.trace_path = RunFolder(self.history.path.parent).browser_trace(self.slot)
                 with contextlib.suppress(Exception):
                     await tab.context.tracing.stop(path=self.trace_path)
                 with contextlib.suppress(Exception):

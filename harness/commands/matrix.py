@@ -4,8 +4,8 @@ Each cell is one run of the guarantee suite's own cell (`harness.guarantees`): t
 (the tutorial's page code at that step), two clients sending at a steady rate, and the column's faults
 placed by event triggers. The cell shows the strongest guarantee observed and the violations counted,
 next to what the tutorial promises for that step, and flags any cell that differs from what the suite
-asserts. The table goes to the terminal; an HTML page with a
-link to every cell's report goes to `<reports>/matrix-<stamp>/index.html` (laid out by
+asserts. The table goes to the terminal (`harness.commands.matrix_table`, fitted to its width); an HTML
+page with a link to every cell's report goes to `<reports>/matrix-<stamp>/index.html` (laid out by
 `harness/report/matrix.py`).
 """
 
@@ -19,11 +19,12 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
+from harness.commands.matrix_table import matrix_table
 from harness.guarantees import DURABLE, EXPECTED, FAMILIES, ROWS, cell_data, row_step
 from harness.report.matrix import MatrixCell, MatrixRow, write_matrix_page
-from harness.runner import RunResult, run_scenario, verdict_counts, verdict_holds
+from harness.runfolder import RunFolder
+from harness.runner import RunResult, run_scenario
 from harness.scenario import Scenario, resolve
 from harness.steps import PROMISES
 
@@ -32,8 +33,8 @@ LADDER = ("exactly-once", "at-least-once", "at-most-once")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profiles", default=None,
-                        help=f"comma-separated profiles (rows); default: the five steps and {DURABLE} (the "
-                             f"durable page in Chromium; left out with a note when Chromium is missing)")
+                        help=f"comma-separated profiles; default: the five steps and {DURABLE} (the durable "
+                             f"page in Chromium; left out with a note when Chromium is missing)")
     parser.add_argument("--faults", default=",".join(FAMILIES),
                         help=f"comma-separated fault families (columns); default: {','.join(FAMILIES)}")
     parser.add_argument("--seed", type=int, default=1, help="seed of every cell (default 1)")
@@ -63,20 +64,31 @@ class Cell:
     result: RunResult | None = None
 
     @property
+    def run(self) -> RunResult:
+        if self.result is None:
+            raise RuntimeError(f"cell {self.profile} x {self.family} has not run")
+        return self.result
+
+    @property
     def observed(self) -> str:
         for guarantee in LADDER:
-            if verdict_holds(self.result.verdict, guarantee):
+            if self.run.verdict.guarantees.get(guarantee) is True:
                 return guarantee
         return "none"
 
     @property
     def keeps_promise(self) -> bool:
-        return all(verdict_holds(self.result.verdict, g) for g in PROMISES[row_step(self.profile)])
+        return all(self.run.verdict.guarantees.get(g) is True for g in PROMISES[row_step(self.profile)])
 
     @property
     def as_expected(self) -> bool:
-        """The cell shows what the guarantee suite asserts (the tutorial's claim, or a recorded finding)."""
-        return self.result.passed
+        """The cell shows what the guarantee suite asserts (the tutorial's claim, or a recorded finding):
+        its outcome passed, by the very rule and expectations the suite applies (harness.outcome)."""
+        return self.run.outcome.passed
+
+    @property
+    def inconclusive(self) -> bool:
+        return self.run.outcome.status == "inconclusive"
 
     @property
     def finding(self) -> bool:
@@ -84,7 +96,7 @@ class Cell:
 
     @property
     def counts(self) -> str:
-        found = [f"{k} {v}" for k, v in verdict_counts(self.result.verdict).items() if v and k != "recovered"]
+        found = [f"{k} {v}" for k, v in self.run.verdict.counts.items() if v and k != "recovered"]
         return ", ".join(found) or "clean"
 
 
@@ -126,35 +138,16 @@ async def run(args: argparse.Namespace) -> int:
                                      proxy=args.proxy)
             cell.result = await run_scenario(scenario, folder)
             bar.advance(task)
-    console.print(_table(cells, profiles, families))
+    console.print(matrix_table(cells, profiles, families, console.width))
     broken = sum(not c.keeps_promise for c in cells)
     unexpected = [c for c in cells if not c.as_expected]
     console.print(f"{len(cells)} cells: {broken} break the tutorial's promise for their step; "
                   f"{len(unexpected)} differ from what the guarantee suite expects"
-                  + "".join(f"\n  unexpected: {c.profile} x {c.family}: {c.result.replay_command}"
-                            for c in unexpected))
+                  + "".join(f"\n  unexpected: {c.profile} x {c.family}: {c.run.replay_command}"
+                            + f" ({c.run.outcome.status})" for c in unexpected))
     page = write_html(folder, cells, profiles, families)
     console.print(f"matrix page: {page}")
     return 1 if args.strict and unexpected else 0
-
-
-def _table(cells: list[Cell], profiles: list[str], families: list[str]) -> Table:
-    table = Table(title="observed guarantee per tutorial step and fault (promise in brackets); "
-                        "green keeps the promise, red breaks it, * a documented finding, ! not as expected")
-    table.add_column("profile [promise]")
-    for family in families:
-        table.add_column(family, overflow="fold")
-    by_key = {(c.profile, c.family): c for c in cells}
-    for profile in profiles:
-        row = [f"{profile} [{', '.join(PROMISES[row_step(profile)])}]"]
-        for family in families:
-            cell = by_key[(profile, family)]
-            colour = "green" if cell.keeps_promise else "red"
-            mark = ("*" if cell.finding else "") + ("" if cell.as_expected else " !")
-            counts = cell.counts.replace(", ", "\n")  # one category a line wraps cleanly in narrow columns
-            row.append(f"[{colour}]{cell.observed}{mark}[/]\n[{colour}]{counts}[/]")
-        table.add_row(*row)
-    return table
 
 
 def write_html(folder: Path, cells: list[Cell], profiles: list[str], families: list[str]) -> Path:
@@ -170,6 +163,6 @@ def _page_cell(cell: Cell, folder: Path) -> MatrixCell:
     if cell.finding:
         notes.append(EXPECTED[(cell.family, cell.profile)].finding)
     if not cell.as_expected:
-        notes.append("NOT what the guarantee suite expects: " + "; ".join(cell.result.unmet))
-    link = cell.result.run_dir.relative_to(folder) / "report.html"
+        notes.append("NOT what the guarantee suite expects: " + "; ".join(cell.run.outcome.reasons))
+    link = RunFolder(cell.run.run_dir.relative_to(folder)).report
     return MatrixCell(cell.observed, cell.counts, cell.keeps_promise, str(link), tuple(notes))
