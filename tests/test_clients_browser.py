@@ -184,7 +184,7 @@ async def test_the_durable_page_sends_its_outbox_again_after_a_reload(server, br
     buffered = await c1.send("offline")
     await c1.page_refresh()
     await c1.set_offline(False)
-    await eventually(lambda: len(_rows(db)) == 2 and c1.pending == 0, what="the outbox sent again")
+    await eventually(lambda: events(path, proc="c1.1", f="send", type_="ok"), what="the outbox sent again")
     first = next(e for e in events(path, proc="c1", f="send", type_="invoke") if e["value"]["id"] == buffered)
     [again] = events(path, proc="c1.1", f="send", type_="invoke")
     assert again["value"] == first["value"], "sent again under the same id and clientOffset"

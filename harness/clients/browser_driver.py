@@ -27,6 +27,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import aiohttp
 import orjson
 
 from harness.clients.base import ClientDriver
@@ -49,7 +50,9 @@ send policy to the tutorial's page; the durable page owns its delivery)."""
 LOAD_TIMEOUT = 30.0
 """Seconds a page may take to load and reach its first connect outcome, reloads included."""
 _RELOAD_PAUSE = 0.1
-"""Seconds between two loads of a page that did not load (the link is down): a user pressing F5 again."""
+"""Seconds between two looks at a link that is down, before the page is loaded again (a user pressing F5)."""
+_PROBE_TIMEOUT = 0.5
+"""Seconds a look at the link may take (a blackholed link never answers)."""
 _CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 _LIVE_PIDS: set[int] = set()
 
@@ -134,7 +137,8 @@ class SharedBrowser:
             executable, "--headless=new", "--no-sandbox", "--remote-debugging-port=0",
             "--remote-debugging-address=127.0.0.1", f"--user-data-dir={self._profile}", "--no-first-run",
             "--no-default-browser-check", "--disable-background-networking", "--disable-extensions",
-            "--disable-gpu", "--disable-dev-shm-usage", "about:blank",
+            "--disable-gpu", "--disable-dev-shm-usage", "--disable-site-isolation-trials",
+            "--disable-features=IsolateOrigins,site-per-process", "about:blank",
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE, start_new_session=True)
         _LIVE_PIDS.add(self._process.pid)
@@ -196,6 +200,26 @@ class _Tab:
         self.current: _BrowserPage | None = None
         self._docs: dict[str, _BrowserPage] = {}
         self.closed = False
+        self.offline = False
+
+    async def link_up(self) -> bool:
+        """Whether the page would load now: the context is online and the page answers through the link."""
+        if self.offline:
+            return False
+        try:
+            async with aiohttp.ClientSession() as http, http.get(
+                    self.page_url, timeout=aiohttp.ClientTimeout(total=_PROBE_TIMEOUT)) as resp:
+                return resp.status == 200
+        except (aiohttp.ClientError, OSError, TimeoutError):
+            return False
+
+    async def wait_link_up(self, deadline: float) -> None:
+        """Wait until the page would load (or the deadline): loading it into a dead link would show the
+        browser's error page, and the document that replaces an error page runs in a fresh renderer
+        whose first reports can be lost before Playwright's binding reaches it."""
+        loop = asyncio.get_running_loop()
+        while not await self.link_up() and loop.time() < deadline:
+            await asyncio.sleep(_RELOAD_PAUSE)
 
     def on_report(self, _source: Any, batch: dict[str, Any]) -> None:
         # Sync on purpose: Playwright runs each binding call as a task, in order, so the events of a page
@@ -258,6 +282,7 @@ class _BrowserPage(PageBase):
             # report (the recorder binds only the page's own); a user would press F5 again.
             try:
                 if not self.navigated:
+                    await self.tab.wait_link_up(deadline)
                     await self.tab.tab.goto(self.tab.page_url, wait_until="commit",
                                             timeout=max(deadline - loop.time(), 0.1) * 1000)
                     self.navigated = True
@@ -267,7 +292,10 @@ class _BrowserPage(PageBase):
                 if loop.time() > deadline:
                     raise ProcessStartError(f"{self.proc}: the page did not load within "
                                             f"{LOAD_TIMEOUT:g}s") from None
-                await asyncio.sleep(_RELOAD_PAUSE)
+                # A load reported as failed ("interrupted by another navigation" to the error page) may
+                # still commit the page: give its document time to report before loading it again.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.bound.wait(), _RELOAD_PAUSE)
         await self.tab.tab.focus("#input")
         try:
             await asyncio.wait_for(self._first_outcome.wait(), max(deadline - loop.time(), 0.1))
@@ -439,9 +467,13 @@ class BrowserDriver(PageSlotDriver[_BrowserPage]):
             new = self._new_page(next_proc, old.server_offset if self.settings.persist_offset else 0)
             self._tab.current = new
             with contextlib.suppress(Exception):
-                # Failing here means the link is down and the tab shows the error page: open() retries.
-                await self._tab.tab.reload(wait_until="commit", timeout=LOAD_TIMEOUT * 1000)
-                new.navigated = True
+                if await self._tab.link_up():
+                    await self._tab.tab.reload(wait_until="commit", timeout=LOAD_TIMEOUT * 1000)
+                    new.navigated = True
+                else:
+                    # The reload cannot load the page while the link is down: the document is gone all
+                    # the same (a blank page stands for the error page); open() loads it once it can.
+                    await self._tab.tab.goto("about:blank", wait_until="commit")
             old.recorder.refresh(next_proc)
             self._page = new
             new.begin()
@@ -472,6 +504,7 @@ class BrowserDriver(PageSlotDriver[_BrowserPage]):
     async def set_offline(self, offline: bool) -> None:
         """The browser's offline mode for this slot's context (`navigator.onLine`, the `offline` event)."""
         if self._tab is not None and not self.tab_closed:
+            self._tab.offline = offline
             await self._tab.context.set_offline(offline)
 
     @property

@@ -25,18 +25,27 @@
   const OFFSET_KEY = "sio-harness:serverOffset";
   const doc = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
   // Reports made in one task go out as one binding call (a submit reports `invoked` and `out` together):
-  // each call costs a round trip to the harness. The order is kept.
-  let batch = null;
-  const report = (event) => {
-    if (batch === null) {
-      batch = [];
-      queueMicrotask(() => {
-        const events = batch;
-        batch = null;
-        window.__sioHarnessReport({ doc, events });
-      });
+  // each call costs a round trip to the harness. The order is kept. After a navigation that changed the
+  // renderer process (from the browser's error page) the binding can appear after this script has run:
+  // the reports wait for it.
+  let batch = [];
+  let scheduled = false;
+  const flush = () => {
+    if (typeof window.__sioHarnessReport !== "function") {
+      setTimeout(flush, 5);
+      return;
     }
+    scheduled = false;
+    const events = batch;
+    batch = [];
+    window.__sioHarnessReport({ doc, events });
+  };
+  const report = (event) => {
     batch.push(event);
+    if (!scheduled) {
+      scheduled = true;
+      queueMicrotask(flush);
+    }
   };
   report({ ev: "hello", url: location.href });
 
