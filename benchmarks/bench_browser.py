@@ -3,7 +3,7 @@ and a whole `sio-harness run` of 4 pages x 40 messages (target: under 15 s).
 
 Each repetition starts one Chromium, opens `--pages` pages of the tutorial's page on the reference server
 (exactly-once step, through no proxy), has every page type `--messages` messages as fast as it can, and
-reads the resident memory of Chromium's whole process tree before and after the pages opened. The run
+reads the memory (PSS) of Chromium's whole process tree before and after the pages opened. The run
 figure is the scenario runner end to end (server, proxy links, pages, workload, quiet, check, report).
 
     python benchmarks/bench_browser.py [--repeat 3] [--pages 4] [--messages 40] [--quick]
@@ -35,13 +35,14 @@ from harness.scenario import ClientSettings, resolve
 EXACTLY_ONCE = ClientSettings(ack=True, ack_timeout=1.0, retries=3, retry_mode="queue", client_offset="socket-id")
 
 
-def tree_rss(pid: int) -> int:
-    """Resident bytes of a process and all its descendants (Chromium's renderers, GPU and network)."""
+def tree_pss(pid: int) -> int:
+    """Proportional set size of a process and all its descendants (Chromium's renderers, GPU, network):
+    each shared page counted once across them, which summing RSS would count in every process."""
     root = psutil.Process(pid)
     total = 0
     for proc in [root, *root.children(recursive=True)]:
         try:
-            total += proc.memory_info().rss
+            total += proc.memory_full_info().pss
         except psutil.NoSuchProcess:
             pass
     return total
@@ -55,7 +56,7 @@ async def one_run(pages: int, messages: int, tmp: Path) -> dict[str, float]:
     drivers: list[BrowserDriver] = []
     try:
         assert shared._process is not None
-        bare = tree_rss(shared._process.pid)
+        bare = tree_pss(shared._process.pid)
         started = time.monotonic()
         for i in range(1, pages + 1):
             driver = make_driver("browser", f"c{i}", EXACTLY_ONCE, history, url=f"http://127.0.0.1:{port}")
@@ -63,7 +64,7 @@ async def one_run(pages: int, messages: int, tmp: Path) -> dict[str, float]:
             drivers.append(driver)
         await asyncio.gather(*(d.start() for d in drivers))
         start_s = time.monotonic() - started
-        loaded = tree_rss(shared._process.pid)
+        loaded = tree_pss(shared._process.pid)
 
         async def type_all(driver: BrowserDriver) -> float:
             t0 = time.monotonic()
@@ -103,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         args.repeat, args.pages, args.messages = 1, 2, 5
     figures = {"pages_per_s": Figure(f"pages started per second ({args.pages} at once)", [], "pages/s"),
                "msgs_per_s": Figure(f"messages typed per second per page ({args.pages} pages)", [], "msg/s"),
-               "mb_per_page": Figure("resident memory per page (Chromium's process tree)", [], "MB")}
+               "mb_per_page": Figure("memory per page (PSS of Chromium's process tree)", [], "MB")}
     run_figure = Figure(f"`sio-harness run`: {args.pages} pages x {args.messages} messages", [], "s",
                         at_most=None if args.quick else 15.0)
     with tempfile.TemporaryDirectory() as tmp:
