@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from harness.commands.matrix_table import matrix_table
-from harness.guarantees import DURABLE, EXPECTED, FAMILIES, ROWS, cell_data, row_step
+from harness.guarantees import DURABLE, EXPECTED, FAMILIES, MULTINODE, ROWS, cell_data, row_step
 from harness.report.matrix import MatrixCell, MatrixRow, write_matrix_page
 from harness.runfolder import RunFolder
 from harness.runner import RunResult, run_scenario
@@ -35,8 +35,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profiles", default=None,
                         help=f"comma-separated profiles; default: the five steps and {DURABLE} (the durable "
                              f"page in Chromium; left out with a note when Chromium is missing)")
-    parser.add_argument("--faults", default=",".join(FAMILIES),
-                        help=f"comma-separated fault families (columns); default: {','.join(FAMILIES)}")
+    parser.add_argument("--faults", default=None,
+                        help=f"comma-separated fault families (columns); default: every family, the multi-node "
+                             f"ones ({','.join(MULTINODE)}) only when Redis is found; all: "
+                             f"{','.join(FAMILIES)}")
     parser.add_argument("--seed", type=int, default=1, help="seed of every cell (default 1)")
     parser.add_argument("--storage", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--proxy", choices=["embedded", "toxiproxy", "auto"], default="embedded",
@@ -100,6 +102,13 @@ class Cell:
         return ", ".join(found) or "clean"
 
 
+def _default_families() -> list[str]:
+    from harness.redis import redis_available
+
+    # Several nodes need a redis-server; a fresh clone without one still gets the single-node matrix.
+    return [f for f in FAMILIES if f not in MULTINODE or redis_available()]
+
+
 def _split(value: str, allowed: Any, what: str) -> list[str]:
     from harness.errors import HarnessError
 
@@ -125,7 +134,7 @@ def _default_rows(console: Console) -> list[str]:
 async def run(args: argparse.Namespace) -> int:
     console = Console()
     profiles = _split(args.profiles, ROWS, "profile") if args.profiles else _default_rows(console)
-    families = _split(args.faults, FAMILIES, "fault family")
+    families = _split(args.faults or ",".join(_default_families()), FAMILIES, "fault family")
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     folder = Path(args.reports) / f"matrix-{stamp}"
     cells = [Cell(p, f) for p in profiles for f in families]
