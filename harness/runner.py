@@ -133,12 +133,6 @@ async def wait_quiet(drivers: dict[str, ClientDriver], history: RunHistory, sett
         await asyncio.sleep(0.02)
 
 
-async def read_final_rows(db_url: str) -> list[dict[str, Any]]:
-    from harness.databases import read_db_rows
-
-    return await read_db_rows(db_url) if db_url else []
-
-
 async def run_scenario(scenario: Scenario, reports_dir: str | os.PathLike[str] = "reports", *,
                        run_id: str | None = None, progress: Progress | None = None) -> RunResult:
     """Execute `scenario` once and write its run folder; the verdict decides `RunResult.passed`."""
@@ -185,8 +179,12 @@ async def run_scenario(scenario: Scenario, reports_dir: str | os.PathLike[str] =
         quiet = await wait_quiet(topo.drivers, history, scenario.quiet.settle, scenario.quiet.timeout)
         say("teardown", "closing clients, stopping the server")
         await topo.close_clients()
-        await server.stop()
-        rows = await read_final_rows(topo.rows_url)
+        if topo.state_needs_server:
+            rows = await topo.read_final_rows()
+            await server.release()
+        else:
+            await server.release()
+            rows = await topo.read_final_rows()
     finally:
         try:
             await topo.close()
