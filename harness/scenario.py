@@ -20,6 +20,7 @@ from typing import Any, Literal
 import jsonschema
 
 from harness.errors import ScenarioError
+from harness.expectations import CATEGORIES, GUARANTEES, ExpectationError, Expectations
 from harness.faults import KINDS, kind
 from harness.faults.base import Fault
 from harness.faults.frames import trigger_defaults
@@ -85,6 +86,9 @@ OffsetStyle = Literal["none", "socket-id", "socket-id-undefined", "random"]
 """`socket-id`: `<socket id>-<counter>` taken from the live socket; `socket-id-undefined`: the same but
 reproducing the tutorial's trap (`undefined-<counter>` while offline); `random`: a random id."""
 
+ProxyKind = Literal["embedded", "toxiproxy", "auto"]
+"""Which fault-injecting proxy a run uses: ours, the real Toxiproxy, or whichever is there."""
+
 
 @dataclass(frozen=True)
 class ClientSettings:
@@ -144,12 +148,6 @@ class Workload:
 
 
 @dataclass
-class Expectations:
-    guarantees: list[str] = field(default_factory=list)
-    violations: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass
 class Quiet:
     settle: float = 0.3
     timeout: float = 20.0
@@ -160,7 +158,7 @@ class Scenario:
     name: str
     seed: int
     target: Target
-    proxy: str
+    proxy: ProxyKind
     clients: Clients
     workload: Workload
     faults: list[Fault]
@@ -171,6 +169,7 @@ class Scenario:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["clients"] = self.clients.to_dict()
+        data["expectations"] = self.expectations.to_dict()
         data["target"] = self.target.to_dict()
         if not self.description:
             data.pop("description")
@@ -181,9 +180,14 @@ class Scenario:
 
 
 def schema() -> dict[str, Any]:
-    """The JSON Schema of scenario files, shipped inside the package, with the fault kinds of the registry."""
+    """The JSON Schema of scenario files, shipped inside the package, with the fault kinds of the registry
+    and the guarantees and categories of `harness.expectations` filled in."""
     data = json.loads(resources.files("harness").joinpath("scenario.schema.json").read_text())
     data["$defs"]["fault"]["properties"]["kind"]["enum"] = list(KINDS)
+    expectations = data["$defs"]["expectations"]["properties"]
+    expectations["guarantees"]["items"] = {"enum": list(GUARANTEES)}
+    expectations["violations"]["properties"] = {c: {"type": "integer", "minimum": 1} for c in CATEGORIES}
+    expectations["absent"]["items"] = {"enum": list(CATEGORIES)}
     return data
 
 
@@ -278,9 +282,11 @@ def resolve(data: dict[str, Any], seed: int | None = None, source: str = "scenar
 
     exp_data = data.get("expectations")
     if exp_data is None:
-        exp_data = {"guarantees": list(PROMISES[profile])}
-    expectations = Expectations(guarantees=list(exp_data.get("guarantees", [])),
-                                violations=dict(exp_data.get("violations", {})))
+        exp_data = {"guarantees": PROMISES[profile]}
+    try:
+        expectations = Expectations.from_dict(exp_data)
+    except ExpectationError as exc:
+        raise ScenarioError(f"{source}: field expectations: {exc}") from None
     return Scenario(name=data["name"], seed=seed, target=target, proxy=data.get("proxy", "embedded"),
                     clients=clients, workload=workload, faults=faults, expectations=expectations,
                     quiet=Quiet(**data.get("quiet", {})), description=data.get("description", ""))
