@@ -22,13 +22,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness.guarantees import cell_data
+from harness.runfolder import RunFolder
 from harness.runner import RunResult, run_scenario
 from harness.scenario import resolve
 
 
 def signature(result: RunResult) -> tuple[bool, tuple[str, ...], tuple[str, ...]]:
     verdict = result.verdict
-    broken = tuple(sorted(g for g, held in verdict.guarantees.items() if not held))
+    broken = tuple(sorted(g for g, held in verdict.guarantees.items() if held is False))
     found = tuple(sorted(c for c, n in verdict.counts.items() if n and c != "recovered"))
     return result.passed, broken, found
 
@@ -47,12 +48,15 @@ async def main(replays: int, run_dir: Path | None, reports: Path) -> int:
         want = signature(original)
     else:
         from harness.checkers.verdict import Verdict
+        from harness.outcome import saved_outcome
 
-        verdict = Verdict.from_json((run_dir / "verdict.json").read_bytes())
+        folder = RunFolder(run_dir)
+        verdict = Verdict.from_json(folder.verdict.read_bytes())
         counts = verdict.counts
-        want = (verdict.passed, tuple(sorted(g for g, h in verdict.guarantees.items() if not h)),
+        want = (saved_outcome(verdict, folder.read_run()).passed,
+                tuple(sorted(g for g, h in verdict.guarantees.items() if h is False)),
                 tuple(sorted(c for c, n in counts.items() if n and c != "recovered")))
-    scenario = resolve(json.loads((run_dir / "scenario.json").read_text()))
+    scenario = resolve(json.loads(RunFolder(run_dir).scenario.read_text()))
     print(f"failing run {run_dir.name}: broken {', '.join(want[1])}; found {', '.join(want[2])}")
     same = exact = 0
     for i in range(replays):

@@ -124,7 +124,7 @@ async def in_process(scenario_name: str, reports: Path) -> tuple[dict[str, float
         result = await runner.run_scenario(scenario, reports)
     total = time.perf_counter() - start
     if not result.passed:
-        raise HarnessError(f"{scenario_name} failed: {result.unmet}")
+        raise HarnessError(f"{scenario_name} failed: {result.outcome.reasons}")
     phases = orjson.loads((result.run_dir / "run.json").read_bytes()).get("phases", {})
     # The runner's last phase (the report) is still open when it writes run.json: it is the rest.
     phases.setdefault("report", total - sum(phases.values()))

@@ -2,8 +2,8 @@
 
 A command module exposes `add_arguments(parser)` and `run(args) -> int` (which may be a coroutine
 function). Modules are imported only when their command runs, so `sio-harness check` never pays for
-starting proxies. Exit codes: 0 expectations met, 1 a violation or unmet expectation, 2 bad usage or
-configuration (one line on stderr, no traceback).
+starting proxies. Exit codes (`harness.outcome`): 0 expectations met, 1 a violation or unmet expectation,
+2 bad usage or configuration (one line on stderr, no traceback), 3 inconclusive (evidence missing).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("harness.commands.validate", "check scenario files against the schema"),
     "init": ("harness.commands.init", "write a starter target file describing your server"),
     "doctor": ("harness.commands.doctor", "start a target's server and name the tutorial step it behaves like"),
-    "check": ("harness.checkers.command", "judge a saved run (folder, or history + rows) and print the verdict"),
+    "check": ("harness.commands.check", "judge a saved run (folder, or history + rows) and print the verdict"),
     "report": ("harness.report.command", "rebuild run reports, index.html and summary.md from saved runs"),
     "matrix": ("harness.commands.matrix", "the tutorial's profiles against the fault families"),
     "demo": ("harness.commands.demo", "run the bundled scenarios on embedded defaults (make demo)"),

@@ -13,7 +13,9 @@ from pathlib import Path
 from rich.console import Console
 
 from harness.checkers.verdict import Verdict
-from harness.runner import Progress, RunResult, verdict_counts
+from harness.outcome import Outcome, observed
+from harness.runfolder import RunFolder
+from harness.runner import Progress, RunResult
 from harness.scenario import Scenario
 
 # soft_wrap: a report path or replay command is never broken across lines, so it can be copied.
@@ -40,31 +42,38 @@ def counts_text(counts: dict[str, int]) -> str:
     return text
 
 
+MARKS = {"pass": "[green]PASS[/]", "fail": "[red]FAIL[/]", "inconclusive": "[yellow]INCONCLUSIVE[/]"}
+
+
+def _headline(scenario: Scenario, verdict: Verdict, outcome: Outcome, where: str) -> None:
+    """One line: the outcome and the counts; a run that expected nothing says what it observed instead,
+    so a PASS never stands beside a violation it was not asked about."""
+    if scenario.expectations.empty and outcome.passed:
+        out.print(f"{scenario.name} {where}: {observed(verdict)}")
+        return
+    out.print(f"{MARKS[outcome.status]} {scenario.name} {where}: {counts_text(verdict.counts)}")
+    held = [g for g in scenario.expectations.guarantees if verdict.guarantees.get(g) is True]
+    if held:
+        out.print(f"  holds: {', '.join(held)}")
+    colour = "red" if outcome.status == "fail" else "yellow"
+    for line in outcome.reasons:
+        out.print(f"  [{colour}]unmet:[/] {line}")
+
+
 def print_result(result: RunResult) -> None:
     s = result.scenario
-    mark = "[green]PASS[/]" if result.passed else "[red]FAIL[/]"
-    out.print(f"{mark} {s.name} (seed {s.seed}) in {result.seconds:.2f}s: "
-              f"{counts_text(verdict_counts(result.verdict))}")
-    _print_expectations(s, result.unmet)
+    _headline(s, result.verdict, result.outcome, f"(seed {s.seed}) in {result.seconds:.2f}s")
     if not result.quiet.reached:
-        out.print(f"  [yellow]quiet not reached after {result.quiet.waited:.1f}s[/]")
-    out.print(f"  report: {result.run_dir / 'report.html'}")
+        out.print(f"  [yellow]quiet not reached after {result.quiet.waited:.1f}s[/] "
+                  f"(not connected: {result.quiet.not_connected or 'none'}, "
+                  f"pending: {result.quiet.pending or 'none'})")
+    out.print(f"  report: {RunFolder(result.run_dir).report}")
     if not result.passed:
         out.print(f"  replay: {result.replay_command}")
 
 
-def print_check(run_dir: Path, scenario: Scenario, verdict: Verdict, unmet: list[str]) -> None:
-    mark = "[green]PASS[/]" if not unmet else "[red]FAIL[/]"
-    out.print(f"{mark} {scenario.name} (re-checked {run_dir}): {counts_text(verdict_counts(verdict))}")
-    _print_expectations(scenario, unmet)
-
-
-def _print_expectations(scenario: Scenario, unmet: list[str]) -> None:
-    held = [g for g in scenario.expectations.guarantees if not any(u.startswith(g + " ") for u in unmet)]
-    if held:
-        out.print(f"  holds: {', '.join(held)}")
-    for line in unmet:
-        out.print(f"  [red]unmet:[/] {line}")
+def print_check(run_dir: Path, scenario: Scenario, verdict: Verdict, outcome: Outcome) -> None:
+    _headline(scenario, verdict, outcome, f"(re-checked {run_dir})")
 
 
 def compare_counts(saved: dict[str, int] | None, now: dict[str, int]) -> bool | None:

@@ -1,11 +1,12 @@
 """The expected matrix: each tutorial step (profile) against each fault family, and what must come out.
 
 This is the guarantee suite's contract: `pytest scenarios/` asserts every cell and writes this matrix,
-with what it observed, to `guarantees.md` beside its reports (`matrix_markdown`). A cell's expectation
-is derived from what the tutorial claims about its step, including its own caveats ("a message could be
-lost ... when the connection is severed while the event is being sent, the server crashes or gets
-restarted, the database is temporarily not available"), and, where a run contradicts the tutorial, from
-what the run truthfully shows: those cells carry a `finding`.
+with what it observed, to `guarantees.md` beside its reports (`matrix_markdown`); `sio-harness matrix`
+runs the same cells and decides them by the same rule (`harness.outcome`) over the same expectations.
+A cell's expectation is derived from what the tutorial claims about its step,
+including its own caveats ("a message could be lost ... when the connection is severed while the event
+is being sent, the server crashes or gets restarted, the database is temporarily not available"), and,
+where a run contradicts the tutorial, from what the run truthfully shows: those cells carry a `finding`.
 
 Every cell is a small scenario (2 clients x 20 messages at 40/s, the step's own client settings) with its
 family's fault placed by an event trigger (after c1's 6th send, or at the Nth frame of a link), never by
@@ -120,11 +121,11 @@ for _family in ("disconnect", "partition"):
 
 EXPECTED[("blackhole", "baseline")] = _e(
     "baseline", "fire and forget: what is written into a dead link is gone; missed events stay missed",
-    finds={"missed": 1, "abandoned": 1})
+    finds={"missed": 1, "indeterminate": 1})
 for _p in ("csr", "server-delivery"):
     EXPECTED[("blackhole", _p)] = _e(
         _p, "sends into the dead link are lost (no retry); recovery restores the events once the ping "
-            "timeout has closed the half-open connection", finds={"abandoned": 1}, absent="missed")
+            "timeout has closed the half-open connection", finds={"indeterminate": 1}, absent="missed")
 EXPECTED[("blackhole", "at-least-once")] = _e(
     "at-least-once", "retries until acked; a retry may duplicate a message whose ack vanished")
 EXPECTED[("blackhole", "exactly-once")] = _e("exactly-once", "nothing lost, nothing stored twice")
@@ -163,10 +164,10 @@ for _family, _what in (("server_crash", "the server abruptly crashes"),
 for _p in _NO_ACK:
     EXPECTED[("db_outage", _p)] = _e(
         _p, "'the database is temporarily not available': the message is lost, nobody retries",
-        finds={"abandoned": 1})
+        finds={"indeterminate": 1})
     EXPECTED[("lost_ack", _p)] = _e(
         _p, "at most once: a message lost on the way is never retried (no ack at this step, so the cell "
-            "drops c1's 5th message itself)", finds={"abandoned": 1})
+            "drops c1's 5th message itself)", finds={"indeterminate": 1})
 EXPECTED[("db_outage", "at-least-once")] = _e(
     "at-least-once", "no ack without a commit: the client retries until the database is back")
 EXPECTED[("db_outage", "exactly-once")] = _e("exactly-once", "retried until committed, stored once")
@@ -197,7 +198,10 @@ def cell_data(family: str, profile: str, *, storage: str = "sqlite") -> dict[str
         "clients": {"count": 2},
         "workload": {"messages": 20, "rate": 40},
         "faults": fam.faults_for(profile),
-        "expectations": {"guarantees": list(exp.holds), "violations": dict(exp.finds)},
+        # `absent` too: the whole expectation is the scenario's, so `sio-harness matrix` and `pytest
+        # scenarios/` decide a cell by the same rule (harness.outcome) and cannot disagree.
+        "expectations": {"guarantees": list(exp.holds), "violations": dict(exp.finds),
+                         "absent": list(exp.absent)},
         "quiet": {"settle": 0.3, "timeout": 15.0},
     }
 

@@ -17,7 +17,7 @@ Operations (`f`) and their values:
 | client | `send` | `ok` | `{"id": msg id, "tries": n}` the server acknowledged |
 | client | `send` | `fail` | `{"id": msg id, "reason": str}` never left the client (dropped from its buffer) |
 | client | `send` | `info` | `{"id": msg id, "reason": "timeout"|"gave-up"|"no-ack"|"refresh"|"disconnect"}` |
-| client | `recv` | `ok` | `{"id": msg id or null, "server_offset": int or null, "csr_offset": str or null, "content": str}` |
+| client | `recv` | `ok` | `{"id": msg id or null, "server_offset": id, "csr_offset": str or null, "content": str}` |
 | client | `connect` | `ok` | `{"sid": str, "recovered": bool, "server_offset": int}` (the offset sent in auth) |
 | client | `connect` | `fail` | `{"reason": str}` |
 | client | `disconnect` | `info` | `{"reason": str}` |
@@ -115,14 +115,25 @@ class HistoryWriter:
         self.close()
 
 
-def read_history(path: str | os.PathLike[str]) -> Iterator[Event]:
-    """Stream events from a history file; a torn last line (a killed writer) is skipped.
+def read_history(path: str | os.PathLike[str], skipped: list[int] | None = None) -> Iterator[Event]:
+    """Stream events from a history file; an unterminated last line is kept when it parses.
 
-    A line that is not JSON raises `HistoryError` naming the file and line number.
+    A killed writer can leave a strict prefix of its last line, which never parses: that line is
+    skipped and its number appended to `skipped` (the checker notes it as a torn history). A complete
+    last line that merely lacks its newline is an event like any other. Any other line that is not
+    JSON raises `HistoryError` naming the file and line number.
     """
     with open(path, "rb") as fh:
         for number, line in enumerate(fh, 1):
             if not line.endswith(b"\n"):
+                if line.strip():
+                    try:
+                        event = orjson.loads(line)
+                    except orjson.JSONDecodeError:
+                        if skipped is not None:
+                            skipped.append(number)
+                        return
+                    yield event
                 return
             if line.strip():
                 yield _parse(line, path, number)

@@ -36,6 +36,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from harness.runfolder import RunFolder
+
 if TYPE_CHECKING:
     from harness.clients.base import ClientDriver
     from harness.nemesis import Nemesis
@@ -160,7 +162,7 @@ async def chaos_topology(chaos_scenario: Scenario, chaos_reports: Path) -> Async
 
     run_dir = chaos_reports / new_run_id(f"{chaos_scenario.name}-{secrets.token_hex(2)}")
     run_dir.mkdir(parents=True)
-    history = RunHistory(run_dir / "history.jsonl")
+    history = RunHistory(RunFolder(run_dir).history)
     topo = Topology(chaos_scenario, run_dir, history)
     try:
         await topo.start_backend()
@@ -231,9 +233,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if runs and report.failed:
         lines = []
         for result in runs:
-            verdict = "passed" if result.passed else "FAILED: " + "; ".join(result.unmet)
+            verdict = "passed" if result.passed else "FAILED: " + "; ".join(result.outcome.reasons)
             lines += [f"{result.scenario.name} (seed {result.scenario.seed}) {verdict}",
-                      f"  report: {result.run_dir / 'report.html'}",
+                      f"  report: {RunFolder(result.run_dir).report}",
                       f"  replay: {result.replay_command}"]
         report.sections.append(("sio-harness runs", "\n".join(lines)))
     return report

@@ -21,14 +21,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from harness.checkers.files import check_files
-from harness.checkers.verdict import Expectations, Verdict
+from harness.checkers.verdict import Verdict
 from harness.clients.base import ClientDriver
+from harness.databases import read_db_rows
 from harness.history import HistoryWriter, OpType, write_rows
 from harness.nemesis import Nemesis
+from harness.outcome import Outcome, decide
 from harness.report import write_run_report
+from harness.runfolder import RunFolder
 from harness.scenario import Scenario
 from harness.topology import Topology
 
@@ -70,19 +71,19 @@ class RunResult:
     run_id: str
     run_dir: Path
     scenario: Scenario
-    verdict: Any
-    unmet: list[str]
+    verdict: Verdict
+    outcome: Outcome
     quiet: QuietReport
     seconds: float
     untriggered: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
-        return not self.unmet
+        return self.outcome.passed
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.passed else 1
+        return self.outcome.exit_code
 
     @property
     def replay_command(self) -> str:
@@ -133,15 +134,9 @@ async def wait_quiet(drivers: dict[str, ClientDriver], history: RunHistory, sett
         await asyncio.sleep(0.02)
 
 
-async def read_final_rows(db_url: str) -> list[dict[str, Any]]:
-    from harness.databases import read_db_rows
-
-    return await read_db_rows(db_url) if db_url else []
-
-
 async def run_scenario(scenario: Scenario, reports_dir: str | os.PathLike[str] = "reports", *,
                        run_id: str | None = None, progress: Progress | None = None) -> RunResult:
-    """Execute `scenario` once and write its run folder; the verdict decides `RunResult.passed`."""
+    """Execute `scenario` once and write its run folder; `harness.outcome.decide` gives its outcome."""
     started = phase_start = time.monotonic()
     phases: dict[str, float] = {}
     phase = ""
@@ -159,8 +154,9 @@ async def run_scenario(scenario: Scenario, reports_dir: str | os.PathLike[str] =
     run_id = run_id or new_run_id(scenario.name)
     run_dir = Path(reports_dir) / run_id
     run_dir.mkdir(parents=True, exist_ok=False)
-    (run_dir / "scenario.json").write_text(scenario.to_json())
-    history = RunHistory(run_dir / "history.jsonl")
+    folder = RunFolder(run_dir)
+    folder.scenario.write_text(scenario.to_json())
+    history = RunHistory(folder.history)
     untriggered: list[str] = []
     topo = Topology(scenario, run_dir, history)
     try:
@@ -183,29 +179,29 @@ async def run_scenario(scenario: Scenario, reports_dir: str | os.PathLike[str] =
             await server.ensure_running()
         say("quiet", "waiting for quiet")
         quiet = await wait_quiet(topo.drivers, history, scenario.quiet.settle, scenario.quiet.timeout)
+        # The checker reads this: deliveries still in flight when quiet was not reached are no proof
+        # of a loss (docs/runner.md, "Outcome").
+        history.append("harness", "ok" if quiet.reached else "info", "quiet",
+                       {"waited": quiet.waited, "not_connected": quiet.not_connected, "pending": quiet.pending})
         say("teardown", "closing clients, stopping the server")
         await topo.close_clients()
         await server.stop()
-        rows = await read_final_rows(topo.rows_url)
+        rows = await read_db_rows(topo.rows_url) if topo.rows_url else []
     finally:
         try:
             await topo.close()
         finally:
             history.close()
-    write_rows(run_dir / "rows.jsonl", rows)
+    write_rows(folder.rows, rows)
     say("check", "checking")
-    verdict, unmet = check_run(run_dir, scenario)
+    verdict = check_run(run_dir, scenario)
+    outcome = decide(verdict, scenario.expectations, untriggered=untriggered, quiet_reached=quiet.reached)
     say("report", "writing reports")
-    run_meta = {"run_id": run_id, "quiet": quiet.__dict__, "untriggered": untriggered,
-                "seconds": round(time.monotonic() - started, 3), "phases": phases}
-    (run_dir / "run.json").write_bytes(orjson.dumps(run_meta, option=orjson.OPT_INDENT_2))
-    if not quiet.reached:
-        unmet.append(f"the run did not become quiet within {quiet.timeout:g}s "
-                     f"(not connected: {quiet.not_connected or 'none'}, pending: {quiet.pending or 'none'})")
-    if untriggered:
-        unmet.append(f"fault trigger never fired: {', '.join(untriggered)}")
-    write_run_report(run_dir, verdict, scenario)
-    return RunResult(run_id=run_id, run_dir=run_dir, scenario=scenario, verdict=verdict, unmet=unmet,
+    folder.write_run({"run_id": run_id, "quiet": quiet.__dict__, "untriggered": untriggered,
+                      "seconds": round(time.monotonic() - started, 3), "phases": phases,
+                      "outcome": outcome.to_dict()})
+    write_run_report(run_dir, verdict, scenario, outcome)
+    return RunResult(run_id=run_id, run_dir=run_dir, scenario=scenario, verdict=verdict, outcome=outcome,
                      quiet=quiet, seconds=round(time.monotonic() - started, 3), untriggered=untriggered)
 
 
@@ -228,20 +224,10 @@ async def _finish_schedule(nemesis: Nemesis, scenario: Scenario, history: RunHis
         await asyncio.sleep(0.02)
 
 
-def check_run(run_dir: Path, scenario: Scenario) -> tuple[Verdict, list[str]]:
+def check_run(run_dir: Path, scenario: Scenario) -> Verdict:
     """Check the saved history and rows of a run folder against the scenario's expectations.
 
     Reads only files, never the topology, which is what makes `replay --check-only` possible.
     """
-    expected = Expectations(guarantees=tuple(scenario.expectations.guarantees),
-                            violations=dict(scenario.expectations.violations))
-    verdict = check_files(run_dir / "history.jsonl", run_dir / "rows.jsonl", expected)
-    return verdict, list(verdict.failures)
-
-
-def verdict_counts(verdict: Verdict) -> dict[str, int]:
-    return verdict.counts
-
-
-def verdict_holds(verdict: Verdict, guarantee: str) -> bool:
-    return bool(verdict.guarantees.get(guarantee, False))
+    folder = RunFolder(run_dir)
+    return check_files(folder.history, folder.rows, scenario.expectations)

@@ -20,6 +20,7 @@ from typing import Any, Literal
 import jsonschema
 
 from harness.errors import ScenarioError
+from harness.expectations import CATEGORIES, GUARANTEES, ExpectationError, Expectations
 from harness.faults import KINDS, kind
 from harness.faults.base import Fault
 from harness.faults.frames import trigger_defaults
@@ -108,12 +109,6 @@ class Workload:
 
 
 @dataclass
-class Expectations:
-    guarantees: list[str] = field(default_factory=list)
-    violations: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass
 class Quiet:
     settle: float = 0.3
     timeout: float = 20.0
@@ -135,6 +130,7 @@ class Scenario:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["clients"] = self.clients.to_dict()
+        data["expectations"] = self.expectations.to_dict()
         if self.target.kind == "reference":
             data["target"] = {k: data["target"][k] for k in ("kind", "profile", "switches", "mutant", "storage")}
         else:
@@ -149,9 +145,14 @@ class Scenario:
 
 
 def schema() -> dict[str, Any]:
-    """The JSON Schema of scenario files, shipped inside the package, with the fault kinds of the registry."""
+    """The JSON Schema of scenario files, shipped inside the package, with the fault kinds of the registry
+    and the guarantees and categories of `harness.expectations` filled in."""
     data = json.loads(resources.files("harness").joinpath("scenario.schema.json").read_text())
     data["$defs"]["fault"]["properties"]["kind"]["enum"] = list(KINDS)
+    expectations = data["$defs"]["expectations"]["properties"]
+    expectations["guarantees"]["items"] = {"enum": list(GUARANTEES)}
+    expectations["violations"]["properties"] = {c: {"type": "integer", "minimum": 1} for c in CATEGORIES}
+    expectations["absent"]["items"] = {"enum": list(CATEGORIES)}
     return data
 
 
@@ -248,9 +249,11 @@ def resolve(data: dict[str, Any], seed: int | None = None, source: str = "scenar
 
     exp_data = data.get("expectations")
     if exp_data is None:
-        exp_data = {"guarantees": list(PROMISES[profile]) if target.kind == "reference" else []}
-    expectations = Expectations(guarantees=list(exp_data.get("guarantees", [])),
-                                violations=dict(exp_data.get("violations", {})))
+        exp_data = {"guarantees": PROMISES[profile] if target.kind == "reference" else []}
+    try:
+        expectations = Expectations.from_dict(exp_data)
+    except ExpectationError as exc:
+        raise ScenarioError(f"{source}: field expectations: {exc}") from None
     return Scenario(name=data["name"], seed=seed, target=target, proxy=data.get("proxy", "embedded"),
                     clients=clients, workload=workload, faults=faults, expectations=expectations,
                     quiet=Quiet(**data.get("quiet", {})), description=data.get("description", ""))

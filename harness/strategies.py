@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hypothesis import strategies as st
 from hypothesis.errors import Flaky
@@ -39,6 +39,9 @@ from harness.faults import KINDS as FAULT_KINDS
 from harness.faults import kind as fault_kind
 from harness.scenario import resolve
 from harness.steps import ACKING, PROMISES
+
+if TYPE_CHECKING:
+    from harness.runner import RunResult
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +146,8 @@ class Campaign:
     runs: int = 0
     unreproduced: list[str] = field(default_factory=list)
     """Run folders of failures that passed when re-run: logged, not reported."""
+    inconclusive: list[str] = field(default_factory=list)
+    """Run folders whose outcome was inconclusive (never quiet, a fault that never fired): not shrunk."""
     found: Path | None = None
     """The last reproduced failing schedule, as a scenario file (the smallest, once shrinking ends)."""
     found_run: Path | None = None
@@ -184,6 +189,8 @@ class Campaign:
         scenario = resolve(data, source="explored schedule")
         first = asyncio.run(run_scenario(scenario, self.reports))
         self.runs += 1
+        if first.outcome.status == "inconclusive":
+            self.inconclusive.append(str(first.run_dir))
         if not _broken(first):
             return []
         again = asyncio.run(run_scenario(scenario, self.reports))
@@ -191,7 +198,7 @@ class Campaign:
         if not _broken(again):
             self.unreproduced.append(str(first.run_dir))
             log.warning("failure did not reproduce, treated as a pass: %s (%s)", first.run_dir,
-                        "; ".join(first.unmet))
+                        "; ".join(first.outcome.reasons))
             return []
         self.reports.mkdir(parents=True, exist_ok=True)
         self.found = self.reports / f"found-{self.profile}{'-' + self.mutant if self.mutant else ''}.json"
@@ -200,13 +207,15 @@ class Campaign:
         return _broken(again)
 
 
-def _broken(result: Any) -> list[str]:
-    """The verdict's failures, and a run that never became quiet; a fault whose trigger never fired
-    (an ACK count past the last ack) only means that rule had no effect."""
-    problems = list(result.verdict.failures)
-    if not result.quiet.reached:
-        problems.append(f"not quiet within {result.quiet.timeout:g}s")
-    return problems
+def _broken(result: RunResult) -> list[str]:
+    """The reasons of a run whose outcome (harness.outcome) failed, else nothing.
+
+    The search hunts proven violations: an inconclusive run (never quiet, or a fault whose trigger never
+    fired, such as an ACK count past the last ack) proves nothing, so it is logged and not shrunk.
+    """
+    if result.outcome.status == "inconclusive":
+        log.info("inconclusive run, not a violation: %s (%s)", result.run_dir, "; ".join(result.outcome.reasons))
+    return list(result.outcome.reasons) if result.outcome.status == "fail" else []
 
 
 def chaos_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:

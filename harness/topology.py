@@ -31,10 +31,11 @@ def client_seed(scenario: Scenario, index: int) -> int:
 
 
 class Topology:
-    """The processes and connections of one run; enter it with `async with`, it always comes down.
+    """The processes and connections of one run, started step by step and always brought down.
 
-    The steps (`start_backend`, `start_server`, `start_links`, `start_clients`) can also be taken one by
-    one, as the pytest fixtures do; whatever was started is stopped by `close()`, in reverse order.
+    The steps (`start_backend`, `start_server`, `start_links`, `start_clients`) are taken one by one, so
+    the caller can arm its nemesis before the clients connect (the runner and the pytest fixtures do);
+    whatever was started is stopped by `close()`, in reverse order.
     """
 
     def __init__(self, scenario: Scenario, run_dir: Path, history: HistoryWriter) -> None:
@@ -53,20 +54,6 @@ class Topology:
         self.rows_url = ""
         self.db_link: str | None = None
         self.prefix = run_dir.name[-6:]
-
-    async def __aenter__(self) -> Topology:
-        try:
-            await self.start_backend()
-            await self.start_server()
-            await self.start_links()
-            await self.start_clients()
-        except BaseException:
-            await self.close()
-            raise
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
     async def close(self) -> None:
         await self.stack.aclose()

@@ -34,11 +34,11 @@ async def test_undefined_client_offset_collides(run_data, chaos_storage: str) ->
     data = _both_offline("socket-id-undefined")
     data["expectations"] = {"guarantees": ["at-most-once", "no-phantoms"], "violations": {"lost": 1}}
     result = await run_data(data, storage=chaos_storage)
-    assert result.passed, f"{result.unmet}; replay: {result.replay_command}"
+    assert result.passed, f"{result.outcome.reasons}; replay: {result.replay_command}"
 
 
 async def test_kept_socket_id_does_not_collide(run_data, chaos_storage: str) -> None:
     data = _both_offline("socket-id")
     data["expectations"] = {"guarantees": ["exactly-once", "ordered", "no-phantoms"]}
     result = await run_data(data, storage=chaos_storage)
-    assert result.passed, f"{result.unmet}; replay: {result.replay_command}"
+    assert result.passed, f"{result.outcome.reasons}; replay: {result.replay_command}"

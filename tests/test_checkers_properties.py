@@ -51,7 +51,7 @@ def executions(draw: st.DrawFn) -> tuple[list[dict[str, Any]], list[dict[str, An
         copies = draw(st.sampled_from([0, 1, 1, 1, 2]))
         messages.append((mid, proc, outcome, copies))
         if copies == 0:
-            truth["lost" if outcome == "ok" else "abandoned"] += 1
+            truth[{"ok": "lost", "fail": "abandoned"}.get(outcome, "indeterminate")] += 1
         if copies >= 1 and outcome == "fail":
             truth["unexpected"] += 1
         if copies == 1 and outcome in ("info", "none"):
@@ -86,11 +86,13 @@ def executions(draw: st.DrawFn) -> tuple[list[dict[str, Any]], list[dict[str, An
         if outcome != "none":
             ev(proc, outcome, "send", id=mid, reason="x", tries=1)
 
-    # Server -> client: what each page receives. Only final lineages are judged.
+    # Server -> client: what each page receives. Every lineage is judged, a refreshed one for
+    # `missed` only up to min(its successor's offset, the last row it received).
     for slot, procs in lineages.items():
-        for proc in procs:
+        offsets = [0] + [draw(st.integers(0, len(rows))) for _ in procs[1:]]
+        for k, proc in enumerate(procs):
             final = proc == procs[-1]
-            offset = 0 if proc == slot else draw(st.integers(0, len(rows)))
+            offset = offsets[k]
             if proc != slot:
                 ev(procs[0], "info", "refresh", next=proc)
                 ev(proc, "ok", "start", lineage=proc, server_offset=offset)
@@ -107,18 +109,23 @@ def executions(draw: st.DrawFn) -> tuple[list[dict[str, Any]], list[dict[str, An
                     truth["missed"] += final
                 elif plant == "swap" and i + 1 < len(receipts):
                     plan += [receipts[i + 1], row]
-                    truth["out_of_order"] += final
+                    truth["out_of_order"] += 1
                     i += 1
                 elif plant == "again":
                     plan += [row, row]
-                    truth["redelivered"] += final
+                    truth["redelivered"] += 1
                 elif plant == "phantom":
                     plan.append({"id": len(rows) + 100 + i, "content": make_content(f"{proc}:p{i}")})
                     plan.append(row)
-                    truth["phantom"] += final
+                    truth["phantom"] += 1
                 else:
                     plan.append(row)
                 i += 1
+            if not final:
+                got = {row["content"] for row in plan if row["id"] <= len(rows)}
+                bound = min(offsets[k + 1], max((r["id"] for r in plan if r["id"] <= len(rows)), default=0))
+                truth["missed"] += len({row["content"] for row in rows
+                                        if offset < row["id"] <= bound and row["content"] not in got})
             for row in plan:
                 ev(proc, "ok", "recv", id=row["content"].split(" ")[0], server_offset=row["id"],
                    csr_offset=None, content=row["content"])
@@ -148,3 +155,16 @@ def test_the_synthetic_runs_planted_counts_are_found(seed: int, knobs: dict[str,
     assert {name: counts[name] for name in synthetic.truth} == synthetic.truth
     assert counts["unexpected"] == counts["reordered"] == 0
     assert verdict.events == synthetic.events
+
+
+def test_the_synthetic_run_plants_on_refreshed_and_disconnected_pages() -> None:
+    synthetic = Synthetic()
+    events = list(synthetic_history(synthetic, clients=5, messages=400, seed=3, redeliver=0.1,
+                                    reorder=0.1, phantom=0.02))
+    verdict = check(events, synthetic.rows)
+    assert verdict.unchecked_lineages["c4"] == "not connected at the end"
+    for proc in ("c3", "c4"):  # c3 was refreshed into c3.1; c4 is disconnected at the end
+        per = verdict.server_to_client[proc]
+        assert per["redelivered"] and per["out_of_order"] and per["phantom"]
+    counts = verdict.counts
+    assert {name: counts[name] for name in synthetic.truth} == synthetic.truth

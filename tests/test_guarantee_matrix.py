@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.checkers.verdict import CATEGORIES, GUARANTEES
+from harness.expectations import CATEGORIES, GUARANTEES, Expectations
 from harness.guarantees import EXPECTED, FAMILIES, cell_data, matrix_markdown
 from harness.scenario import resolve
 from harness.steps import ACKING, STEPS
@@ -18,7 +18,7 @@ def test_every_cell_has_a_valid_expectation_and_scenario() -> None:
             assert not broken, f"{family} x {profile}: {category} is both required and forbidden by {broken}"
         scenario = resolve(cell_data(family, profile, storage="postgres"))
         assert scenario.target.profile == profile and scenario.target.storage == "postgres"
-        assert scenario.expectations.guarantees == list(exp.holds)
+        assert scenario.expectations == Expectations(exp.holds, exp.finds, exp.absent)
 
 
 def test_a_step_breaking_its_own_promise_is_a_recorded_finding() -> None:

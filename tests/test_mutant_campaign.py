@@ -46,8 +46,8 @@ async def test_mutant_is_caught(mutant: str, tmp_path) -> None:
     result = await run_scenario(_scenario(family, mutant, {"guarantees": [], "violations": {category: 1}}),
                                 tmp_path)
     assert result.passed and result.verdict.counts[category] >= 1, (
-        f"mutant {mutant} went unnoticed under {family}: {result.unmet}; replay: {result.replay_command}")
-    broken = [g for g in ("exactly-once", "no-phantoms") if not result.verdict.guarantees[g]]
+        f"mutant {mutant} went unnoticed under {family}: {result.outcome.reasons}; replay: {result.replay_command}")
+    broken = [g for g in ("exactly-once", "no-phantoms") if result.verdict.guarantees[g] is False]
     assert broken, f"mutant {mutant} broke no guarantee: {result.verdict.guarantees}"
 
 
@@ -55,4 +55,5 @@ async def test_mutant_is_caught(mutant: str, tmp_path) -> None:
 async def test_unmutated_exactly_once_is_never_flagged(family: str, tmp_path) -> None:
     result = await run_scenario(_scenario(family, None, {"guarantees": ["exactly-once", "ordered", "no-phantoms"]}),
                                 tmp_path)
-    assert result.passed, f"false alarm on the unmutated server: {result.unmet}; replay: {result.replay_command}"
+    assert result.passed, (f"false alarm on the unmutated server: {result.outcome.reasons}; "
+                           f"replay: {result.replay_command}")

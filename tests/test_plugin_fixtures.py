@@ -83,7 +83,7 @@ def test_scenarios_under_xdist_do_not_clash(chaos_project):
         @pytest.mark.parametrize("n", range(4))
         async def test_baseline(run_scenario, n):
             result = await run_scenario("baseline-no-faults", seed=n)
-            assert result.passed, result.unmet
+            assert result.passed, result.outcome.reasons
     """)
     reports = chaos_project.path / "reports"
     result = run(chaos_project, "-q", "-n", "2", "--chaos-reports", str(reports))

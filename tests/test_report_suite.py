@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -99,3 +100,23 @@ def test_report_on_a_missing_or_empty_folder_exits_2(tmp_path: Path, capsys: pyt
     assert main(["report", str(tmp_path)]) == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 2 and all(line.startswith("sio-harness report: ") for line in err)
+
+
+def test_the_summary_reads_the_runs_outcome_not_the_verdict_alone(tmp_path: Path) -> None:
+    # A verdict with nothing wrong in it, of a run that never became quiet: not a pass.
+    root = tmp_path / "reports"
+    folder = save(root / "run-q", clean(), "never quiet", {"guarantees": ["exactly-once"]})
+    (folder / "run.json").write_bytes(orjson.dumps({"quiet": {"reached": False}, "untriggered": []}))
+    write_run_report(folder, check_run_dir(folder))
+    write_suite_index(root)
+    summary = (root / "summary.md").read_text()
+    assert summary.startswith("## sio-harness: 0/1 runs met their expectations")
+    row = next(line for line in summary.splitlines() if "run-q" in line)
+    assert "**INCONCLUSIVE**" in row and "did not become quiet" in row and "PASS" not in row
+    assert "INCONCLUSIVE" in (folder / "report.html").read_text()
+    failures = [f.get("type") for f in ET.fromstring((folder / "junit.xml").read_bytes()).iter("failure")]
+    assert failures == ["Inconclusive"]
+    # The outcome the runner recorded wins over anything re-derived.
+    (folder / "run.json").write_bytes(orjson.dumps({"outcome": {"status": "fail", "reasons": ["recorded"]}}))
+    write_suite_index(root)
+    assert "| **FAIL** |" in (root / "summary.md").read_text()

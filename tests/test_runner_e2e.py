@@ -42,7 +42,7 @@ def server_pids(run_dir: Path) -> list[int]:
 
 async def test_baseline_run_writes_a_complete_run_folder(tmp_path):
     result = await runner.run_scenario(load("baseline-no-faults"), tmp_path)
-    assert result.passed, result.unmet
+    assert result.passed, result.outcome.reasons
     for name in RUN_FILES:
         assert (result.run_dir / name).exists(), name
     rows = list(read_rows(result.run_dir / "rows.jsonl"))
@@ -52,14 +52,33 @@ async def test_baseline_run_writes_a_complete_run_folder(tmp_path):
     assert result.quiet.reached
     assert live_pids() == []
     assert not any(pid_alive(p) for p in server_pids(result.run_dir))
+    quiet = [e for e in read_history(result.run_dir / "history.jsonl") if e["f"] == "quiet"]
+    assert [(e["proc"], e["type"]) for e in quiet] == [("harness", "ok")]
+    assert set(quiet[0]["value"]) == {"waited", "not_connected", "pending"}
+    assert json.loads((result.run_dir / "run.json").read_text())["outcome"] == {"status": "pass", "reasons": []}
+
+
+async def test_a_run_that_never_becomes_quiet_is_inconclusive_not_failed(tmp_path):
+    # A settle window longer than the timeout: quiet cannot be reached, whatever the server does.
+    scenario = resolve({"name": "never-quiet", "seed": 3, "clients": {"count": 1}, "workload": {"messages": 5},
+                        "quiet": {"settle": 5.0, "timeout": 0.2}})
+    result = await runner.run_scenario(scenario, tmp_path)
+    assert not result.quiet.reached
+    assert result.outcome.status == "inconclusive" and result.exit_code == 3, result.outcome.reasons
+    assert "the run did not become quiet" in result.outcome.reasons
+    events = [e for e in read_history(result.run_dir / "history.jsonl") if e["f"] == "quiet"]
+    assert [(e["proc"], e["type"]) for e in events] == [("harness", "info")]
+    saved = json.loads((result.run_dir / "run.json").read_text())["outcome"]
+    assert saved["status"] == "inconclusive"
+    assert await asyncio.to_thread(main, ["replay", str(result.run_dir), "--check-only"]) == 3
 
 
 async def test_lost_ack_duplicates_at_least_once_but_not_exactly_once(tmp_path):
     alo = await runner.run_scenario(load("at-least-once-lost-ack"), tmp_path)
-    assert alo.passed, alo.unmet
+    assert alo.passed, alo.outcome.reasons
     assert alo.verdict.counts["duplicated"] >= 1
     eo = await runner.run_scenario(load("exactly-once-lost-ack"), tmp_path)
-    assert eo.passed, eo.unmet
+    assert eo.passed, eo.outcome.reasons
     assert eo.verdict.counts["duplicated"] == 0
 
 
@@ -142,4 +161,4 @@ async def test_two_runs_at_once_do_not_collide(tmp_path):
     first, second = await asyncio.gather(runner.run_scenario(load("baseline-no-faults"), tmp_path),
                                          runner.run_scenario(load("baseline-no-faults"), tmp_path))
     assert first.run_dir != second.run_dir
-    assert first.passed and second.passed, (first.unmet, second.unmet)
+    assert first.passed and second.passed, (first.outcome.reasons, second.outcome.reasons)

@@ -24,7 +24,7 @@ async def test_node_server_keeps_exactly_once_under_a_lost_ack(tmp_path, node_mo
         faults=[{"kind": "ack_drop", "target": "c1", "trigger": {"frame": {"sio_type": "ACK", "nth": 3}}}],
         expectations={"guarantees": ["exactly-once"]}))
     result = await runner.run_scenario(scenario, tmp_path)
-    assert result.passed, result.unmet
+    assert result.passed, result.outcome.reasons
     assert result.verdict.rows == 40
     retried = [e for e in read_history(result.run_dir / "history.jsonl")
                if e["f"] == "send" and e["type"] == "ok" and e["value"]["tries"] > 1]
@@ -38,7 +38,7 @@ async def test_node_server_survives_a_crash_and_restart_on_the_same_port(tmp_pat
         faults=[{"kind": "server_crash", "trigger": {"after_sends": {"client": "c1", "n": 10}}, "duration": 0.2}],
         expectations={"guarantees": ["at-least-once"]}))
     result = await runner.run_scenario(scenario, tmp_path)
-    assert result.passed, result.unmet
+    assert result.passed, result.outcome.reasons
     starts = [e["value"]["pid"] for e in read_history(result.run_dir / "history.jsonl")
               if e["proc"] == "server" and e["f"] == "start"]
     assert len(starts) == 2 and starts[0] != starts[1]

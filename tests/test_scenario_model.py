@@ -28,10 +28,10 @@ def test_defaults_follow_the_profile_step():
     s = resolve(minimal(target={"kind": "reference", "profile": "exactly-once"}, seed=5))
     settings = s.clients.settings
     assert (settings.ack, settings.retry_mode, settings.client_offset) == (True, "queue", "socket-id")
-    assert s.expectations.guarantees == ["exactly-once"]
+    assert s.expectations.guarantees == ("exactly-once",)
     base = resolve(minimal(seed=5))
     assert (base.target.profile, base.clients.settings.ack, base.proxy) == ("baseline", False, "embedded")
-    assert base.expectations.guarantees == ["at-most-once"]
+    assert base.expectations.guarantees == ("at-most-once",)
 
 
 def test_every_step_gets_its_page_and_its_promise():
@@ -39,7 +39,7 @@ def test_every_step_gets_its_page_and_its_promise():
         s = resolve(minimal(target={"profile": step}))
         acks = step in ACKING
         assert (s.clients.settings.ack, s.clients.settings.retries > 0) == (acks, acks), step
-        assert s.expectations.guarantees == list(PROMISES[step])
+        assert s.expectations.guarantees == tuple(PROMISES[step])
 
 
 def test_the_schema_offers_the_steps_of_harness_steps():

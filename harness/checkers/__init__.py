@@ -1,6 +1,6 @@
 """Checkers: pure functions from a run's history and final rows to a `Verdict`.
 
-`check(events, rows, expected)` judges delivery (DESIGN.md section 8) in one pass; `check_files` and
+`check(events, rows, expected)` judges delivery (docs/checkers.md) in one pass; `check_files` and
 `check_run_dir` do the same from saved files, reading each once. Checkers never import the runner:
 anything that can write a history (a real run, a hand-built test, `synthetic`) can be checked.
 """

@@ -9,12 +9,11 @@ from typing import Any
 
 import orjson
 
-from harness.checkers.delivery import check
+from harness.checkers.delivery import TORN_HIDES, check
 from harness.checkers.verdict import Expectations, Verdict
 from harness.errors import HarnessError
 from harness.history import HistoryError, read_history, read_rows
-
-HISTORY, ROWS, SCENARIO, VERDICT = "history.jsonl", "rows.jsonl", "scenario.json", "verdict.json"
+from harness.runfolder import RunFolder
 
 
 class RunFolderError(HarnessError):
@@ -28,7 +27,8 @@ def check_files(history_path: str | os.PathLike[str], rows_path: str | os.PathLi
     The history is parsed line by line straight into the checker (`map(orjson.loads, file)`, no
     per-line Python wrapper), which keeps the whole check near the cost of parsing. Only when that
     fast path meets a line it cannot parse (a blank line, a torn last line, garbage) is the file read
-    again with `read_history`, which skips what a killed writer leaves and names the bad line.
+    again with `read_history`, which skips what a killed writer leaves and names the bad line; a
+    skipped line makes the verdict inconclusive where it could hide evidence.
     """
     history_path, rows_path = Path(history_path), Path(rows_path)
     for path in (history_path, rows_path):
@@ -41,7 +41,14 @@ def check_files(history_path: str | os.PathLike[str], rows_path: str | os.PathLi
                 return check(map(orjson.loads, fh), rows, expected)
         except orjson.JSONDecodeError:
             pass
-    return check(read_history(history_path), rows, expected)
+    skipped: list[int] = []
+    verdict = check(read_history(history_path, skipped), rows, expected)
+    if skipped:
+        lines = ", ".join(map(str, skipped))
+        verdict = verdict.missing_evidence(
+            f"history torn: {len(skipped)} line{'s' if len(skipped) > 1 else ''} skipped (line {lines})",
+            TORN_HIDES)
+    return verdict
 
 
 def check_run_dir(run_dir: str | os.PathLike[str],
@@ -55,12 +62,13 @@ def check_run_dir(run_dir: str | os.PathLike[str],
         raise RunFolderError(f"{run_dir}: no such run folder (expected history.jsonl and rows.jsonl in it)")
     if expected is None:
         expected = Expectations.from_scenario(load_scenario(run_dir))
-    return check_files(run_dir / HISTORY, run_dir / ROWS, expected)
+    folder = RunFolder(run_dir)
+    return check_files(folder.history, folder.rows, expected)
 
 
 def load_scenario(run_dir: Path) -> dict[str, Any] | None:
     """The run's resolved scenario, or None when the folder has none."""
-    path = run_dir / SCENARIO
+    path = RunFolder(run_dir).scenario
     if not path.is_file():
         return None
     try:

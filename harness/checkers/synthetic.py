@@ -5,18 +5,20 @@ benchmark (a million events without starting a server) and to look at reports. N
 network. The run is a chat with `clients` pages sending `messages` in turn; every stored message is
 broadcast to every connected page; one fault window partitions one client (it neither sends nor receives,
 then reconnects and is replayed what it missed); one page may be refreshed (a new lineage replayed from
-offset 0). Anomalies are planted with the given probabilities:
+offset 0); one page (`c4`) may be disconnected at the end. Anomalies are planted with the given
+probabilities, on any page for the categories that need no final sync (the refreshed page's first
+lineage and the page disconnected at the end included), `missed` only on pages judged at the end:
 
 | knob | what happens | category it makes |
 |---|---|---|
 | `loss` | acknowledged, never stored | lost |
 | `duplicate` | stored twice (a retry after a lost ack) | duplicated |
 | `indeterminate` | the ack times out (`info`), stored once | recovered |
-| `abandon` | the ack times out (`info`), never stored | abandoned |
-| `miss` | one final page never receives it | missed |
-| `redeliver` | one final page receives the same row twice | redelivered |
-| `reorder` | one final page receives it after the next message | out_of_order |
-| `phantom` | broadcast, never stored, the send times out | phantom (per page) and abandoned |
+| `abandon` | the ack times out (`info`), never stored | indeterminate |
+| `miss` | one page connected at the end never receives it | missed |
+| `redeliver` | one page receives the same row twice | redelivered |
+| `reorder` | one page receives it after the next message | out_of_order |
+| `phantom` | broadcast, never stored, the send times out | phantom (per page) and indeterminate |
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any
 import orjson
 
 from harness.history import Event, make_content
+from harness.runfolder import RunFolder
 
 _MS = 1_000_000
 _HORIZON = 3_000 * _MS  # no event is scheduled further than this after the message that causes it
@@ -56,15 +59,15 @@ def synthetic_history(synthetic: Synthetic, *, clients: int = 5, messages: int =
                       interval_ms: float = 2.0, loss: float = 0.0, duplicate: float = 0.0,
                       indeterminate: float = 0.0, abandon: float = 0.0, miss: float = 0.0,
                       redeliver: float = 0.0, reorder: float = 0.0, phantom: float = 0.0,
-                      fault: bool = True, refresh: bool = True, text: str = "hello"
-                      ) -> Iterator[Event]:
+                      fault: bool = True, refresh: bool = True, disconnect: bool = True,
+                      text: str = "hello") -> Iterator[Event]:
     """Yield the events of one synthetic run in time order; fill `synthetic` as it goes.
 
     `synthetic.rows` and `synthetic.truth` are complete once the iterator is exhausted. Memory is
     bounded by the events of a few seconds of simulated time, not by the run's length.
     """
     rng = random.Random(seed)
-    truth = dict.fromkeys(("lost", "abandoned", "duplicated", "recovered", "missed", "redelivered",
+    truth = dict.fromkeys(("lost", "indeterminate", "duplicated", "recovered", "missed", "redelivered",
                            "out_of_order", "phantom"), 0)
     synthetic.truth = truth
     rows = synthetic.rows
@@ -90,6 +93,7 @@ def synthetic_history(synthetic: Synthetic, *, clients: int = 5, messages: int =
     fault_at, heal_at = start + int(span * 0.4), start + int(span * 0.5)
     back_at = heal_at + min(400 * _MS, span // 10)
     refresh_slot = "c3" if clients >= 3 else None
+    gone_slot = "c4" if disconnect and clients >= 4 else None
     refresh_at = start + int(span * 0.7)
     faulted = healed = refreshed = False
     pending_dup: tuple[str, str] | None = None
@@ -108,20 +112,21 @@ def synthetic_history(synthetic: Synthetic, *, clients: int = 5, messages: int =
     def offline(page: _Page) -> bool:
         return page.slot == victim and faulted and not back
 
-    def final(page: _Page) -> bool:
-        return not (refresh and page.proc == refresh_slot)
+    def judged_at_end(page: _Page) -> bool:
+        return not (refresh and page.proc == refresh_slot) and page.slot != gone_slot
 
     def broadcast(row_id: int, mid: str, content: str, at: int, plant: bool) -> None:
-        eligible = [p for p in pages.values()
-                    if final(p) and p.slot != victim and p.proc not in delayed_for]
+        eligible = [p for p in pages.values() if p.slot != victim and p.proc not in delayed_for]
         target = rng.choice(eligible) if plant and eligible else None
         roll = rng.random()
         for page in pages.values():
             if offline(page):
                 continue
             if page is target and roll < miss:
-                truth["missed"] += 1
-                continue
+                if judged_at_end(page):
+                    truth["missed"] += 1
+                    continue
+                roll = 1.0  # a miss where nobody can see it: plant nothing instead
             if page is target and roll < miss + reorder:
                 # Held back until after the next row this page receives: overtaken once.
                 truth["out_of_order"] += 1
@@ -173,6 +178,8 @@ def synthetic_history(synthetic: Synthetic, *, clients: int = 5, messages: int =
                  {"lineage": new.proc, "server_offset": 0})
             emit(refresh_at + 20 * _MS, new.proc, "ok", "connect",
                  {"sid": "sid-fresh", "recovered": False, "server_offset": 0})
+            if delayed_for.pop(old.proc, None) is not None:
+                truth["out_of_order"] -= 1  # the held-back row dies with the page: never overtaken
             pages[refresh_slot] = new
             counters[new.proc] = 0
             for row in rows:
@@ -196,13 +203,13 @@ def synthetic_history(synthetic: Synthetic, *, clients: int = 5, messages: int =
             continue
         roll -= loss
         if roll < abandon:
-            truth["abandoned"] += 1
+            truth["indeterminate"] += 1
             emit(now + 1_000 * _MS, page.proc, "info", "send", {"id": mid, "reason": "gave-up"})
             continue
         roll -= abandon
         if roll < phantom:
-            truth["abandoned"] += 1
-            truth["phantom"] += sum(1 for p in pages.values() if final(p) and not offline(p))
+            truth["indeterminate"] += 1
+            truth["phantom"] += sum(1 for p in pages.values() if not offline(p))
             emit(now + 1_000 * _MS, page.proc, "info", "send", {"id": mid, "reason": "gave-up"})
             for target in pages.values():
                 if not offline(target):
@@ -233,7 +240,7 @@ def synthetic_history(synthetic: Synthetic, *, clients: int = 5, messages: int =
         truth["out_of_order"] -= 1
         deliver(rid, mid, content, end, next(p for p in pages.values() if p.proc == proc), False)
     for page in pages.values():
-        emit(end + 1_100 * _MS, page.proc, "ok", "end", {"connected": True})
+        emit(end + 1_100 * _MS, page.proc, "ok", "end", {"connected": page.slot != gone_slot})
     while heap:
         synthetic.events += 1
         yield heapq.heappop(heap)[2]
@@ -247,10 +254,10 @@ def write_synthetic(run_dir: Path, **knobs: Any) -> Synthetic:
     """Write `history.jsonl` and `rows.jsonl` of a synthetic run into `run_dir`; return its truth."""
     run_dir.mkdir(parents=True, exist_ok=True)
     synthetic = Synthetic()
-    with open(run_dir / "history.jsonl", "wb") as fh:
+    with open(RunFolder(run_dir).history, "wb") as fh:
         for event in synthetic_history(synthetic, **knobs):
             fh.write(orjson.dumps(event) + b"\n")
-    with open(run_dir / "rows.jsonl", "wb") as fh:
+    with open(RunFolder(run_dir).rows, "wb") as fh:
         for row in synthetic.rows:
             fh.write(orjson.dumps(row) + b"\n")
     return synthetic

@@ -7,99 +7,45 @@ A `Verdict` is plain data. It round-trips through JSON (`to_json` / `from_json`)
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import orjson
 
 from harness.errors import HarnessError
+from harness.expectations import (
+    CATEGORIES,
+    CLIENT_TO_SERVER,
+    DEFAULT_EXPECTED,
+    GUARANTEES,
+    SERVER_TO_CLIENT,
+    ExpectationError,
+    Expectations,
+)
 
-CLIENT_TO_SERVER = ("lost", "abandoned", "duplicated", "unexpected", "recovered", "reordered")
-"""Per logical message, judged against the final database rows (DESIGN.md section 8)."""
-
-SERVER_TO_CLIENT = ("missed", "redelivered", "out_of_order", "phantom")
-"""Per client lineage connected at the end. `out_of_order` is section 8's server->client `reordered`,
-renamed so that every category has exactly one name in counts and expectations."""
-
-CATEGORIES = CLIENT_TO_SERVER + SERVER_TO_CLIENT
-
-GUARANTEES: dict[str, tuple[str, ...]] = {
-    "at-most-once": ("duplicated", "redelivered"),
-    "at-least-once": ("lost", "abandoned", "missed"),
-    "exactly-once": ("duplicated", "redelivered", "lost", "abandoned", "missed"),
-    "ordered": ("reordered", "out_of_order"),
-    # Not in DESIGN.md section 8: nothing appears that nobody sent or that the database does not hold.
-    # Kept out of exactly-once so section 8's definitions stay exact; expect it explicitly.
-    "no-phantoms": ("unexpected", "phantom"),
-}
-"""Each guarantee and the categories that break it."""
-
-DEFAULT_EXPECTED = ("exactly-once",)
+__all__ = ["CATEGORIES", "CLIENT_TO_SERVER", "DEFAULT_EXPECTED", "GUARANTEES", "SERVER_TO_CLIENT",
+           "ExpectationError", "Expectations", "Histogram", "LatencyStats", "Recovery", "Verdict",
+           "VerdictFormatError"]
 
 
-class ExpectationError(HarnessError):
-    """An expectation names a guarantee or category the checker does not know."""
+def judge(counts: Mapping[str, int], undecided: Iterable[str]) -> dict[str, bool | None]:
+    """Each guarantee: False when a decided category breaking it was found, else None when one of
+    them could not be judged, else True. A guarantee is never held on evidence that is missing, and
+    never broken by what an undecided category merely saw (a delivery still in flight)."""
+    unknown = set(undecided)
+    out: dict[str, bool | None] = {}
+    for name, categories in GUARANTEES.items():
+        if any(counts.get(c, 0) for c in categories if c not in unknown):
+            out[name] = False
+        else:
+            out[name] = None if unknown.intersection(categories) else True
+    return out
+
+
 
 
 class VerdictFormatError(HarnessError):
     """A saved verdict.json is not a verdict this version can read (re-check the run instead)."""
-
-
-@dataclass(frozen=True)
-class Expectations:
-    """What a run must show: guarantees that must hold, and violations that must be found.
-
-    `violations` maps a category to the minimum number of offending messages (a mutant's scenario
-    expects, say, `{"duplicated": 1}`).
-    """
-
-    guarantees: tuple[str, ...] = DEFAULT_EXPECTED
-    violations: Mapping[str, int] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        for name in self.guarantees:
-            if name not in GUARANTEES:
-                raise ExpectationError(
-                    f"unknown guarantee {name!r}; expected one of: {', '.join(GUARANTEES)}")
-        for name, minimum in self.violations.items():
-            if name not in CATEGORIES:
-                raise ExpectationError(
-                    f"unknown violation category {name!r}; expected one of: {', '.join(CATEGORIES)}")
-            if not isinstance(minimum, int) or minimum < 1:
-                raise ExpectationError(
-                    f"violation {name!r} needs a minimum count >= 1, got {minimum!r}")
-
-    @classmethod
-    def of(cls, expected: Expectations | Iterable[str] | None) -> Expectations:
-        """Accept an `Expectations`, a list of guarantee names, or None (exactly-once)."""
-        if expected is None:
-            return cls()
-        if isinstance(expected, Expectations):
-            return expected
-        if isinstance(expected, str):
-            expected = [expected]
-        return cls(guarantees=tuple(expected))
-
-    @classmethod
-    def from_scenario(cls, scenario: Mapping[str, Any] | None) -> Expectations:
-        """Read `scenario["expectations"]`: `{"guarantees": [...], "violations": {cat: min} | [cat]}`.
-
-        A scenario without expectations expects exactly-once, the strongest promise of the tutorial.
-        """
-        exp = (scenario or {}).get("expectations")
-        if not exp:
-            return cls()
-        if not isinstance(exp, Mapping):
-            raise ExpectationError(
-                "scenario 'expectations' must be an object like "
-                '{"guarantees": ["exactly-once"], "violations": {"duplicated": 1}}')
-        guarantees = exp.get("guarantees", [])
-        if isinstance(guarantees, str):
-            guarantees = [guarantees]
-        violations = exp.get("violations", {})
-        if isinstance(violations, (list, tuple)):
-            violations = {name: 1 for name in violations}
-        return cls(guarantees=tuple(guarantees), violations=dict(violations))
 
 
 @dataclass
@@ -139,11 +85,17 @@ class Recovery:
 
 @dataclass
 class Verdict:
-    """The result of checking one run. Times are milliseconds since the first event of the history."""
+    """The result of checking one run. Times are milliseconds since the first event of the history.
+
+    `guarantees` maps each guarantee to True (held), False (violated) or None (inconclusive: no
+    evidence); `inconclusive` lists what evidence was missing (empty: the verdict is conclusive).
+    Whether the run passed is not the verdict's to say: `harness.outcome.decide` says it.
+    """
 
     expected: list[str]
     expected_violations: dict[str, int]
-    guarantees: dict[str, bool]
+    guarantees: dict[str, bool | None]
+    """True held, False violated, None inconclusive: no violation found and some evidence missing."""
     client_to_server: dict[str, list[str]]
     server_to_client: dict[str, dict[str, list[str]]]
     unchecked_lineages: dict[str, str]
@@ -155,6 +107,12 @@ class Verdict:
     rows: int
     duration_ms: float
     notes: list[str] = field(default_factory=list)
+    expected_absent: list[str] = field(default_factory=list)
+    inconclusive: list[str] = field(default_factory=list)
+    """Why evidence is missing (the run did not become quiet, the history is torn, ...); empty when
+    the verdict is conclusive."""
+    undecided: list[str] = field(default_factory=list)
+    """The categories whose absence the evidence cannot prove: a count of 0 there means "not seen"."""
 
     @property
     def counts(self) -> dict[str, int]:
@@ -164,23 +122,11 @@ class Verdict:
             counts[name] = sum(len(per.get(name, ())) for per in self.server_to_client.values())
         return counts
 
-    @property
-    def failures(self) -> list[str]:
-        """Each unmet expectation as one sentence; empty when the run meets its expectations."""
-        counts = self.counts
-        out = []
-        for name in self.expected:
-            if not self.guarantees.get(name, False):
-                broken = [f"{counts[c]} {c}" for c in GUARANTEES[name] if counts[c]]
-                out.append(f"{name} violated: {', '.join(broken)}")
-        for name, minimum in self.expected_violations.items():
-            if counts.get(name, 0) < minimum:
-                out.append(f"expected at least {minimum} {name}, found {counts.get(name, 0)}")
-        return out
-
-    @property
-    def passed(self) -> bool:
-        return not self.failures
+    def missing_evidence(self, reason: str, categories: Iterable[str] = CATEGORIES) -> Verdict:
+        """This verdict with `reason` added and `categories` undecided (a torn history, say)."""
+        undecided = [c for c in CATEGORIES if c in self.undecided or c in set(categories)]
+        return replace(self, inconclusive=[*self.inconclusive, reason], undecided=undecided,
+                       guarantees=judge(self.counts, undecided))
 
     def to_json(self) -> str:
         return orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2).decode()

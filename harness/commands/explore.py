@@ -4,6 +4,7 @@ Hypothesis draws schedules of sends, faults and heals (harness.strategies), runs
 and asserts the step's promise. It stops at the first violation that reproduces, shrinks it to a small
 schedule and saves it as a scenario file; otherwise it keeps drawing until the time budget is spent.
 Exit 0: nothing found within the budget; 1: a violation found (its file and replay command printed).
+Only a run whose outcome (`harness.outcome`) is "fail" counts; inconclusive runs are counted and named.
 """
 
 from __future__ import annotations
@@ -83,6 +84,9 @@ def run(args: argparse.Namespace) -> int:
     if campaign.unreproduced:
         print(f"{len(campaign.unreproduced)} failure(s) did not reproduce on a second run and were treated "
               f"as passes: {', '.join(campaign.unreproduced)}")
+    if campaign.inconclusive:
+        print(f"{len(campaign.inconclusive)} run(s) were inconclusive (not a violation): "
+              f"{', '.join(campaign.inconclusive)}")
     if found is None:
         print(f"nothing found against {target}: {examples} examples, {campaign.runs} runs")
         return 0

@@ -25,7 +25,9 @@ def run(args: argparse.Namespace) -> int:
     for name in names:
         s = load(name)
         faults = ", ".join(f.label for f in s.faults) or "none"
-        expects = ", ".join(s.expectations.guarantees + [f"{k}>={v}" for k, v in s.expectations.violations.items()])
+        exp = s.expectations
+        expects = ", ".join([*exp.guarantees, *(f"{k}>={v}" for k, v in exp.violations.items()),
+                             *(f"no {c}" for c in exp.absent)])
         profile = s.target.profile if s.target.kind == "reference" else "external"
         table.add_row(name, profile, f"{s.clients.count} x {s.workload.messages}", faults, expects, s.description)
     Console().print(table)

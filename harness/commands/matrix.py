@@ -23,7 +23,8 @@ from rich.table import Table
 
 from harness.guarantees import EXPECTED, FAMILIES, cell_data
 from harness.report.matrix import MatrixCell, MatrixRow, write_matrix_page
-from harness.runner import RunResult, run_scenario, verdict_counts, verdict_holds
+from harness.runfolder import RunFolder
+from harness.runner import RunResult, run_scenario
 from harness.scenario import Scenario, resolve
 from harness.steps import PROMISES, STEPS
 
@@ -62,20 +63,27 @@ class Cell:
     result: RunResult | None = None
 
     @property
+    def run(self) -> RunResult:
+        if self.result is None:
+            raise RuntimeError(f"cell {self.profile} x {self.family} has not run")
+        return self.result
+
+    @property
     def observed(self) -> str:
         for guarantee in LADDER:
-            if verdict_holds(self.result.verdict, guarantee):
+            if self.run.verdict.guarantees.get(guarantee) is True:
                 return guarantee
         return "none"
 
     @property
     def keeps_promise(self) -> bool:
-        return all(verdict_holds(self.result.verdict, g) for g in PROMISES[self.profile])
+        return all(self.run.verdict.guarantees.get(g) is True for g in PROMISES[self.profile])
 
     @property
     def as_expected(self) -> bool:
-        """The cell shows what the guarantee suite asserts (the tutorial's claim, or a recorded finding)."""
-        return self.result.passed
+        """The cell shows what the guarantee suite asserts (the tutorial's claim, or a recorded finding):
+        its outcome passed, by the very rule and expectations the suite applies (harness.outcome)."""
+        return self.run.outcome.passed
 
     @property
     def finding(self) -> bool:
@@ -83,7 +91,7 @@ class Cell:
 
     @property
     def counts(self) -> str:
-        found = [f"{k} {v}" for k, v in verdict_counts(self.result.verdict).items() if v and k != "recovered"]
+        found = [f"{k} {v}" for k, v in self.run.verdict.counts.items() if v and k != "recovered"]
         return ", ".join(found) or "clean"
 
 
@@ -118,8 +126,8 @@ async def run(args: argparse.Namespace) -> int:
     unexpected = [c for c in cells if not c.as_expected]
     console.print(f"{len(cells)} cells: {broken} break the tutorial's promise for their step; "
                   f"{len(unexpected)} differ from what the guarantee suite expects"
-                  + "".join(f"\n  unexpected: {c.profile} x {c.family}: {c.result.replay_command}"
-                            for c in unexpected))
+                  + "".join(f"\n  unexpected: {c.profile} x {c.family}: {c.run.replay_command}"
+                            + f" ({c.run.outcome.status})" for c in unexpected))
     page = write_html(folder, cells, profiles, families)
     console.print(f"matrix page: {page}")
     return 1 if args.strict and unexpected else 0
@@ -127,7 +135,8 @@ async def run(args: argparse.Namespace) -> int:
 
 def _table(cells: list[Cell], profiles: list[str], families: list[str]) -> Table:
     table = Table(title="observed guarantee per tutorial step and fault (promise in brackets); "
-                        "green keeps the promise, red breaks it, * a documented finding, ! not as expected")
+                        "green keeps the promise, red breaks it, * a documented finding, ! not as expected, "
+                        "? inconclusive")
     table.add_column("profile [promise]")
     for family in families:
         table.add_column(family, overflow="fold")
@@ -137,7 +146,8 @@ def _table(cells: list[Cell], profiles: list[str], families: list[str]) -> Table
         for family in families:
             cell = by_key[(profile, family)]
             colour = "green" if cell.keeps_promise else "red"
-            mark = ("*" if cell.finding else "") + ("" if cell.as_expected else " !")
+            mark = ("*" if cell.finding else "") + ("" if cell.as_expected else
+                                                    " ?" if cell.run.outcome.status == "inconclusive" else " !")
             counts = cell.counts.replace(", ", "\n")  # one category a line wraps cleanly in narrow columns
             row.append(f"[{colour}]{cell.observed}{mark}[/]\n[{colour}]{counts}[/]")
         table.add_row(*row)
@@ -157,6 +167,6 @@ def _page_cell(cell: Cell, folder: Path) -> MatrixCell:
     if cell.finding:
         notes.append(EXPECTED[(cell.family, cell.profile)].finding)
     if not cell.as_expected:
-        notes.append("NOT what the guarantee suite expects: " + "; ".join(cell.result.unmet))
-    link = cell.result.run_dir.relative_to(folder) / "report.html"
+        notes.append("NOT what the guarantee suite expects: " + "; ".join(cell.run.outcome.reasons))
+    link = RunFolder(cell.run.run_dir.relative_to(folder)).report
     return MatrixCell(cell.observed, cell.counts, cell.keeps_promise, str(link), tuple(notes))

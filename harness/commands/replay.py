@@ -1,14 +1,19 @@
-"""`sio-harness replay RUN_DIR`: run a saved scenario again, or (`--check-only`) re-check its history."""
+"""`sio-harness replay RUN_DIR`: run a saved scenario again, or (`--check-only`) re-check its history.
+
+Exit codes as for `run`: 0 pass, 1 fail, 3 inconclusive (`harness.outcome`); `--check-only` takes the
+saved run's quiet and untriggered faults from its `run.json`.
+"""
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from harness import console
 from harness.checkers.verdict import Verdict
 from harness.errors import ScenarioError
-from harness.runner import check_run, run_scenario, verdict_counts
+from harness.outcome import decide_saved
+from harness.runfolder import RunFolder
+from harness.runner import check_run, run_scenario
 from harness.scenario import load
 
 
@@ -20,31 +25,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder for the new run folder (default: the one holding RUN_DIR)")
 
 
-def _saved_counts(run_dir: Path) -> dict[str, int] | None:
-    path = run_dir / "verdict.json"
-    if not path.exists():
+def _saved_counts(folder: RunFolder) -> dict[str, int] | None:
+    if not folder.verdict.exists():
         return None
-    return Verdict.from_json(path.read_bytes()).counts
+    return Verdict.from_json(folder.verdict.read_bytes()).counts
 
 
 async def run(args: argparse.Namespace) -> int:
-    run_dir = Path(args.run_dir)
-    scenario_path = run_dir / "scenario.json"
-    if not scenario_path.exists():
-        raise ScenarioError(f"{run_dir}: not a run folder (no scenario.json in it)")
-    scenario = load(scenario_path)
-    saved = _saved_counts(run_dir)
+    folder = RunFolder(args.run_dir)
+    if not folder.scenario.exists():
+        raise ScenarioError(f"{folder.path}: not a run folder (no {RunFolder.SCENARIO} in it)")
+    scenario = load(folder.scenario)
+    saved = _saved_counts(folder)
     if args.check_only:
-        for needed in ("history.jsonl", "rows.jsonl"):
-            if not (run_dir / needed).exists():
-                raise ScenarioError(f"{run_dir}: no {needed}; --check-only needs a completed run folder")
-        verdict, unmet = check_run(run_dir, scenario)
-        console.print_check(run_dir, scenario, verdict, unmet)
-        console.compare_counts(saved, verdict_counts(verdict))
-        return 0 if not unmet else 1
-    reports = args.reports or str(run_dir.parent)
-    with console.stages(f"replay of {run_dir.name} (seed {scenario.seed})") as progress:
+        for needed in (folder.history, folder.rows):
+            if not needed.exists():
+                raise ScenarioError(f"{folder.path}: no {needed.name}; --check-only needs a completed run folder")
+        verdict = check_run(folder.path, scenario)
+        outcome = decide_saved(verdict, scenario.expectations, folder.read_run())
+        console.print_check(folder.path, scenario, verdict, outcome)
+        console.compare_counts(saved, verdict.counts)
+        return outcome.exit_code
+    reports = args.reports or str(folder.path.parent)
+    with console.stages(f"replay of {folder.name} (seed {scenario.seed})") as progress:
         result = await run_scenario(scenario, reports, progress=progress)
     console.print_result(result)
-    console.compare_counts(saved, verdict_counts(result.verdict))
+    console.compare_counts(saved, result.verdict.counts)
     return result.exit_code

@@ -1,4 +1,7 @@
-"""`sio-harness run FILE|NAME`: one scenario, end to end, with its verdict and run folder."""
+"""`sio-harness run FILE|NAME`: one scenario, end to end, with its verdict and run folder.
+
+Exit 0 pass, 1 fail, 3 inconclusive (`harness.outcome`), 2 a bad scenario or configuration.
+"""
 
 from __future__ import annotations
 

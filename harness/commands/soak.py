@@ -4,7 +4,9 @@ Every run uses the same mix (a disconnect, a partition, a lost ack, a latency sp
 server crash and a graceful restart, each placed by a send-count trigger drawn from the run's seed), so
 consecutive runs put the faults at different points. Against `exactly-once`, the step that promises
 everything, any violation is either a harness false alarm or a real bug: the target is 0 of 30.
-Exit 0 when no run violated the step's promise, 1 otherwise; each violating run's folder is printed.
+Each run's outcome is `harness.outcome`'s. Exit 0 when every run passed, 1 when a run failed (violated
+the step's promise), else 3 when a run was inconclusive (never quiet, a fault that never fired); each
+such run's folder is printed.
 """
 
 from __future__ import annotations
@@ -61,18 +63,24 @@ async def run(args: argparse.Namespace) -> int:
     if args.runs < 1:
         raise HarnessError("--runs must be at least 1")
     violations: list[str] = []
+    inconclusive: list[str] = []
     for i in range(args.runs):
         scenario = resolve(mix(args.profile, args.storage, args.seed + i), source="soak mix")
         result = await run_scenario(scenario, Path(args.reports))
-        # Only the verdict and quiet count: a fault whose trigger never fired is noted, not a violation.
-        broken = [*result.verdict.failures, *([] if result.quiet.reached else ["never quiet"])]
-        status = "ok" if not broken else "VIOLATION: " + "; ".join(broken)
-        if result.untriggered:
-            status += f" (never fired: {', '.join(result.untriggered)})"
+        outcome = result.outcome
+        status = {"pass": "ok", "fail": "VIOLATION", "inconclusive": "INCONCLUSIVE"}[outcome.status]
+        if outcome.reasons:
+            status += ": " + "; ".join(outcome.reasons)
         print(f"run {i + 1}/{args.runs} seed {scenario.seed} {result.seconds:.1f}s {status}", flush=True)
-        if broken:
-            violations.append(f"{result.run_dir} (replay: {result.replay_command})")
-    print(f"{len(violations)} of {args.runs} runs of {args.profile} under the full fault mix reported a violation")
+        line = f"{result.run_dir} (replay: {result.replay_command})"
+        if outcome.status == "fail":
+            violations.append(line)
+        elif outcome.status == "inconclusive":
+            inconclusive.append(line)
+    print(f"{len(violations)} of {args.runs} runs of {args.profile} under the full fault mix reported a violation"
+          + (f", {len(inconclusive)} were inconclusive" if inconclusive else ""))
     for line in violations:
-        print(f"  {line}")
-    return 1 if violations else 0
+        print(f"  violation: {line}")
+    for line in inconclusive:
+        print(f"  inconclusive: {line}")
+    return 1 if violations else 3 if inconclusive else 0

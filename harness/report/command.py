@@ -14,14 +14,20 @@ from pathlib import Path
 from rich.console import Console
 from rich.text import Text
 
-from harness.checkers.files import HISTORY, ROWS, VERDICT, check_run_dir, load_scenario
+from harness.checkers.files import check_run_dir, load_scenario
 from harness.checkers.verdict import Verdict
 from harness.errors import HarnessError
+from harness.outcome import decide_saved, expectations_of, saved_outcome
 from harness.report import write_run_report, write_suite_index
+from harness.runfolder import RunFolder
 
 
 class ReportError(HarnessError):
     """The reports folder does not exist or holds no run folder."""
+
+
+_MARKS = {"pass": Text(" PASS ", "bold white on green"), "fail": Text(" FAIL ", "bold white on red"),
+          "inconclusive": Text(" INCONCLUSIVE ", "bold black on yellow")}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,19 +42,21 @@ def run(args: argparse.Namespace) -> int:
         raise ReportError(f"{root}: no such folder")
     console = Console()
     failed = built = 0
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
-        has_data = (folder / HISTORY).is_file() and (folder / ROWS).is_file()
-        if has_data and (args.recheck or not (folder / VERDICT).is_file()):
-            verdict = check_run_dir(folder)
-        elif (folder / VERDICT).is_file():
-            verdict = Verdict.from_json((folder / VERDICT).read_bytes())
+    for folder in (RunFolder(p) for p in sorted(root.iterdir()) if p.is_dir()):
+        has_data = folder.history.is_file() and folder.rows.is_file()
+        if has_data and (args.recheck or not folder.verdict.is_file()):
+            verdict = check_run_dir(folder.path)
+            outcome = decide_saved(verdict, expectations_of(verdict), folder.read_run())
+        elif folder.verdict.is_file():
+            verdict = Verdict.from_json(folder.verdict.read_bytes())
+            outcome = saved_outcome(verdict, folder.read_run())
         else:
             continue
-        write_run_report(folder, verdict, load_scenario(folder))
+        write_run_report(folder.path, verdict, load_scenario(folder.path), outcome)
         built += 1
-        failed += not verdict.passed
-        mark = Text(" PASS ", "bold white on green") if verdict.passed else Text(" FAIL ", "bold white on red")
-        console.print(mark, Text(folder.name), Text("; ".join(verdict.failures), style="dim"))
+        failed += not outcome.passed
+        mark = _MARKS[outcome.status]
+        console.print(mark, Text(folder.name), Text("; ".join(outcome.reasons), style="dim"))
     if not built:
         raise ReportError(f"{root}: no run folder (DIR/<run-id>/ with verdict.json or history.jsonl "
                           "and rows.jsonl)")

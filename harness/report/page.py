@@ -15,15 +15,18 @@ from markupsafe import Markup
 
 from harness.checkers.verdict import CLIENT_TO_SERVER, GUARANTEES, SERVER_TO_CLIENT, Verdict
 from harness.history import read_history
+from harness.outcome import Outcome
 from harness.report import timeline
 from harness.report.charts import histogram_svg
 from harness.report.templating import render as render_template
+from harness.runfolder import RunFolder
 
 LIST_LIMIT = 200
 
 DESCRIPTIONS = {
     "lost": "acknowledged, yet never stored",
-    "abandoned": "attempted, never acknowledged, never stored",
+    "abandoned": "its send failed: it never left the page, and is not stored",
+    "indeterminate": "its outcome is unknown (timeout, disconnect, no completion), and it is not stored",
     "duplicated": "stored more than once",
     "unexpected": "stored, yet never attempted (or its send definitely failed)",
     "recovered": "outcome unknown (timeout, disconnect), stored once: not a violation",
@@ -35,17 +38,18 @@ DESCRIPTIONS = {
 }
 
 
-def render(run_dir: Path, verdict: Verdict, scenario: dict[str, Any] | None) -> str:
+def render(run_dir: Path, verdict: Verdict, scenario: dict[str, Any] | None, outcome: Outcome) -> str:
     """The whole page as a string."""
-    run_id = run_dir.name
-    meta = _read_json(run_dir / "run.json")
-    history = run_dir / "history.jsonl"
+    folder = RunFolder(run_dir)
+    run_id = folder.name
+    meta = _read_json(folder.run)
+    history = folder.history
     tl = timeline.build(read_history(history), verdict) if history.is_file() else None
     return render_template(
         "report.html",
         name=str((scenario or {}).get("name") or run_id), run_id=run_id, scenario=scenario, meta=meta,
-        verdict=verdict, what=_what_was_expected(verdict), failures=_failures(verdict, meta),
-        badges=[{"name": name, "held": verdict.guarantees.get(name, False), "expected": name in verdict.expected}
+        verdict=verdict, what=_what_was_expected(verdict), outcome=outcome,
+        badges=[{"name": name, "held": verdict.guarantees.get(name), "expected": name in verdict.expected}
                 for name in GUARANTEES],
         counts=verdict.counts, descriptions=DESCRIPTIONS,
         directions=(("client → server", CLIENT_TO_SERVER), ("server → client", SERVER_TO_CLIENT)),
@@ -56,22 +60,16 @@ def render(run_dir: Path, verdict: Verdict, scenario: dict[str, Any] | None) -> 
                  for kind, title in (("ack", "send → ack"), ("delivery", "send → delivered"))],
         charts=[Markup(histogram_svg(verdict.histograms[k], t))
                 for k, t in (("ack", "send -> ack"), ("delivery", "send -> delivered")) if k in verdict.histograms],
-        scenario_json=_pretty(scenario), meta_json=_pretty(meta))
-
-
-def _failures(verdict: Verdict, meta: dict[str, Any] | None) -> list[str]:
-    failures = list(verdict.failures)
-    if meta and meta.get("quiet") and not meta["quiet"].get("reached", True):
-        failures.append("the run did not become quiet before its timeout: the verdict may be partial")
-    if meta and meta.get("untriggered"):
-        failures.append("fault trigger never fired: " + ", ".join(map(str, meta["untriggered"])))
-    return failures
+        scenario_json=_pretty(scenario), meta_json=_pretty(meta),
+        history_name=RunFolder.HISTORY, verdict_name=RunFolder.VERDICT, scenario_name=RunFolder.SCENARIO,
+        run_name=RunFolder.RUN)
 
 
 def _what_was_expected(verdict: Verdict) -> str:
     expected = ", ".join(verdict.expected) or "no guarantee"
     found = ", ".join(f"{k} >= {v}" for k, v in verdict.expected_violations.items())
-    return f"expected {expected}" + (f"; must find {found}" if found else "")
+    absent = ", ".join(verdict.expected_absent)
+    return f"expected {expected}" + (f"; must find {found}" if found else "") + (f"; no {absent}" if absent else "")
 
 
 def _offending(verdict: Verdict) -> list[dict[str, Any]]:

@@ -4,7 +4,9 @@
     sio-harness check history.jsonl rows.jsonl    # a history and the final rows
     sio-harness check RUN --expect at-least-once --expect ordered
 
-Exit 0 when the expectations hold, 1 when they do not, 2 for a missing or malformed file.
+Exit 0 when the expectations hold, 1 when they do not, 3 when the evidence cannot say (the verdict is
+inconclusive: nobody judged at the end, the run never became quiet, ...), 2 for a missing or malformed
+file. The outcome is `harness.outcome.decide`'s, as for every other command.
 """
 
 from __future__ import annotations
@@ -17,15 +19,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from harness.checkers.files import check_files, check_run_dir
-from harness.checkers.verdict import (
-    CLIENT_TO_SERVER,
-    GUARANTEES,
-    SERVER_TO_CLIENT,
-    Expectations,
-    Verdict,
-)
+from harness.checkers.files import check_files, check_run_dir, load_scenario
+from harness.checkers.verdict import CLIENT_TO_SERVER, SERVER_TO_CLIENT, Verdict
+from harness.expectations import GUARANTEES, Expectations
 from harness.history import HistoryError
+from harness.outcome import Outcome, decide, decide_saved, observed
+from harness.runfolder import RunFolder
 
 _SHOWN_IDS = 12
 
@@ -40,31 +39,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    expected = None
+    given = None
     if args.expect:
-        expected = Expectations.of([g.strip() for item in args.expect for g in item.split(",")
-                                    if g.strip()])
+        given = Expectations.of([g.strip() for item in args.expect for g in item.split(",") if g.strip()])
     if len(args.paths) == 1:
-        verdict = check_run_dir(Path(args.paths[0]), expected)
+        folder = RunFolder(args.paths[0])
+        expected = given or (Expectations.from_scenario(load_scenario(folder.path))
+                             if folder.path.is_dir() else Expectations())
+        verdict = check_run_dir(folder.path, expected)
+        outcome = decide_saved(verdict, expected, folder.read_run())
     elif len(args.paths) == 2:
+        expected = given or Expectations()
         verdict = check_files(Path(args.paths[0]), Path(args.paths[1]), expected)
+        outcome = decide(verdict, expected)
     else:
         raise HistoryError("give a run folder, or a history file and a rows file")
     if args.json:
         sys.stdout.write(verdict.to_json() + "\n")
     else:
-        print_verdict(verdict, Console())
-    return 0 if verdict.passed else 1
+        print_verdict(verdict, outcome, expected, Console())
+    return outcome.exit_code
 
 
-def print_verdict(verdict: Verdict, console: Console) -> None:
+_HEADLINE = {"pass": (" PASS ", "bold white on green"), "fail": (" FAIL ", "bold white on red"),
+             "inconclusive": (" INCONCLUSIVE ", "bold black on yellow")}
+
+
+def print_verdict(verdict: Verdict, outcome: Outcome, expected: Expectations, console: Console) -> None:
     """The verdict for a terminal: headline, guarantees, counts, offending ids, latencies."""
-    failures = verdict.failures
-    if failures:
-        console.print(Text(" FAIL ", style="bold white on red"), Text("; ".join(failures)))
+    if expected.empty and outcome.passed:
+        console.print(Text(observed(verdict)))
+    elif outcome.passed:
+        console.print(Text(*_HEADLINE["pass"]), Text(f"expected: {', '.join(verdict.expected)}"))
     else:
-        met = ", ".join(verdict.expected) or "no guarantee expected"
-        console.print(Text(" PASS ", style="bold white on green"), Text(f"expected: {met}"))
+        console.print(Text(*_HEADLINE[outcome.status]), Text("; ".join(outcome.reasons)))
     console.print(Text(f"{verdict.events} events, {verdict.messages} messages, {verdict.rows} rows, "
                        f"{verdict.duration_ms / 1000:.1f} s", style="dim"))
 
@@ -73,8 +81,9 @@ def print_verdict(verdict: Verdict, console: Console) -> None:
     table.add_column("held")
     table.add_column("expected")
     for name, held in verdict.guarantees.items():
-        table.add_row(Text(name), Text("yes" if held else "NO", style="green" if held else "red"),
-                      Text("yes" if name in verdict.expected else ""))
+        mark = Text("inconclusive", style="yellow") if held is None else \
+            Text("yes" if held else "NO", style="green" if held else "red")
+        table.add_row(Text(name), mark, Text("yes" if name in verdict.expected else ""))
     console.print(table)
 
     counts = verdict.counts
@@ -111,9 +120,13 @@ def print_verdict(verdict: Verdict, console: Console) -> None:
                           "never" if r.recovery_ms is None else f"{r.recovery_ms:.1f}")
         console.print(table)
     for proc, reason in verdict.unchecked_lineages.items():
-        console.print(Text(f"not judged for server->client delivery: {proc} ({reason})", style="dim"))
+        console.print(Text(f"not judged for missed: {proc} ({reason})", style="dim"))
+    for reason in verdict.inconclusive:
+        console.print(Text(f"inconclusive: {reason}", style="yellow"))
     for note in verdict.notes:
         console.print(Text(note, style="yellow"))
+    for reason in verdict.inconclusive:
+        console.print(Text(f"inconclusive: {reason}", style="yellow"))
 
 
 def _ids_of(verdict: Verdict, name: str) -> str:
