@@ -34,7 +34,7 @@ from harness.clients.recovery import RecoveringAsyncClient
 from harness.databases import fresh_postgres_database, sqlite_url
 from harness.errors import HarnessError, ProcessStartError
 from harness.processes import ManagedProcess, free_port
-from harness.protocol import CLIENT_OFFSET, Protocol, pointer_get, template_strings
+from harness.protocol import CLIENT_OFFSET, Protocol, template_strings
 from harness.steps import ACKING, STEPS
 from harness.targetfile import Ready, TargetSpec, substitute
 
@@ -150,6 +150,14 @@ class _Probe:
         """(content, offset) of every received event the protocol reads as a stored message."""
         decoded = (self.protocol.decode(s.event, s.args) for s in self.seen)
         return [(d.content, d.offset) for d in decoded if d is not None]
+
+    def message(self, content: str) -> _Seen | None:
+        """The first received event the protocol reads as the stored message `content`."""
+        for seen in self.seen:
+            decoded = self.protocol.decode(seen.event, seen.args)
+            if decoded is not None and decoded.content == content:
+                return seen
+        return None
 
     def carrying(self, content: str) -> bool:
         """Whether some received event holds `content` anywhere in its arguments."""
@@ -303,11 +311,11 @@ class Doctor:
             self.check("broadcast", "fail", self._no_broadcast(b, content, sent_args), feature=False)
             return None
         own = await a.wait_for(lambda: content in a.contents(), 1.0)
-        args = next(s.args for s in b.seen if self.protocol.decode(s.event, s.args) is not None
-                    and self.protocol.decode(s.event, s.args).content == content)  # type: ignore[union-attr]
+        seen = b.message(content)
+        assert seen is not None  # the wait above returned on it
+        args, event_name = seen.args, seen.event
         received = dict(b.messages())[content]
         elapsed = (time.monotonic() - started) * 1000
-        event_name = next(s.event for s in b.seen if s.args == args)
         if not own:
             self.check("broadcast", "fail", f"the other client received `{event_name}` but the sender did not: "
                                             f"the harness expects the server to broadcast to everyone, the "
@@ -342,8 +350,8 @@ class Doctor:
             fix = "set protocol.receive.event" + (f" (and protocol.receive.content to \"{where}\")"
                                                   if where and where != self.protocol.receive.content else "")
             return f"{head}; the server sent `{s.event}` with arguments {_short(s.args)}: {fix}"
-        return f"{head}, and no other event within {BROADCAST_WAIT:.0f} s: check protocol.send.event and protocol.send.args (the " \
-               f"server may ignore or reject what it received; see its log)"
+        return f"{head}, and no other event within {BROADCAST_WAIT:.0f} s: check protocol.send.event and " \
+               f"protocol.send.args (the server may ignore or reject what it received; see its log)"
 
     async def _ack(self, acked: asyncio.Future[list[Any]], content: str) -> None:
         expected = self.spec.step in ACKING or self.protocol.send.ack is True
@@ -394,7 +402,7 @@ class Doctor:
             text = f"a client connecting with auth {auth} received nothing within {CATCH_UP_WAIT:.0f} s: the " \
                    f"server does not send what a reconnecting client missed" + \
                    ("" if needed else " (this step needs no replay)") + \
-                   (f"; if it reads the offset elsewhere, set protocol.auth.offset" if needed else "")
+                   ("; if it reads the offset elsewhere, set protocol.auth.offset" if needed else "")
         elif first[0] in ours:
             text = f"a client connecting with auth {auth} received {_short(ours)}: the message at that offset " \
                    f"again, which it already had; the replay must send only offsets after it (> not >=)"
@@ -564,10 +572,11 @@ async def read_state(spec: TargetSpec, started: Started, settle: float = 0.5) ->
             await probe.connect(0)
         except Exception as exc:
             raise HarnessError(f"state replay: a client cannot connect: {exc}") from None
+        # Complete once `settle` seconds pass without a new message.
         count = -1
         while count != len(probe.seen):
             count = len(probe.seen)
-            await probe.wait_for(lambda: len(probe.seen) > count, settle)
+            await probe.wait_for(lambda before=count: len(probe.seen) > before, settle)  # type: ignore[misc]
         await probe.close()
         return [{"id": offset, "content": content} for content, offset in probe.messages()]
     if state.kind == "command":

@@ -17,7 +17,7 @@ from pathlib import Path
 from harness.doctor import Check, Diagnosis, Doctor, read_state, serve, tail
 from harness.errors import HarnessError, ProcessStartError
 from harness.steps import STEPS
-from harness.targetfile import load_target
+from harness.targetfile import TargetSpec, load_target
 
 MARKS = {"ok": "ok  ", "fail": "FAIL", "skip": "--  "}
 
@@ -50,12 +50,12 @@ async def run(args: argparse.Namespace) -> int:
     return _conclude(diagnosis, args.target)
 
 
-async def _diagnose(spec, run_dir: Path, postgres: str | None) -> Diagnosis:  # type: ignore[no-untyped-def]
+async def _diagnose(spec: TargetSpec, run_dir: Path, postgres: str | None) -> Diagnosis:
     began = time.monotonic()
     try:
         async with serve(spec, run_dir, postgres) as started:
             if started.process is not None:
-                _print(Check("start", "ok", f"`{' '.join(spec.start.command)}` is ready at {started.url} "
+                _print(Check("start", "ok", f"`{' '.join(started.process.argv)}` is ready at {started.url} "
                                             f"({time.monotonic() - began:.1f} s, pid {started.process.pid})"))
             else:
                 _print(Check("start", "skip", f"not started by the harness: {started.url}"))
