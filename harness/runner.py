@@ -24,7 +24,6 @@ from typing import Any
 from harness.checkers.files import check_files
 from harness.checkers.verdict import Verdict
 from harness.clients.base import ClientDriver
-from harness.databases import read_db_rows
 from harness.history import HistoryWriter, OpType, write_rows
 from harness.nemesis import Nemesis
 from harness.outcome import Outcome, decide
@@ -185,8 +184,12 @@ async def run_scenario(scenario: Scenario, reports_dir: str | os.PathLike[str] =
                        {"waited": quiet.waited, "not_connected": quiet.not_connected, "pending": quiet.pending})
         say("teardown", "closing clients, stopping the server")
         await topo.close_clients()
-        await server.stop()
-        rows = await read_db_rows(topo.rows_url) if topo.rows_url else []
+        if topo.state_needs_server:
+            rows = await topo.read_final_rows()
+            await server.release()
+        else:
+            await server.release()
+            rows = await topo.read_final_rows()
     finally:
         try:
             await topo.close()

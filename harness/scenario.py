@@ -24,22 +24,58 @@ from harness.expectations import CATEGORIES, GUARANTEES, ExpectationError, Expec
 from harness.faults import KINDS, kind
 from harness.faults.base import Fault
 from harness.faults.frames import trigger_defaults
-from harness.steps import PROMISES, client_preset
+from harness.steps import ACKING, PROMISES, client_preset
+from harness.targetfile import TargetSpec, load_target, target_from_dict
 
 
 @dataclass
 class Target:
+    """The server under test: a reference server profile, or an external server described by a target
+    file (`spec`, see harness.targetfile)."""
+
     kind: str = "reference"
     profile: str = "baseline"
     switches: list[str] = field(default_factory=list)
     mutant: str | None = None
     storage: str = "sqlite"
-    command: list[str] = field(default_factory=list)
-    cwd: str | None = None
-    env: dict[str, str] = field(default_factory=dict)
-    url: str | None = None
-    ready: dict[str, Any] = field(default_factory=dict)
-    sqlite_path: str | None = None
+    spec: TargetSpec | None = None
+
+    @property
+    def step(self) -> str:
+        """The tutorial step the server is (reference) or claims to be (external)."""
+        return self.spec.step if self.spec is not None else self.profile
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.spec is None:
+            return {"kind": self.kind, "profile": self.profile, "switches": list(self.switches),
+                    "mutant": self.mutant, "storage": self.storage}
+        return {"kind": "external", "spec": self.spec.to_dict(), "target_dir": str(self.spec.target_dir)}
+
+
+def external_target(spec: TargetSpec) -> dict[str, Any]:
+    """A scenario's `target` object for the target file `spec` (what `--target FILE` puts in a scenario)."""
+    return {"kind": "external", "spec": spec.to_dict(), "target_dir": str(spec.target_dir)}
+
+
+def _target(data: dict[str, Any], name: str, source: str) -> Target:
+    if data.get("kind", "reference") == "reference":
+        return Target(**data)
+    where = f"{source}: field target"
+    if "file" in data:
+        base = Path(source).parent if Path(source).is_file() else Path.cwd()
+        return Target(kind="external", spec=load_target(base / data["file"]))
+    if "spec" in data:
+        folder = Path(data.get("target_dir", Path.cwd()))
+        return Target(kind="external", spec=target_from_dict(data["spec"], f"{where}.spec", folder))
+    # The short form: a command line and its SQLite file, the tutorial's protocol, the final step.
+    if not data.get("sqlite_path"):
+        raise ScenarioError(f"{where}.sqlite_path: an external target must say where it stores its messages "
+                            f"(the checker compares them with what clients saw); use {{db_path}} to let the "
+                            f"harness pick the file, or a target file (docs/targets.md)")
+    start: dict[str, Any] = {"command": data["command"], **{k: data[k] for k in ("cwd", "env", "ready") if k in data}}
+    spec = {"target_version": 1, "name": name[:64], "step": "exactly-once", "start": start,
+            "state": {"kind": "sqlite", "path": data["sqlite_path"]}}
+    return Target(kind="external", spec=target_from_dict(spec, where, Path.cwd()))
 
 
 RetryMode = Literal["none", "queue", "manual"]
@@ -49,6 +85,9 @@ RetryMode = Literal["none", "queue", "manual"]
 OffsetStyle = Literal["none", "socket-id", "socket-id-undefined", "random"]
 """`socket-id`: `<socket id>-<counter>` taken from the live socket; `socket-id-undefined`: the same but
 reproducing the tutorial's trap (`undefined-<counter>` while offline); `random`: a random id."""
+
+ProxyKind = Literal["embedded", "toxiproxy", "auto"]
+"""Which fault-injecting proxy a run uses: ours, the real Toxiproxy, or whichever is there."""
 
 
 @dataclass(frozen=True)
@@ -119,7 +158,7 @@ class Scenario:
     name: str
     seed: int
     target: Target
-    proxy: str
+    proxy: ProxyKind
     clients: Clients
     workload: Workload
     faults: list[Fault]
@@ -131,11 +170,7 @@ class Scenario:
         data = asdict(self)
         data["clients"] = self.clients.to_dict()
         data["expectations"] = self.expectations.to_dict()
-        if self.target.kind == "reference":
-            data["target"] = {k: data["target"][k] for k in ("kind", "profile", "switches", "mutant", "storage")}
-        else:
-            data["target"] = {k: v for k, v in data["target"].items()
-                              if k not in ("profile", "switches", "mutant", "storage") and v not in (None, {}, [])}
+        data["target"] = self.target.to_dict()
         if not self.description:
             data.pop("description")
         return data
@@ -229,14 +264,12 @@ def resolve(data: dict[str, Any], seed: int | None = None, source: str = "scenar
         seed = secrets.randbelow(2**31)
     rng = random.Random(seed)
 
-    target = Target(**data.get("target", {}))
-    if target.kind == "external" and not target.sqlite_path:
-        raise ScenarioError(f"{source}: field target.sqlite_path: an external target must say where it stores "
-                            f"its messages (the checker compares them with what clients saw); "
-                            f"use {{db_path}} to let the harness pick the file")
-    profile = target.profile if target.kind == "reference" else "exactly-once"
-    client_data = {**client_preset(profile), **data.get("clients", {})}
+    target = _target(data.get("target", {}), data["name"], source)
+    profile = target.step
+    client_data = {**client_preset(profile), **_protocol_preset(target), **data.get("clients", {})}
     page = {k: client_data.pop(k) for k in SCENARIO_SETTINGS if k in client_data}
+    if target.spec is not None and target.spec.protocol.transports is not None:
+        page["transports"] = target.spec.protocol.transports
     clients = Clients(**client_data, settings=ClientSettings(**page))
     if clients.settings.retry_mode == "none" and clients.settings.retries:
         raise ScenarioError(f"{source}: field clients.retry_mode: retries={clients.settings.retries} needs "
@@ -249,7 +282,7 @@ def resolve(data: dict[str, Any], seed: int | None = None, source: str = "scenar
 
     exp_data = data.get("expectations")
     if exp_data is None:
-        exp_data = {"guarantees": PROMISES[profile] if target.kind == "reference" else []}
+        exp_data = {"guarantees": PROMISES[profile]}
     try:
         expectations = Expectations.from_dict(exp_data)
     except ExpectationError as exc:
@@ -257,6 +290,14 @@ def resolve(data: dict[str, Any], seed: int | None = None, source: str = "scenar
     return Scenario(name=data["name"], seed=seed, target=target, proxy=data.get("proxy", "embedded"),
                     clients=clients, workload=workload, faults=faults, expectations=expectations,
                     quiet=Quiet(**data.get("quiet", {})), description=data.get("description", ""))
+
+
+def _protocol_preset(target: Target) -> dict[str, Any]:
+    """What the target's `protocol.send.ack` changes in its step's client: `true` at a step whose page
+    sends without a callback makes it attach one (it observes the ack; retrying stays the acking steps')."""
+    if target.spec is None or target.spec.protocol.send.ack is not True or target.step in ACKING:
+        return {}
+    return {"ack": True}
 
 
 def _resolve_fault(raw: dict[str, Any], index: int, rng: random.Random, clients: Clients, workload: Workload,
@@ -274,10 +315,11 @@ def _resolve_fault(raw: dict[str, Any], index: int, rng: random.Random, clients:
                                 f"{', all' if fault_kind.targets_all else ''}), not {fault_target!r}")
     elif fault_target != default_target:
         raise ScenarioError(f"{where}.target: {name} acts on {default_target!r}, not {fault_target!r}")
-    if fault_kind.acts_on == "server" and target.kind == "external" and not target.command:
-        raise ScenarioError(f"{where}: {name} needs a target started by the harness")
-    if fault_kind.acts_on == "db" and target.kind == "external" and not target.sqlite_path:
-        raise ScenarioError(f"{where}: {name} on an external target needs target.sqlite_path")
+    if target.spec is not None:
+        reason = target.spec.not_applicable(fault_kind.acts_on, name)
+        if reason:
+            raise ScenarioError(f"{where}: {reason} (target {target.spec.name}); remove the fault or describe "
+                                f"how the harness can do it (docs/targets.md)")
 
     trigger = copy.deepcopy(raw.get("trigger", {"at": 0.5}))
     if "at" in trigger:

@@ -100,7 +100,7 @@ class TargetSpec:
     page: str | None = None
     description: str = ""
     target_dir: Path = field(default_factory=Path.cwd)
-    source: str = "target"
+    source: str = field(default="target", compare=False)
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False)
     """The file's own data, as written (kept in a run folder as target.json)."""
 
