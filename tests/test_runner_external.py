@@ -1,14 +1,14 @@
-"""An external target started by a command line: the Node.js tutorial server in tests/node_server/."""
+"""An external target started by a command line: the Node.js tutorial server in examples/targets/node-tutorial/."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from examples_support import EXAMPLES, example_node_packages
 
 from harness import runner
 from harness.history import read_history
 from harness.scenario import resolve
 
-SERVER = Path(__file__).parent / "node_server" / "server.js"
+SERVER = EXAMPLES / "node-tutorial" / "server.js"
 
 
 def node_scenario(**extra) -> dict:
@@ -19,7 +19,8 @@ def node_scenario(**extra) -> dict:
             **extra}
 
 
-async def test_node_server_keeps_exactly_once_under_a_lost_ack(tmp_path, node_modules):
+async def test_node_server_keeps_exactly_once_under_a_lost_ack(tmp_path):
+    example_node_packages()
     scenario = resolve(node_scenario(
         faults=[{"kind": "ack_drop", "target": "c1", "trigger": {"frame": {"sio_type": "ACK", "nth": 3}}}],
         expectations={"guarantees": ["exactly-once"]}))
@@ -31,7 +32,8 @@ async def test_node_server_keeps_exactly_once_under_a_lost_ack(tmp_path, node_mo
     assert retried, "the dropped ack must have made the client retry"
 
 
-async def test_node_server_survives_a_crash_and_restart_on_the_same_port(tmp_path, node_modules):
+async def test_node_server_survives_a_crash_and_restart_on_the_same_port(tmp_path):
+    example_node_packages()
     scenario = resolve(node_scenario(
         workload={"messages": 30, "rate": 60},
         clients={"count": 2, "ack_timeout": 0.5, "retries": 10},

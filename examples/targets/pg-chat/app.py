@@ -1,0 +1,114 @@
+"""A chat with its own protocol on PostgreSQL: python-socketio on aiohttp, asyncpg.
+
+Nothing here follows the tutorial's names, which is the point of the example:
+
+- a client sends `message:send` with one object `{text, id}` (`id`: its own unique id for the message)
+  and asks for an ack; the ack is `{ok: true, id, seq}` once the row is committed, `{ok: false, error}`
+  when the database refused it (the client retries);
+- everyone receives `message:new` with `{id, text, seq}`, `seq` being the row's BIGSERIAL number;
+  the sequence starts just below 2**53, so ids soon pass what a JavaScript number holds exactly;
+- a client reconnects with the handshake auth `{since: seq}` and first receives every message after it;
+- the same `id` sent twice is stored once (UNIQUE) and acknowledged both times.
+
+usage: DATABASE_URL=postgresql://... python3 app.py --port 8080
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+from typing import Any
+
+import asyncpg
+import socketio
+from aiohttp import web
+
+FIRST_SEQ = 2**53 - 20
+SCHEMA = f"""
+CREATE SEQUENCE IF NOT EXISTS messages_seq START WITH {FIRST_SEQ};
+CREATE TABLE IF NOT EXISTS messages (
+    seq BIGINT PRIMARY KEY DEFAULT nextval('messages_seq'),
+    client_id TEXT UNIQUE,
+    body TEXT NOT NULL
+);
+"""
+ROOM = "chat"
+DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
+
+
+class Chat:
+    def __init__(self, sio: socketio.AsyncServer, pool: asyncpg.Pool) -> None:
+        self.sio = sio
+        self.pool = pool
+        # One at a time: a row's commit and its broadcast, or a newcomer's catch-up and its joining the
+        # room, so every client sees the messages in seq order, each once.
+        self.order = asyncio.Lock()
+
+    async def connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        since = auth.get("since") if isinstance(auth, dict) else None
+        async with self.order:
+            if isinstance(since, int):
+                try:
+                    rows = await self.pool.fetch(
+                        "SELECT seq, client_id, body FROM messages WHERE seq > $1 ORDER BY seq", since)
+                except DB_ERRORS:
+                    rows = []  # the client catches up on its next connection
+                for row in rows:
+                    await self.sio.emit("message:new", _message(row), to=sid)
+            await self.sio.enter_room(sid, ROOM)
+
+    async def send(self, sid: str, payload: Any = None) -> dict[str, Any]:
+        if not isinstance(payload, dict) or not isinstance(payload.get("text"), str):
+            return {"ok": False, "error": "expected {text, id}"}
+        client_id = payload.get("id")
+        async with self.order:
+            try:
+                row = await self.pool.fetchrow(
+                    "INSERT INTO messages (client_id, body) VALUES ($1, $2) "
+                    "ON CONFLICT (client_id) DO NOTHING RETURNING seq, client_id, body",
+                    client_id, payload["text"], timeout=2)
+                if row is None:
+                    seq = await self.pool.fetchval("SELECT seq FROM messages WHERE client_id = $1",
+                                                   client_id, timeout=2)
+                    return {"ok": True, "id": client_id, "seq": seq}
+            except DB_ERRORS as exc:
+                return {"ok": False, "error": f"not stored: {type(exc).__name__}"}
+            await self.sio.emit("message:new", _message(row), to=ROOM)
+        return {"ok": True, "id": client_id, "seq": row["seq"]}
+
+
+def _message(row: asyncpg.Record) -> dict[str, Any]:
+    return {"id": row["client_id"], "text": row["body"], "seq": row["seq"]}
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
+    args = parser.parse_args()
+    pool = await asyncpg.create_pool(os.environ["DATABASE_URL"], min_size=1, max_size=4, timeout=2)
+    await pool.execute(SCHEMA)
+    sio = socketio.AsyncServer(async_mode="aiohttp")
+    chat = Chat(sio, pool)
+    sio.on("connect", chat.connect)
+    sio.on("message:send", chat.send)
+    app = web.Application()
+    sio.attach(app)
+    app.router.add_get("/healthz", lambda request: web.json_response({"ok": True}))
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", args.port, reuse_address=True).start()
+    print(f"pg-chat listening on 127.0.0.1:{args.port}", flush=True)
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    await stop.wait()
+    # Closes every transport first: clients see "transport close" and reconnect, as after a restart.
+    await sio.shutdown()
+    await runner.cleanup()
+    pool.terminate()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
