@@ -47,7 +47,12 @@ const server = http.createServer((req, res) => {
   res.writeHead(404);
   res.end();
 });
-const io = new Server(server, { connectionStateRecovery: {} });
+// The harness shortens the ping to notice a half-open link quickly (PING_*_MS); Socket.IO's defaults otherwise.
+const io = new Server(server, {
+  connectionStateRecovery: {},
+  pingInterval: Number(process.env.PING_INTERVAL_MS) || 25000,
+  pingTimeout: Number(process.env.PING_TIMEOUT_MS) || 20000,
+});
 
 function storeAndBroadcast(socket) {
   socket.on("chat message", (msg) => {
