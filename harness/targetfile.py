@@ -135,6 +135,13 @@ class TargetSpec:
                 return f"not applicable: {fault} on SQLite locks the file named by state.path (state.kind sqlite)"
         return None
 
+    def at_step(self, step: str) -> TargetSpec:
+        """The same server judged as a `step` server (`--all-steps`); ScenarioError when the file cannot
+        describe that step (a replay state before server delivery, no clientOffset for exactly-once)."""
+        if step == self.step:
+            return self
+        return target_from_dict({**self.raw, "step": step}, f"{self.source} (as a {step} server)", self.target_dir)
+
     def to_dict(self) -> dict[str, Any]:
         """The target file as data: what was written, `target_version` first."""
         return {"target_version": TARGET_VERSION, **{k: v for k, v in self.raw.items() if k != "target_version"}}
