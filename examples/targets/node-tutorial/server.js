@@ -47,7 +47,10 @@ const server = http.createServer((req, res) => {
   res.writeHead(404);
   res.end();
 });
-const io = new Server(server, { connectionStateRecovery: {} });
+// Engine.IO's heartbeat, socket.io's defaults unless set: how soon a half-open link is noticed.
+const pingInterval = Number(process.env.PING_INTERVAL_MS || 25000);
+const pingTimeout = Number(process.env.PING_TIMEOUT_MS || 20000);
+const io = new Server(server, { connectionStateRecovery: {}, pingInterval, pingTimeout });
 
 function storeAndBroadcast(socket) {
   socket.on("chat message", (msg) => {
