@@ -18,6 +18,7 @@ class RunFolder:
     (timings, quiet, untriggered faults and the run's outcome), `report.html` and `junit.xml`."""
 
     SCENARIO = "scenario.json"
+    TARGET = "target.json"
     HISTORY = "history.jsonl"
     ROWS = "rows.jsonl"
     VERDICT = "verdict.json"
@@ -38,6 +39,11 @@ class RunFolder:
     @property
     def scenario(self) -> Path:
         return self.path / self.SCENARIO
+
+    @property
+    def target(self) -> Path:
+        """The target file of a run against a user's server, as it was given (docs/targets.md)."""
+        return self.path / self.TARGET
 
     @property
     def history(self) -> Path:

@@ -12,6 +12,7 @@ two runs on one machine (pytest-xdist workers, two terminals) never share a file
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import time
@@ -155,6 +156,8 @@ async def run_scenario(scenario: Scenario, reports_dir: str | os.PathLike[str] =
     run_dir.mkdir(parents=True, exist_ok=False)
     folder = RunFolder(run_dir)
     folder.scenario.write_text(scenario.to_json())
+    if scenario.target.spec is not None:
+        folder.target.write_text(json.dumps(scenario.target.spec.to_dict(), indent=2) + "\n")
     history = RunHistory(folder.history)
     untriggered: list[str] = []
     topo = Topology(scenario, run_dir, history)

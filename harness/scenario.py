@@ -39,6 +39,9 @@ class Target:
     mutant: str | None = None
     storage: str = "sqlite"
     spec: TargetSpec | None = None
+    server_options: dict[str, float] = field(default_factory=dict)
+    """External targets: Socket.IO options the scenario asks of the server (`ping_interval`,
+    `ping_timeout`, seconds), handed to it through `{ping_interval_ms}` and `{ping_timeout_ms}`."""
 
     @property
     def step(self) -> str:
@@ -49,12 +52,15 @@ class Target:
         if self.spec is None:
             return {"kind": self.kind, "profile": self.profile, "switches": list(self.switches),
                     "mutant": self.mutant, "storage": self.storage}
-        return {"kind": "external", "spec": self.spec.to_dict(), "target_dir": str(self.spec.target_dir)}
+        return external_target(self.spec, self.server_options)
 
 
-def external_target(spec: TargetSpec) -> dict[str, Any]:
+def external_target(spec: TargetSpec, server_options: dict[str, float] | None = None) -> dict[str, Any]:
     """A scenario's `target` object for the target file `spec` (what `--target FILE` puts in a scenario)."""
-    return {"kind": "external", "spec": spec.to_dict(), "target_dir": str(spec.target_dir)}
+    data: dict[str, Any] = {"kind": "external", "spec": spec.to_dict(), "target_dir": str(spec.target_dir)}
+    if server_options:
+        data["server_options"] = dict(server_options)
+    return data
 
 
 def _target(data: dict[str, Any], name: str, source: str) -> Target:
@@ -66,7 +72,8 @@ def _target(data: dict[str, Any], name: str, source: str) -> Target:
         return Target(kind="external", spec=load_target(base / data["file"]))
     if "spec" in data:
         folder = Path(data.get("target_dir", Path.cwd()))
-        return Target(kind="external", spec=target_from_dict(data["spec"], f"{where}.spec", folder))
+        return Target(kind="external", spec=target_from_dict(data["spec"], f"{where}.spec", folder),
+                      server_options=dict(data.get("server_options", {})))
     # The short form: a command line and its SQLite file, the tutorial's protocol, the final step.
     if not data.get("sqlite_path"):
         raise ScenarioError(f"{where}.sqlite_path: an external target must say where it stores its messages "

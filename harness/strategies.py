@@ -143,6 +143,8 @@ class Campaign:
     reports: Path = Path("reports/explore")
     kinds: tuple[str, ...] = KINDS
     seed: int = 1
+    target: dict[str, Any] | None = None
+    """A scenario `target` object put in place of the reference server: the user's server (`--target`)."""
     runs: int = 0
     unreproduced: list[str] = field(default_factory=list)
     """Run folders of failures that passed when re-run: logged, not reported."""
@@ -186,6 +188,8 @@ class Campaign:
             # Past the budget with nothing found: pass without running. Once a failure is found it is
             # shrunk and replayed for real, or Hypothesis would see its final replay pass (Flaky).
             return []
+        if self.target is not None:
+            data = {**data, "target": self.target}
         scenario = resolve(data, source="explored schedule")
         first = asyncio.run(run_scenario(scenario, self.reports))
         self.runs += 1

@@ -24,7 +24,7 @@ from harness.errors import ProcessStartError
 from harness.history import HistoryWriter
 from harness.processes import ManagedProcess, run_command, start_reference_server
 from harness.scenario import Target
-from harness.targetfile import Ready, TargetSpec, substitute
+from harness.targetfile import PING_DEFAULTS, Ready, TargetSpec, substitute
 
 LOG_TAIL = 5
 """Lines of a server's own output quoted when it exits before it is ready."""
@@ -86,8 +86,11 @@ class ServerHandle:
 
     def placeholders(self) -> dict[str, Any]:
         folder = self.spec.target_dir if self.spec is not None else Path.cwd()
+        ping = {**PING_DEFAULTS, **self.target.server_options}
         return {"port": self.port, "db_url": self.db_url, "db_path": self.db_path, "run_dir": self.run_dir,
-                "target_dir": folder, "node": 0, "redis_url": ""}
+                "target_dir": folder, "node": 0, "redis_url": "",
+                "ping_interval_ms": round(ping["ping_interval"] * 1000),
+                "ping_timeout_ms": round(ping["ping_timeout"] * 1000)}
 
     def substitute(self, text: str) -> str:
         return substitute(text, self.placeholders())

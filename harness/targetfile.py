@@ -25,8 +25,13 @@ from harness.steps import ACKING, STEPS
 
 TARGET_VERSION = 1
 
-PLACEHOLDERS = ("port", "db_url", "db_path", "run_dir", "target_dir", "node", "redis_url")
+PLACEHOLDERS = ("port", "db_url", "db_path", "run_dir", "target_dir", "node", "redis_url", "ping_interval_ms",
+                "ping_timeout_ms")
 """What `{...}` may name in a command, cwd, env value, url or state path/command (docs/targets.md)."""
+
+PING_DEFAULTS = {"ping_interval": 25.0, "ping_timeout": 20.0}
+"""Socket.IO's own pingInterval and pingTimeout (seconds): what `{ping_interval_ms}` and `{ping_timeout_ms}`
+stand for unless a scenario asks for shorter ones (the half-open link cells do)."""
 
 SERVER_DELIVERY = frozenset(STEPS[STEPS.index("server-delivery"):])
 """Steps whose server replays `id > offset` to a client that connects with an offset."""
@@ -107,6 +112,10 @@ class TargetSpec:
     @property
     def started_by_harness(self) -> bool:
         return self.start is not None
+
+    def uses(self, placeholder: str) -> bool:
+        """Whether any command, env value or path of the file names `{placeholder}`."""
+        return any(placeholder in placeholders_in(text) for _, text in _templated_fields(dict(self.raw)))
 
     def commands(self) -> list[list[str]]:
         """Every command line this target makes the harness run (shown before a replay runs them)."""

@@ -14,6 +14,7 @@ import re
 import time
 from pathlib import Path
 
+from harness.commands.targeting import add_target_argument, target_option, with_target
 from harness.errors import HarnessError
 from harness.steps import STEPS
 
@@ -40,24 +41,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=1, help="seed of every explored run (default 1)")
     parser.add_argument("--steps", type=int, default=8, help="rules per example (default 8)")
     parser.add_argument("--reports", default="reports/explore", help="folder for runs and the found scenario")
+    add_target_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     # Imported here: the CLI imports every command module to build its parser, and Hypothesis is heavy.
     from hypothesis import HealthCheck, settings
 
+    from harness.faults import kind as fault_kind
     from harness.strategies import KINDS, Campaign, run_search
     from reference_server.mutants import MUTANTS
 
+    target = target_option(args)
+    if target is not None:
+        if args.mutant:
+            raise HarnessError("--mutant is a reference server's; it cannot be combined with --target")
+        args.profile = target.step
     if args.mutant and args.mutant not in MUTANTS:
         raise HarnessError(f"--mutant {args.mutant}: unknown; choose one of {', '.join(MUTANTS)}")
     kinds = tuple(k.strip() for k in args.kinds.split(",")) if args.kinds else KINDS
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
         raise HarnessError(f"--kinds: unknown fault kind {', '.join(unknown)}; choose from {', '.join(KINDS)}")
+    if target is not None:
+        reasons = {k: target.not_applicable(fault_kind(k).acts_on, k) for k in kinds}
+        for name, reason in reasons.items():
+            if reason:
+                print(f"{name}: {reason} (target {target.name}); not drawn")
+        kinds = tuple(k for k in kinds if not reasons[k])
+        if not kinds:
+            raise HarnessError(f"no fault kind applies to target {target.name}; see the lines above")
     budget = parse_budget(args.budget)
     campaign = Campaign(profile=args.profile, mutant=args.mutant, storage=args.storage,
-                        reports=Path(args.reports), kinds=kinds, seed=args.seed)
+                        reports=Path(args.reports), kinds=kinds, seed=args.seed,
+                        target=with_target({}, target)["target"] if target else None)
     deadline = time.monotonic() + budget
     campaign.deadline = deadline
     examples = 0
@@ -80,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
     if campaign.interrupted:
         print(f"interrupted after {examples} examples, {campaign.runs} runs; nothing left running")
         return 130
-    target = args.profile + (f" with mutant {args.mutant}" if args.mutant else "")
+    target_text = args.profile + (f" with mutant {args.mutant}" if args.mutant else "") + \
+        (f" (target {target.name})" if target else "")
     if campaign.unreproduced:
         print(f"{len(campaign.unreproduced)} failure(s) did not reproduce on a second run and were treated "
               f"as passes: {', '.join(campaign.unreproduced)}")
@@ -88,9 +106,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"{len(campaign.inconclusive)} run(s) were inconclusive (not a violation): "
               f"{', '.join(campaign.inconclusive)}")
     if found is None:
-        print(f"nothing found against {target}: {examples} examples, {campaign.runs} runs")
+        print(f"nothing found against {target_text}: {examples} examples, {campaign.runs} runs")
         return 0
-    print(f"violation found against {target} after {campaign.runs} runs, shrunk to:\n  {found}")
+    print(f"violation found against {target_text} after {campaign.runs} runs, shrunk to:\n  {found}")
     print(f"scenario file: {campaign.found}\nreplay: sio-harness run {campaign.found}   "
           f"or   sio-harness replay {campaign.found_run}")
     return 1

@@ -132,7 +132,7 @@ async def run(args: argparse.Namespace) -> int:
         task = bar.add_task("matrix", total=len(cells))
         for cell in cells:
             bar.update(task, description=f"{cell.profile} x {cell.family}")
-            cell.not_applicable = not_applicable(target, cell.profile, FAMILIES[cell.family].faults_for(cell.profile))
+            cell.not_applicable = not_applicable(target, cell.profile, cell_data(cell.family, cell.profile))
             if not cell.not_applicable:
                 scenario = cell_scenario(cell.profile, cell.family, seed=args.seed, storage=args.storage,
                                          proxy=args.proxy, target=target)

@@ -15,8 +15,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from harness.commands.targeting import add_target_argument, target_option, with_target
+from harness.faults import kind
 from harness.scenario import resolve
 from harness.steps import ACKING, PROMISES, STEPS
+from harness.targetfile import TargetSpec
 
 
 def mix(profile: str, storage: str, seed: int) -> dict[str, Any]:
@@ -54,6 +57,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--storage", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--seed", type=int, default=1, help="seed of the first run; run i uses seed + i")
     parser.add_argument("--reports", default="reports/soak", help="folder for the run folders")
+    add_target_argument(parser)
+
+
+def _applicable(data: dict[str, Any], target: TargetSpec, *, announce: bool) -> dict[str, Any]:
+    """The mix without the faults the target cannot undergo (each named once, never dropped silently)."""
+    kept = []
+    for fault in data["faults"]:
+        reason = target.not_applicable(kind(fault["kind"]).acts_on, fault["kind"])
+        if reason and announce:
+            print(f"{fault['kind']}: {reason} (target {target.name}); left out of the mix", flush=True)
+        if not reason:
+            kept.append(fault)
+    return {**data, "faults": kept}
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -62,10 +78,16 @@ async def run(args: argparse.Namespace) -> int:
 
     if args.runs < 1:
         raise HarnessError("--runs must be at least 1")
+    target = target_option(args)
+    if target is not None:
+        args.profile = target.step
     violations: list[str] = []
     inconclusive: list[str] = []
     for i in range(args.runs):
-        scenario = resolve(mix(args.profile, args.storage, args.seed + i), source="soak mix")
+        data = mix(args.profile, args.storage, args.seed + i)
+        if target is not None:
+            data = _applicable(data, target, announce=i == 0)
+        scenario = resolve(with_target(data, target), source="soak mix")
         result = await run_scenario(scenario, Path(args.reports))
         outcome = result.outcome
         status = {"pass": "ok", "fail": "VIOLATION", "inconclusive": "INCONCLUSIVE"}[outcome.status]

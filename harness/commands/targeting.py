@@ -34,9 +34,21 @@ def target_option(args: argparse.Namespace) -> TargetSpec | None:
     return load_target(path) if path else None
 
 
+_PING_SWITCHES = {"--ping-interval": "ping_interval", "--ping-timeout": "ping_timeout"}
+
+
+def server_options(data: dict[str, Any]) -> dict[str, float]:
+    """The Socket.IO options a reference-server scenario sets by switch (the half-open link cells shorten
+    the ping), as options an external target receives through `{ping_interval_ms}`/`{ping_timeout_ms}`."""
+    switches = list(data.get("target", {}).get("switches", []))
+    return {_PING_SWITCHES[flag]: float(value) for flag, value in zip(switches, switches[1:], strict=False)
+            if flag in _PING_SWITCHES}
+
+
 def with_target(data: dict[str, Any], spec: TargetSpec | None) -> dict[str, Any]:
-    """Scenario data aimed at `spec` (unchanged without one)."""
-    return data if spec is None else {**data, "target": external_target(spec)}
+    """Scenario data aimed at `spec` (unchanged without one), keeping the options the scenario asks of
+    its server."""
+    return data if spec is None else {**data, "target": external_target(spec, server_options(data))}
 
 
 def steps_for(spec: TargetSpec | None, requested: list[str], all_steps: bool) -> list[str]:
@@ -46,15 +58,20 @@ def steps_for(spec: TargetSpec | None, requested: list[str], all_steps: bool) ->
     return list(STEPS) if all_steps else [spec.step]
 
 
-def not_applicable(spec: TargetSpec | None, step: str, faults: list[dict[str, Any]]) -> str | None:
-    """Why the target cannot be judged as a `step` server under `faults` (scenario fault objects), or None."""
+def not_applicable(spec: TargetSpec | None, step: str, data: dict[str, Any]) -> str | None:
+    """Why the target cannot be judged as a `step` server in the scenario `data`, or None."""
     if spec is None:
         return None
+    options = server_options(data)
+    if options and not spec.uses("ping_interval_ms"):
+        return ("not applicable: this cell needs a short Socket.IO ping (pingInterval/pingTimeout "
+                f"{options.get('ping_interval', 25):g}/{options.get('ping_timeout', 20):g} s) to notice a "
+                "half-open link; pass {ping_interval_ms} and {ping_timeout_ms} to the server")
     try:
         spec = spec.at_step(step)
     except ScenarioError as exc:
         return f"not applicable: {str(exc).split(': field ', 1)[-1]}"
-    for fault in faults:
+    for fault in data.get("faults", []):
         reason = spec.not_applicable(kind(fault["kind"]).acts_on, fault["kind"])
         if reason:
             return reason
