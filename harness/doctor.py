@@ -32,11 +32,14 @@ import aiohttp
 
 from harness.clients.recovery import RecoveringAsyncClient
 from harness.databases import fresh_postgres_database, sqlite_url
-from harness.errors import HarnessError, ProcessStartError
+from harness.errors import HarnessError
 from harness.processes import ManagedProcess, free_port
 from harness.protocol import CLIENT_OFFSET, Protocol, template_strings
+from harness.scenario import Target
+from harness.state import Where, read_state
 from harness.steps import ACKING, STEPS
-from harness.targetfile import Ready, TargetSpec, substitute
+from harness.target import ServerHandle
+from harness.targetfile import TargetSpec
 
 BROADCAST_WAIT = 5.0
 """Seconds a sent message has to come back as a broadcast."""
@@ -506,115 +509,46 @@ class _Stop(Exception):
 
 @dataclass
 class Started:
-    url: str
-    values: dict[str, Any]
-    process: ManagedProcess | None
+    handle: ServerHandle
+    db_url: str
+
+    @property
+    def url(self) -> str:
+        return self.handle.url
+
+    @property
+    def process(self) -> ManagedProcess | None:
+        return self.handle.process
 
 
 @asynccontextmanager
 async def serve(spec: TargetSpec, run_dir: Path, postgres_dsn: str | None) -> AsyncIterator[Started]:
-    """The target's server, started as the target file says (or only its url), stopped by PID on exit."""
+    """The target's server, started as its target file says (or only reached at its url), with a database
+    of its own for this check; stopped by PID on the way out, whatever happens."""
     async with AsyncExitStack() as stack:
-        port = free_port()
-        values: dict[str, Any] = {"port": port, "run_dir": run_dir, "target_dir": spec.target_dir,
-                                  "node": 1, "db_path": "", "db_url": "", "redis_url": ""}
+        db_url = ""
         if spec.database == "sqlite":
-            values["db_path"] = run_dir / "doctor.db"
-            values["db_url"] = sqlite_url(values["db_path"])
+            db_url = sqlite_url(run_dir / "doctor.db")
         elif spec.database == "postgres":
             if not postgres_dsn:
                 raise HarnessError("database postgres: give a PostgreSQL role that may create databases with "
                                    "--postgres DSN or SIO_HARNESS_POSTGRES_DSN")
-            values["db_url"] = await stack.enter_async_context(fresh_postgres_database(postgres_dsn))
-        if spec.start is None:
-            yield Started(substitute(spec.url or "", values), values, None)
-            return
-        start = spec.start
-        argv = [substitute(a, values) for a in start.command]
-        env = {k: substitute(v, values) for k, v in start.env.items()}
-        env.setdefault("PORT", str(port))
-        process = ManagedProcess(f"server {Path(argv[0]).name}", argv, env=env,
-                                 cwd=substitute(start.cwd, values), log_path=run_dir / "server.log")
-        await process.start()
-        stack.push_async_callback(process.terminate)
-        url = f"http://127.0.0.1:{port}"
-        await _wait_ready(process, start.ready, url, port, run_dir / "server.log")
-        yield Started(url, values, process)
+            db_url = await stack.enter_async_context(fresh_postgres_database(postgres_dsn))
+        handle = ServerHandle(Target(kind="external", spec=spec), free_port(), db_url, run_dir)
+        stack.push_async_callback(_stop, handle)
+        await handle.start()
+        yield Started(handle, db_url)
 
 
-async def _wait_ready(process: ManagedProcess, ready: Ready, url: str, port: int, log: Path) -> None:
-    if ready.http:
-        await process.wait_http(url + "/" + ready.http.lstrip("/"), timeout=ready.timeout)
-    elif ready.log:
-        deadline = time.monotonic() + ready.timeout
-        while ready.log not in (log.read_text(errors="replace") if log.exists() else ""):
-            if not process.running:
-                raise ProcessStartError(f"{process.name} exited before it printed {ready.log!r}")
-            if time.monotonic() > deadline:
-                raise ProcessStartError(f"{process.name} did not print {ready.log!r} within {ready.timeout:.0f}s")
-            await asyncio.sleep(0.02)
-    else:
-        await process.wait_tcp("127.0.0.1", port, timeout=ready.timeout)
+async def _stop(handle: ServerHandle) -> None:
+    await handle.release()
+    if handle.process is not None and handle.process.running:
+        await handle.process.kill()
 
 
-def tail(path: Path, lines: int = 5) -> str:
-    if not path.exists():
-        return ""
-    return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
-
-
-async def read_state(spec: TargetSpec, started: Started, settle: float = 0.5) -> list[dict[str, Any]]:
+async def read_target_state(spec: TargetSpec, started: Started) -> list[dict[str, Any]]:
     """The messages the target stored, as rows `{id, content, client_offset}`, read as `state` says."""
-    state = spec.state
-    if state.kind == "replay":
-        probe = _Probe("state", started.url, spec.protocol, list(spec.protocol.transports or ("websocket",)))
-        try:
-            await probe.connect(0)
-        except Exception as exc:
-            raise HarnessError(f"state replay: a client cannot connect: {exc}") from None
-        # Complete once `settle` seconds pass without a new message.
-        count = -1
-        while count != len(probe.seen):
-            count = len(probe.seen)
-            await probe.wait_for(lambda before=count: len(probe.seen) > before, settle)  # type: ignore[misc]
-        await probe.close()
-        return [{"id": offset, "content": content} for content, offset in probe.messages()]
-    if state.kind == "command":
-        argv = [substitute(a, started.values) for a in state.command or ()]
-        proc = await asyncio.create_subprocess_exec(*argv, cwd=str(spec.target_dir),
-                                                    stdout=asyncio.subprocess.PIPE,
-                                                    stderr=asyncio.subprocess.PIPE)
-        out, err = await proc.communicate()
-        if proc.returncode:
-            raise HarnessError(f"state command {argv[0]} exited with {proc.returncode}: "
-                               f"{err.decode(errors='replace').strip()[-200:]}")
-        try:
-            return [json.loads(line) for line in out.decode().splitlines() if line.strip()]
-        except json.JSONDecodeError as exc:
-            raise HarnessError(f"state command {argv[0]}: a line is not JSON: {exc.msg}") from None
-    if state.kind == "postgres":
-        import asyncpg
-
-        try:
-            conn = await asyncpg.connect(started.values["db_url"], timeout=5)
-        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-            raise HarnessError(f"state postgres: cannot connect: {exc}") from None
-        try:
-            return [dict(r) for r in await conn.fetch(state.query)]
-        except asyncpg.PostgresError as exc:
-            raise HarnessError(f"state.query failed: {exc}") from None
-        finally:
-            await conn.close()
-    import sqlite3
-
-    import aiosqlite
-
-    path = Path(substitute(state.path, started.values))
-    if not path.exists():
-        raise HarnessError(f"state.path {path} does not exist")
-    async with aiosqlite.connect(path, timeout=5) as db:
-        db.row_factory = sqlite3.Row
-        try:
-            return [dict(r) for r in await db.execute_fetchall(state.query)]
-        except sqlite3.Error as exc:
-            raise HarnessError(f"state.query failed on {path}: {exc}") from None
+    handle = started.handle
+    where = Where(url=handle.url, rows_url=started.db_url, sqlite_path=handle.substitute(spec.state.path),
+                  cwd=str(spec.target_dir), command=tuple(handle.argv(spec.state.command or ())))
+    return await read_state(spec.state, spec.protocol, where)

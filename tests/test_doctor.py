@@ -14,10 +14,14 @@ from pathlib import Path
 import pytest
 from examples_support import EXAMPLES, ROOT, example_node_packages
 
+import harness.doctor
 from harness.cli import main
 from harness.processes import live_pids
 from harness.steps import STEPS
 from harness.targetfile import load_target
+
+SECONDS = 15
+"""A doctor takes 1 to 5 s on an idle machine (docs/targets.md); the bound leaves room for a loaded one."""
 
 
 def doctor(capsys: pytest.CaptureFixture[str], target: Path, *extra: str) -> tuple[int, str, float]:
@@ -49,7 +53,7 @@ def test_doctor_names_each_reference_profile(profile, tmp_path, capsys):
     code, out, seconds = doctor(capsys, reference_target(tmp_path, profile))
     assert behaves(out) == profile, out
     assert code == 0, out
-    assert seconds < 10, f"doctor took {seconds:.1f} s"
+    assert seconds < SECONDS, f"doctor took {seconds:.1f} s"
 
 
 def test_doctor_exits_1_when_the_claim_is_not_reached(tmp_path, capsys):
@@ -67,7 +71,7 @@ def test_doctor_names_each_step_of_the_node_tutorial(step, capsys):
     assert behaves(out) == step, out
     assert code == 0, out
     assert f"run its column: sio-harness matrix --target {EXAMPLES / 'node-tutorial' / step}.json" in out
-    assert seconds < 10
+    assert seconds < SECONDS
 
 
 def test_doctor_catches_the_planted_replay_bug(capsys):
@@ -93,11 +97,12 @@ def test_doctor_names_the_postgres_app_with_its_own_protocol(state, postgres_adm
     assert code == 0, out
     assert "9007199254740972" in out, "ids start just below 2**53 and must come through exactly"
     assert f"state can be read ({state}" in out
-    assert seconds < 10
+    assert seconds < SECONDS
 
 
 def test_a_wrong_receive_event_gets_a_line_naming_the_field(tmp_path, postgres_admin_dsn, venv_python_on_path,
-                                                            capsys):
+                                                            capsys, monkeypatch):
+    monkeypatch.setattr(harness.doctor, "BROADCAST_WAIT", 60.0)
     data = json.loads((EXAMPLES / "pg-chat" / "postgres.json").read_text())
     del data["protocol"]["receive"]
     data["start"]["cwd"] = str(EXAMPLES / "pg-chat")
@@ -109,7 +114,7 @@ def test_a_wrong_receive_event_gets_a_line_naming_the_field(tmp_path, postgres_a
     assert "no `chat message` broadcast after sending `message:send`" in line
     assert "the server sent `message:new` with arguments" in line
     assert 'set protocol.receive.event (and protocol.receive.content to "/0/text")' in line
-    assert seconds < 5, "an undescribed event carrying the content ends the wait early"
+    assert seconds < 30, "an undescribed event carrying the content ends the wait early"
 
 
 def test_a_server_that_exits_at_start_shows_its_log_and_exits_2(tmp_path, capsys):

@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.doctor import Check, Diagnosis, Doctor, read_state, serve, tail
+from harness.doctor import Check, Diagnosis, Doctor, read_target_state, serve
 from harness.errors import HarnessError, ProcessStartError
 from harness.steps import STEPS
 from harness.targetfile import TargetSpec, load_target
@@ -60,11 +60,9 @@ async def _diagnose(spec: TargetSpec, run_dir: Path, postgres: str | None) -> Di
             else:
                 _print(Check("start", "skip", f"not started by the harness: {started.url}"))
             doctor = Doctor(spec, started.url, _print)
-            return await doctor.run(lambda: read_state(spec, started))
+            return await doctor.run(lambda: read_target_state(spec, started))
     except ProcessStartError as exc:
-        last = tail(run_dir / "server.log")
-        raise HarnessError(f"start: {exc}" + (f"; its last lines: {last}" if last and last not in str(exc) else "")
-                           ) from None
+        raise HarnessError(f"start: {exc}") from None
 
 
 def _conclude(diagnosis: Diagnosis, target: str) -> int:

@@ -4,13 +4,14 @@ Nothing here follows the tutorial's names, which is the point of the example:
 
 - a client sends `message:send` with one object `{text, id}` (`id`: its own unique id for the message)
   and asks for an ack; the ack is `{ok: true, id, seq}` once the row is committed, `{ok: false, error}`
-  when the database refused it (the client retries);
+  for a malformed message, and no ack at all while the database is unavailable (the client retries when
+  its ack timeout expires, as the tutorial's page does);
 - everyone receives `message:new` with `{id, text, seq}`, `seq` being the row's BIGSERIAL number;
   the sequence starts just below 2**53, so ids soon pass what a JavaScript number holds exactly;
 - a client reconnects with the handshake auth `{since: seq}` and first receives every message after it;
 - the same `id` sent twice is stored once (UNIQUE) and acknowledged both times.
 
-usage: DATABASE_URL=postgresql://... python3 app.py --port 8080
+usage: DATABASE_URL=postgresql://... [PING_INTERVAL_MS=25000 PING_TIMEOUT_MS=20000] python3 app.py --port 8080
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class Chat:
                     await self.sio.emit("message:new", _message(row), to=sid)
             await self.sio.enter_room(sid, ROOM)
 
-    async def send(self, sid: str, payload: Any = None) -> dict[str, Any]:
+    async def send(self, sid: str, payload: Any = None) -> Any:
         if not isinstance(payload, dict) or not isinstance(payload.get("text"), str):
             return {"ok": False, "error": "expected {text, id}"}
         client_id = payload.get("id")
@@ -73,8 +74,8 @@ class Chat:
                     seq = await self.pool.fetchval("SELECT seq FROM messages WHERE client_id = $1",
                                                    client_id, timeout=2)
                     return {"ok": True, "id": client_id, "seq": seq}
-            except DB_ERRORS as exc:
-                return {"ok": False, "error": f"not stored: {type(exc).__name__}"}
+            except DB_ERRORS:
+                return self.sio.not_handled  # no ack: the client retries
             await self.sio.emit("message:new", _message(row), to=ROOM)
         return {"ok": True, "id": client_id, "seq": row["seq"]}
 
@@ -89,7 +90,10 @@ async def main() -> None:
     args = parser.parse_args()
     pool = await asyncpg.create_pool(os.environ["DATABASE_URL"], min_size=1, max_size=4, timeout=2)
     await pool.execute(SCHEMA)
-    sio = socketio.AsyncServer(async_mode="aiohttp")
+    # Engine.IO's heartbeat, python-socketio's defaults unless set: how soon a half-open link is noticed.
+    sio = socketio.AsyncServer(async_mode="aiohttp",
+                               ping_interval=float(os.environ.get("PING_INTERVAL_MS") or 25000) / 1000,
+                               ping_timeout=float(os.environ.get("PING_TIMEOUT_MS") or 20000) / 1000)
     chat = Chat(sio, pool)
     sio.on("connect", chat.connect)
     sio.on("message:send", chat.send)

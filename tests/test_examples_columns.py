@@ -1,0 +1,46 @@
+"""Each example target's claimed column (`sio-harness matrix --target FILE`): it passes, or it finds the bug.
+
+Nine real runs per column (every fault family, the claimed step's expectations), 15 to 25 s each column.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from examples_support import EXAMPLES, example_node_packages
+
+from harness.cli import main
+
+
+def column(target: Path, reports: Path) -> int:
+    return main(["matrix", "--target", str(target), "--strict", "--reports", str(reports)])
+
+
+@pytest.mark.parametrize("step", ["csr", "server-delivery", "exactly-once"])
+def test_the_node_tutorial_passes_its_column(step, tmp_path, capsys):
+    example_node_packages()
+    code = column(EXAMPLES / "node-tutorial" / f"{step}.json", tmp_path)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "0 differ from what the guarantee suite expects" in out
+
+
+@pytest.mark.parametrize("state", ["postgres", "replay"])
+def test_the_postgres_app_passes_its_column_with_either_state_reader(state, tmp_path, capsys, monkeypatch,
+                                                                     postgres_admin_dsn):
+    monkeypatch.setenv("PATH", str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"])
+    code = column(EXAMPLES / "pg-chat" / f"{state}.json", tmp_path)
+    out = capsys.readouterr().out
+    assert code == 0, out
+
+
+def test_the_planted_replay_bug_is_caught_by_its_column(tmp_path, capsys):
+    example_node_packages()
+    code = column(EXAMPLES / "replay-bug" / "target.json", tmp_path)
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert "redelivered" in out
+    assert "server-delivery x server_crash" in out or "server-delivery x server_restart" in out
