@@ -1,7 +1,7 @@
 #!/bin/sh
 # Controls of a server the harness does not start, as a deployment's scripts would be: the protocol app
 # runs in the background and is found again by its PID file.
-#   usage: ctl.sh DIR PORT start|crash|stop
+#   usage: ctl.sh DIR PORT start|crash|stop|pause|resume
 set -e
 dir=$1
 port=$2
@@ -11,5 +11,7 @@ case $3 in
          echo $! >"$dir/app.pid" ;;
   crash) pid=$(cat "$dir/app.pid"); kill -KILL "$pid"; while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done ;;
   stop)  pid=$(cat "$dir/app.pid"); kill -TERM "$pid"; while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done ;;
-  *)     echo "usage: ctl.sh DIR PORT start|crash|stop" >&2; exit 2 ;;
+  pause)  kill -STOP "$(cat "$dir/app.pid")" ;;
+  resume) kill -CONT "$(cat "$dir/app.pid")" ;;
+  *)     echo "usage: ctl.sh DIR PORT start|crash|stop|pause|resume" >&2; exit 2 ;;
 esac
