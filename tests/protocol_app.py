@@ -9,7 +9,7 @@ Stored in SQLite (`--db PATH`) or PostgreSQL (`--dsn URL`, seq from a BIGSERIAL 
 the client id UNIQUE so a retry is acknowledged and not stored twice. `--dump` prints the stored messages
 as JSON lines `{id, content, client_offset}` (the `command` state of a target file) and exits.
 
-usage: python protocol_app.py --port PORT (--db PATH | --dsn URL) [--dump]
+usage: python protocol_app.py --port PORT (--db PATH | --dsn URL) [--namespace /NS] [--path PATH] [--dump]
 """
 
 from __future__ import annotations
@@ -90,17 +90,17 @@ class PostgresStore(Store):
         return [(r["seq"], r["body"], r["client_id"]) for r in rows]
 
 
-def build(store: Store) -> web.Application:
+def build(store: Store, namespace: str = "/", path: str = "socket.io") -> web.Application:
     sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins="*")
     app = web.Application()
-    sio.attach(app)
+    sio.attach(app, socketio_path=path)
 
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"ok": True})
 
     app.router.add_get("/healthz", health)
 
-    @sio.event
+    @sio.on("connect", namespace=namespace)
     async def connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
         since = auth.get("since", 0) if isinstance(auth, dict) else 0
         try:
@@ -108,9 +108,10 @@ def build(store: Store) -> web.Application:
         except Exception:  # the database is away: the client catches up on its next connection
             return
         for seq, text, client_id in rows:
-            await sio.emit("message:new", {"id": client_id, "text": text, "seq": seq}, to=sid)
+            await sio.emit("message:new", {"id": client_id, "text": text, "seq": seq}, to=sid,
+                           namespace=namespace)
 
-    @sio.on("message:send")
+    @sio.on("message:send", namespace=namespace)
     async def send(sid: str, message: Any) -> dict[str, Any]:
         if not isinstance(message, dict) or not isinstance(message.get("text"), str):
             return {"ok": False, "error": "bad message"}
@@ -122,7 +123,8 @@ def build(store: Store) -> web.Application:
             raise Unavailable(str(exc)) from exc
         if seq is None:
             return {"ok": True, "id": message.get("id"), "duplicate": True}
-        await sio.emit("message:new", {"id": message.get("id"), "text": message["text"], "seq": seq})
+        await sio.emit("message:new", {"id": message.get("id"), "text": message["text"], "seq": seq},
+                       namespace=namespace)
         return {"ok": True, "id": message.get("id"), "seq": seq}
 
     return app
@@ -134,9 +136,9 @@ def dump(path: str) -> None:
         print(json.dumps({"id": seq, "content": text, "client_offset": client_id}))
 
 
-async def serve(port: int, db: str | None, dsn: str | None) -> None:
+async def serve(port: int, db: str | None, dsn: str | None, namespace: str, path: str) -> None:
     store: Store = await PostgresStore.open(dsn) if dsn else SqliteStore(db or "chat.db")
-    runner = web.AppRunner(build(store))
+    runner = web.AppRunner(build(store, namespace, path))
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     print(f"protocol app listening on 127.0.0.1:{port}", flush=True)
@@ -152,11 +154,13 @@ def main() -> None:
     parser.add_argument("--db")
     parser.add_argument("--dsn")
     parser.add_argument("--dump", action="store_true")
+    parser.add_argument("--namespace", default="/")
+    parser.add_argument("--path", default="socket.io")
     args = parser.parse_args()
     if args.dump:
         dump(args.db)
         return
-    asyncio.run(serve(args.port, args.db, args.dsn))
+    asyncio.run(serve(args.port, args.db, args.dsn, args.namespace, args.path))
 
 
 if __name__ == "__main__":

@@ -56,6 +56,18 @@ async def test_the_node_driver_speaks_the_same_protocol(tmp_path, node_modules):
     assert any(e["type"] == "ok" and e["value"]["tries"] > 1 for e in events(result, "send"))
 
 
+@pytest.mark.parametrize("driver", ["python", "node"])
+async def test_a_namespace_and_an_engine_path_of_its_own(tmp_path, driver, request):
+    if driver == "node":
+        request.getfixturevalue("node_modules")
+    target = app_target(state={"kind": "replay"}, protocol={**app_target()["protocol"], "namespace": "/chat",
+                                                            "path": "/ws/"})
+    target["start"]["command"] += ["--namespace", "/chat", "--path", "ws"]
+    result = await runner.run_scenario(resolve(scenario(target, tmp_path, driver=driver)), tmp_path)
+    assert result.outcome.status == "pass", result.outcome.reasons
+    assert result.verdict.rows == 30
+
+
 async def test_an_ack_that_says_no_is_not_a_success(tmp_path):
     # ack_ok asks for a field the app never sends: every ack is a refusal, so nothing counts as acknowledged.
     target = app_target(protocol={**app_target()["protocol"],
