@@ -5,6 +5,7 @@ Nine real runs per column (every fault family, the claimed step's expectations),
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -25,7 +26,6 @@ def test_the_node_tutorial_passes_its_column(step, tmp_path, capsys):
     code = column(EXAMPLES / "node-tutorial" / f"{step}.json", tmp_path)
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "0 differ from what the guarantee suite expects" in out
 
 
 @pytest.mark.parametrize("state", ["postgres", "replay"])
@@ -42,5 +42,8 @@ def test_the_planted_replay_bug_is_caught_by_its_column(tmp_path, capsys):
     code = column(EXAMPLES / "replay-bug" / "target.json", tmp_path)
     out = capsys.readouterr().out
     assert code == 1, out
-    assert "redelivered" in out
-    assert "server-delivery x server_crash" in out or "server-delivery x server_restart" in out
+    caught = {cell.name.split("-server-delivery-")[1].rsplit("-", 1)[0]
+              for cell in tmp_path.glob("matrix-*/*-matrix-server-delivery-*")
+              if any(v["redelivered"] for v in
+                     json.loads((cell / "verdict.json").read_text())["server_to_client"].values())}
+    assert caught & {"server_crash", "server_restart"}, f"no redelivered message found; cells: {out}"
