@@ -5,6 +5,7 @@ Every test starts the server through a target file, as a user would, and reads t
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
@@ -16,7 +17,8 @@ from examples_support import EXAMPLES, ROOT, example_node_packages
 
 import harness.doctor
 from harness.cli import main
-from harness.processes import live_pids
+from harness.databases import sqlite_url
+from harness.processes import free_port, live_pids, start_reference_server
 from harness.steps import STEPS
 from harness.targetfile import load_target
 
@@ -157,3 +159,20 @@ def test_init_for_a_running_server_reads_its_state_by_replay(tmp_path, capsys):
     spec = load_target(path)
     assert spec.url == "http://127.0.0.1:3000" and spec.start is None
     assert spec.state.kind == "replay"
+
+
+async def test_doctor_checks_a_server_it_did_not_start(tmp_path, capsys):
+    port = free_port()
+    server = await start_reference_server(port, sqlite_url(tmp_path / "chat.db"), "exactly-once")
+    try:
+        target = tmp_path / "running.json"
+        assert main(["init", str(target), "--url", f"http://127.0.0.1:{port}"]) == 0
+        capsys.readouterr()
+        code = await asyncio.to_thread(main, ["doctor", str(target)])
+        out = capsys.readouterr().out
+        assert server.running, "a server the harness did not start is left running"
+    finally:
+        await server.terminate()
+    assert code == 0, out
+    assert behaves(out) == "exactly-once"
+    assert "not started by the harness" in out and "state can be read (replay" in out
