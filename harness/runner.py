@@ -26,6 +26,7 @@ from harness.checkers.files import check_files
 from harness.checkers.verdict import Verdict
 from harness.clients.base import ClientDriver
 from harness.history import HistoryWriter, OpType, write_rows
+from harness.librarylog import RunLog
 from harness.nemesis import Nemesis
 from harness.outcome import Outcome, decide
 from harness.report import write_run_report
@@ -159,6 +160,7 @@ async def run_scenario(scenario: Scenario, reports_dir: str | os.PathLike[str] =
     if scenario.target.spec is not None:
         folder.target.write_text(json.dumps(scenario.target.spec.to_dict(), indent=2) + "\n")
     history = RunHistory(folder.history)
+    library_log = RunLog(folder.libraries)
     untriggered: list[str] = []
     topo = Topology(scenario, run_dir, history)
     try:
@@ -198,6 +200,7 @@ async def run_scenario(scenario: Scenario, reports_dir: str | os.PathLike[str] =
             await topo.close()
         finally:
             history.close()
+            library_log.close()
     write_rows(folder.rows, rows)
     say("check", "checking")
     verdict = check_run(run_dir, scenario)

@@ -1,6 +1,7 @@
 """A chat server that does NOT speak the tutorial's protocol, for the target-file tests (an exactly-once app).
 
-    client -> server  `message:send {text, id}`, acknowledged with `{ok: true, id, seq}` once stored
+    client -> server  `message:send {text, id}`, acknowledged with `{ok: true, id, seq}` once stored (no ack
+                      while the database is away, so the page retries)
     server -> all     `message:new {id, text, seq}`
     reconnect         `auth.since` = the last seq seen; the server replays every seq > since
 
@@ -27,6 +28,10 @@ SQLITE_SCHEMA = "CREATE TABLE IF NOT EXISTS messages (seq INTEGER PRIMARY KEY AU
                 "client_id TEXT UNIQUE)"
 POSTGRES_SCHEMA = "CREATE TABLE IF NOT EXISTS messages (seq BIGSERIAL PRIMARY KEY, body TEXT, client_id TEXT UNIQUE)"
 NEAR_2_53 = 2**53 - 10
+
+
+class Unavailable(Exception):
+    """The database refused the write; the message is not acknowledged."""
 
 
 class Store:
@@ -111,8 +116,10 @@ def build(store: Store) -> web.Application:
             return {"ok": False, "error": "bad message"}
         try:
             seq = await store.insert(message["text"], message.get("id"))
-        except Exception as exc:  # no ack of success: the client retries
-            return {"ok": False, "error": str(exc)}
+        except Exception as exc:
+            # The tutorial's "let the client retry": no ack at all (python-socketio acks whatever a
+            # handler returns, so the handler ends by raising).
+            raise Unavailable(str(exc)) from exc
         if seq is None:
             return {"ok": True, "id": message.get("id"), "duplicate": True}
         await sio.emit("message:new", {"id": message.get("id"), "text": message["text"], "seq": seq})

@@ -4,8 +4,8 @@ Each cell is one run of the guarantee suite's own cell (`harness.guarantees`): t
 (the tutorial's page code at that step), two clients sending at a steady rate, and the column's faults
 placed by event triggers. The cell shows the strongest guarantee observed and the violations counted,
 next to what the tutorial promises for that step, and flags any cell that differs from what the suite
-asserts. The table goes to the terminal; an HTML page with a
-link to every cell's report goes to `<reports>/matrix-<stamp>/index.html` (laid out by
+asserts. The table goes to the terminal (`harness.commands.matrix_table`, fitted to its width); an HTML
+page with a link to every cell's report goes to `<reports>/matrix-<stamp>/index.html` (laid out by
 `harness/report/matrix.py`).
 """
 
@@ -19,8 +19,8 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
+from harness.commands.matrix_table import matrix_table
 from harness.commands.targeting import add_target_argument, not_applicable, steps_for, target_option, with_target
 from harness.guarantees import EXPECTED, FAMILIES, cell_data
 from harness.report.matrix import MatrixCell, MatrixRow, write_matrix_page
@@ -79,7 +79,7 @@ class Cell:
     @property
     def observed(self) -> str:
         if self.not_applicable:
-            return "not applicable"
+            return "n/a"
         for guarantee in LADDER:
             if self.run.verdict.guarantees.get(guarantee) is True:
                 return guarantee
@@ -98,13 +98,17 @@ class Cell:
         return bool(self.not_applicable) or self.run.outcome.passed
 
     @property
+    def inconclusive(self) -> bool:
+        return not self.not_applicable and self.run.outcome.status == "inconclusive"
+
+    @property
     def finding(self) -> bool:
         return bool(EXPECTED[(self.family, self.profile)].finding)
 
     @property
     def counts(self) -> str:
         if self.not_applicable:
-            return self.not_applicable.removeprefix("not applicable: ")
+            return "not applicable"
         found = [f"{k} {v}" for k, v in self.run.verdict.counts.items() if v and k != "recovered"]
         return ", ".join(found) or "clean"
 
@@ -138,7 +142,7 @@ async def run(args: argparse.Namespace) -> int:
                                          proxy=args.proxy, target=target)
                 cell.result = await run_scenario(scenario, folder)
             bar.advance(task)
-    console.print(_table(cells, profiles, families))
+    console.print(matrix_table(cells, profiles, families, console.width))
     broken = sum(not c.keeps_promise for c in cells)
     unexpected = [c for c in cells if not c.as_expected]
     skipped = [c for c in cells if c.not_applicable]
@@ -146,35 +150,12 @@ async def run(args: argparse.Namespace) -> int:
     console.print(f"{len(cells)} cells{against}: {broken} break the tutorial's promise for their step; "
                   f"{len(unexpected)} differ from what the guarantee suite expects"
                   + (f"; {len(skipped)} not applicable to this target" if skipped else "")
+                  + "".join(f"\n  n/a: {c.profile} x {c.family}: {c.not_applicable}" for c in skipped)
                   + "".join(f"\n  unexpected: {c.profile} x {c.family}: {c.run.replay_command}"
                             + f" ({c.run.outcome.status})" for c in unexpected))
     page = write_html(folder, cells, profiles, families)
     console.print(f"matrix page: {page}")
     return 1 if args.strict and unexpected else 0
-
-
-def _table(cells: list[Cell], profiles: list[str], families: list[str]) -> Table:
-    table = Table(title="observed guarantee per tutorial step and fault (promise in brackets); "
-                        "green keeps the promise, red breaks it, * a documented finding, ! not as expected, "
-                        "? inconclusive")
-    table.add_column("profile [promise]")
-    for family in families:
-        table.add_column(family, overflow="fold")
-    by_key = {(c.profile, c.family): c for c in cells}
-    for profile in profiles:
-        row = [f"{profile} [{', '.join(PROMISES[profile])}]"]
-        for family in families:
-            cell = by_key[(profile, family)]
-            if cell.not_applicable:
-                row.append(f"[dim]not applicable[/]\n[dim]{cell.counts}[/]")
-                continue
-            colour = "green" if cell.keeps_promise else "red"
-            mark = ("*" if cell.finding else "") + ("" if cell.as_expected else
-                                                    " ?" if cell.run.outcome.status == "inconclusive" else " !")
-            counts = cell.counts.replace(", ", "\n")  # one category a line wraps cleanly in narrow columns
-            row.append(f"[{colour}]{cell.observed}{mark}[/]\n[{colour}]{counts}[/]")
-        table.add_row(*row)
-    return table
 
 
 def write_html(folder: Path, cells: list[Cell], profiles: list[str], families: list[str]) -> Path:
@@ -187,7 +168,7 @@ def write_html(folder: Path, cells: list[Cell], profiles: list[str], families: l
 
 def _page_cell(cell: Cell, folder: Path) -> MatrixCell:
     if cell.not_applicable:
-        return MatrixCell(cell.observed, cell.counts, True, "", (cell.not_applicable,))
+        return MatrixCell("not applicable", "", True, "", (cell.not_applicable,))
     notes = []
     if cell.finding:
         notes.append(EXPECTED[(cell.family, cell.profile)].finding)

@@ -1,0 +1,40 @@
+"""The tutorial's own Node.js server (examples/targets/node-tutorial) as an external target, at its three
+server steps: each column of the matrix passes as the tutorial says that step behaves, and the suite runs
+the claimed column through `--chaos-target`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from examples_support import EXAMPLES, ROOT, example_node_packages
+
+from harness.cli import main
+
+TARGETS = EXAMPLES / "node-tutorial"
+
+
+@pytest.mark.parametrize("step", ["csr", "server-delivery", "exactly-once"])
+def test_the_claimed_column_passes(tmp_path, capsys, monkeypatch, step):
+    example_node_packages()
+    monkeypatch.setenv("COLUMNS", "300")
+    assert main(["matrix", "--target", str(TARGETS / f"{step}.json"), "--strict", "--reports", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"9 cells against target node-tutorial-{step} (claims {step})" in out
+    assert "0 differ from what the guarantee suite expects" in out
+
+
+def test_the_suite_runs_the_claimed_column_and_names_the_others(tmp_path):
+    example_node_packages()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("SIO_HARNESS_TARGET", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs",
+         str(ROOT / "scenarios" / "test_disconnect.py"), "--chaos-target", str(TARGETS / "server-delivery.json"),
+         "--chaos-reports", str(tmp_path)],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert "1 passed, 4 skipped" in proc.stdout
+    assert "claims the server-delivery step; this cell is csr's (--all-steps runs it too)" in proc.stdout
