@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from examples_support import EXAMPLES, ROOT, example_node_packages
+from examples_support import EXAMPLES, ROOT
 
 import harness.doctor
 from harness.cli import main
@@ -67,8 +67,7 @@ def test_doctor_exits_1_when_the_claim_is_not_reached(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("step", ["csr", "server-delivery", "exactly-once"])
-def test_doctor_names_each_step_of_the_node_tutorial(step, capsys):
-    example_node_packages()
+def test_doctor_names_each_step_of_the_node_tutorial(step, capsys, node_server):
     code, out, seconds = doctor(capsys, EXAMPLES / "node-tutorial" / f"{step}.json")
     assert behaves(out) == step, out
     assert code == 0, out
@@ -76,8 +75,7 @@ def test_doctor_names_each_step_of_the_node_tutorial(step, capsys):
     assert seconds < SECONDS
 
 
-def test_doctor_catches_the_planted_replay_bug(capsys):
-    example_node_packages()
+def test_doctor_catches_the_planted_replay_bug(capsys, node_server):
     code, out, _ = doctor(capsys, EXAMPLES / "replay-bug" / "target.json")
     assert code == 1, out
     assert behaves(out) == "csr"

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from examples_support import EXAMPLES, example_node_packages
+from examples_support import EXAMPLES
 
 from harness.cli import main
 
@@ -21,8 +21,7 @@ def column(target: Path, reports: Path) -> int:
 
 
 @pytest.mark.parametrize("step", ["csr", "server-delivery", "exactly-once"])
-def test_the_node_tutorial_passes_its_column(step, tmp_path, capsys):
-    example_node_packages()
+def test_the_node_tutorial_passes_its_column(step, tmp_path, capsys, node_server):
     code = column(EXAMPLES / "node-tutorial" / f"{step}.json", tmp_path)
     out = capsys.readouterr().out
     assert code == 0, out
@@ -37,8 +36,7 @@ def test_the_postgres_app_passes_its_column_with_either_state_reader(state, tmp_
     assert code == 0, out
 
 
-def test_the_planted_replay_bug_is_caught_by_its_column(tmp_path, capsys):
-    example_node_packages()
+def test_the_planted_replay_bug_is_caught_by_its_column(tmp_path, capsys, node_server):
     code = column(EXAMPLES / "replay-bug" / "target.json", tmp_path)
     out = capsys.readouterr().out
     assert code == 1, out
