@@ -174,3 +174,10 @@ async def test_doctor_checks_a_server_it_did_not_start(tmp_path, capsys):
     assert code == 0, out
     assert behaves(out) == "exactly-once"
     assert "not started by the harness" in out and "state can be read (replay" in out
+
+
+def test_a_postgres_target_without_a_dsn_is_one_line_and_exit_2(capsys, monkeypatch):
+    monkeypatch.delenv("SIO_HARNESS_POSTGRES_DSN", raising=False)
+    code, out, _ = doctor(capsys, EXAMPLES / "pg-chat" / "postgres.json")
+    assert code == 2
+    assert "--postgres DSN or SIO_HARNESS_POSTGRES_DSN" in out
