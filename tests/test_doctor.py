@@ -181,3 +181,24 @@ def test_a_postgres_target_without_a_dsn_is_one_line_and_exit_2(capsys, monkeypa
     code, out, _ = doctor(capsys, EXAMPLES / "pg-chat" / "postgres.json")
     assert code == 2
     assert "--postgres DSN or SIO_HARNESS_POSTGRES_DSN" in out
+
+
+def test_a_server_that_does_more_than_it_claims_reaches_its_claim(tmp_path, capsys):
+    code, out, _ = doctor(capsys, reference_target(tmp_path, "exactly-once", claim="csr"))
+    assert code == 0
+    assert behaves(out) == "exactly-once"
+    assert 'it does more than it claims: set "step": "exactly-once"' in out
+
+
+def test_an_ack_that_does_not_match_ack_ok_names_the_field(tmp_path, postgres_admin_dsn, venv_python_on_path,
+                                                           capsys):
+    data = json.loads((EXAMPLES / "pg-chat" / "postgres.json").read_text())
+    data["protocol"]["send"]["ack_ok"] = {"status": "stored"}
+    data["start"]["cwd"] = str(EXAMPLES / "pg-chat")
+    wrong = tmp_path / "ack.json"
+    wrong.write_text(json.dumps(data))
+    code, out, _ = doctor(capsys, wrong, "--postgres", postgres_admin_dsn)
+    assert code == 1
+    line = next(x for x in out.splitlines() if " ack " in x)
+    assert "FAIL" in line and 'does not contain protocol.send.ack_ok {"status": "stored"}' in line
+    assert behaves(out) == "server-delivery"
