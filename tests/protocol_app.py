@@ -9,7 +9,8 @@ Stored in SQLite (`--db PATH`) or PostgreSQL (`--dsn URL`, seq from a BIGSERIAL 
 the client id UNIQUE so a retry is acknowledged and not stored twice. `--dump` prints the stored messages
 as JSON lines `{id, content, client_offset}` (the `command` state of a target file) and exits.
 
-usage: python protocol_app.py --port PORT (--db PATH | --dsn URL) [--dump]
+usage: python protocol_app.py --port PORT (--db PATH | --dsn URL) [--namespace /NS] [--path PATH]
+       [--string-ids] [--dump]
 """
 
 from __future__ import annotations
@@ -90,27 +91,36 @@ class PostgresStore(Store):
         return [(r["seq"], r["body"], r["client_id"]) for r in rows]
 
 
-def build(store: Store) -> web.Application:
+def string_id(seq: int) -> str:
+    return f"s{seq:012d}"
+
+
+def build(store: Store, namespace: str = "/", path: str = "socket.io", string_ids: bool = False) -> web.Application:
+    """The app; with `string_ids` its offsets are strings (`s000000000042`), compared in their own order."""
+    def offset(seq: int) -> int | str:
+        return string_id(seq) if string_ids else seq
+
     sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins="*")
     app = web.Application()
-    sio.attach(app)
+    sio.attach(app, socketio_path=path)
 
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"ok": True})
 
     app.router.add_get("/healthz", health)
 
-    @sio.event
+    @sio.on("connect", namespace=namespace)
     async def connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
         since = auth.get("since", 0) if isinstance(auth, dict) else 0
         try:
-            rows = await store.since(int(since))
+            rows = await store.since(int(since.lstrip("s")) if isinstance(since, str) else int(since))
         except Exception:  # the database is away: the client catches up on its next connection
             return
         for seq, text, client_id in rows:
-            await sio.emit("message:new", {"id": client_id, "text": text, "seq": seq}, to=sid)
+            await sio.emit("message:new", {"id": client_id, "text": text, "seq": offset(seq)}, to=sid,
+                           namespace=namespace)
 
-    @sio.on("message:send")
+    @sio.on("message:send", namespace=namespace)
     async def send(sid: str, message: Any) -> dict[str, Any]:
         if not isinstance(message, dict) or not isinstance(message.get("text"), str):
             return {"ok": False, "error": "bad message"}
@@ -122,8 +132,9 @@ def build(store: Store) -> web.Application:
             raise Unavailable(str(exc)) from exc
         if seq is None:
             return {"ok": True, "id": message.get("id"), "duplicate": True}
-        await sio.emit("message:new", {"id": message.get("id"), "text": message["text"], "seq": seq})
-        return {"ok": True, "id": message.get("id"), "seq": seq}
+        await sio.emit("message:new", {"id": message.get("id"), "text": message["text"], "seq": offset(seq)},
+                       namespace=namespace)
+        return {"ok": True, "id": message.get("id"), "seq": offset(seq)}
 
     return app
 
@@ -134,9 +145,9 @@ def dump(path: str) -> None:
         print(json.dumps({"id": seq, "content": text, "client_offset": client_id}))
 
 
-async def serve(port: int, db: str | None, dsn: str | None) -> None:
+async def serve(port: int, db: str | None, dsn: str | None, namespace: str, path: str, string_ids: bool) -> None:
     store: Store = await PostgresStore.open(dsn) if dsn else SqliteStore(db or "chat.db")
-    runner = web.AppRunner(build(store))
+    runner = web.AppRunner(build(store, namespace, path, string_ids))
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     print(f"protocol app listening on 127.0.0.1:{port}", flush=True)
@@ -152,11 +163,14 @@ def main() -> None:
     parser.add_argument("--db")
     parser.add_argument("--dsn")
     parser.add_argument("--dump", action="store_true")
+    parser.add_argument("--namespace", default="/")
+    parser.add_argument("--path", default="socket.io")
+    parser.add_argument("--string-ids", action="store_true")
     args = parser.parse_args()
     if args.dump:
         dump(args.db)
         return
-    asyncio.run(serve(args.port, args.db, args.dsn))
+    asyncio.run(serve(args.port, args.db, args.dsn, args.namespace, args.path, args.string_ids))
 
 
 if __name__ == "__main__":

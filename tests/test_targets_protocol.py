@@ -56,6 +56,34 @@ async def test_the_node_driver_speaks_the_same_protocol(tmp_path, node_modules):
     assert any(e["type"] == "ok" and e["value"]["tries"] > 1 for e in events(result, "send"))
 
 
+@pytest.mark.parametrize("driver", ["python", "node"])
+async def test_a_namespace_and_an_engine_path_of_its_own(tmp_path, driver, request):
+    if driver == "node":
+        request.getfixturevalue("node_modules")
+    target = app_target(state={"kind": "replay"}, protocol={**app_target()["protocol"], "namespace": "/chat",
+                                                            "path": "/ws/"})
+    target["start"]["command"] += ["--namespace", "/chat", "--path", "ws"]
+    result = await runner.run_scenario(resolve(scenario(target, tmp_path, driver=driver)), tmp_path)
+    assert result.outcome.status == "pass", result.outcome.reasons
+    assert result.verdict.rows == 30
+
+
+@pytest.mark.parametrize("state", [
+    {"kind": "sqlite", "order": "read",
+     "query": "SELECT printf('s%012d', seq) AS id, body AS content, client_id AS client_offset FROM messages"},
+    {"kind": "replay", "order": "read"}], ids=["sqlite", "replay"])
+async def test_string_offsets_are_offsets_too(tmp_path, state):
+    target = app_target(state=state)
+    target["start"]["command"].append("--string-ids")
+    result = await runner.run_scenario(resolve(scenario(target, tmp_path)), tmp_path)
+    assert result.outcome.status == "pass", result.outcome.reasons
+    assert result.verdict.rows == 30
+    offsets = {e["value"]["server_offset"] for e in events(result, "recv")}
+    assert offsets and all(isinstance(o, str) and o.startswith("s") for o in offsets)
+    assert any(isinstance(e["value"]["server_offset"], str) and e["value"]["server_offset"] != "s"
+               for e in events(result, "connect") if e["type"] == "ok"), "the reconnect sent the string offset"
+
+
 async def test_an_ack_that_says_no_is_not_a_success(tmp_path):
     # ack_ok asks for a field the app never sends: every ack is a refusal, so nothing counts as acknowledged.
     target = app_target(protocol={**app_target()["protocol"],

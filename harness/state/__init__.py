@@ -46,9 +46,9 @@ def rows_from(records: list[dict[str, Any]], state: State, what: str) -> list[Ro
                                           f"and optionally client_offset")
         row_id = record["id"]
         if isinstance(row_id, bool) or not isinstance(row_id, (int, str)) or \
-                (isinstance(row_id, int) and not 0 <= row_id <= MAX_ID):
+                (isinstance(row_id, int) and not 1 <= row_id <= MAX_ID):
             raise BackendUnavailableError(f"{what}: row {number}: id {row_id!r} is neither an integer in "
-                                          f"0..2**63-1 nor a string")
+                                          f"1..2**63-1 nor a string")
         rows.append({"id": row_id, "content": record["content"], "client_offset": record.get("client_offset")})
     if state.order == "integer":
         if any(isinstance(r["id"], str) for r in rows):
