@@ -147,6 +147,7 @@ def test_init_writes_a_target_file_the_loader_accepts_with_every_field(tmp_path,
         assert field in data
     assert set(data["protocol"]) == {"namespace", "path", "transports", "send", "receive", "auth"}
     assert load_target(tmp_path / "target.json").step == "server-delivery"
+    assert main(["validate", str(tmp_path / "target.json")]) == 0
     assert main(["init"]) == 2, "an existing file is not overwritten without --force"
     assert "exists" in capsys.readouterr().err
 
