@@ -296,7 +296,15 @@ def resolve(data: dict[str, Any], seed: int | None = None, source: str = "scenar
         raise ScenarioError(f"{source}: field expectations: {exc}") from None
     return Scenario(name=data["name"], seed=seed, target=target, proxy=data.get("proxy", "embedded"),
                     clients=clients, workload=workload, faults=faults, expectations=expectations,
-                    quiet=Quiet(**data.get("quiet", {})), description=data.get("description", ""))
+                    quiet=_quiet(data.get("quiet", {}), target), description=data.get("description", ""))
+
+
+def _quiet(data: dict[str, Any], target: Target) -> Quiet:
+    """The scenario's wait for quiet, at least as long as the target file's `settle` (docs/targets.md)."""
+    quiet = Quiet(**data)
+    if target.spec is not None and quiet.settle < target.spec.settle:
+        quiet = Quiet(settle=target.spec.settle, timeout=max(quiet.timeout, target.spec.settle))
+    return quiet
 
 
 def _protocol_preset(target: Target) -> dict[str, Any]:

@@ -99,6 +99,11 @@ class TargetSpec:
     url: str | None = None
     controls: Controls | None = None
     nodes: int = 1
+    settle: float = 1.0
+    """The shortest wait for quiet a run against this server gets (a scenario's own `quiet.settle` when
+    longer). The cells' 0.3 s suit the reference server; a server that commits each message with its own
+    fsync takes longer to work through the burst a reconnecting page sends, and a run declared quiet
+    meanwhile would count its last messages as missed."""
     database: Literal["sqlite", "postgres", "none"] = "sqlite"
     protocol: Protocol = field(default_factory=Protocol)
     state: State = field(default_factory=State)
@@ -339,7 +344,8 @@ def target_from_dict(data: dict[str, Any], source: str = "target", target_dir: P
                   query=s.get("query", DEFAULT_QUERY), command=_argv(s.get("command")),
                   order=s.get("order", "integer"), settle=float(s.get("settle", 0.5)))
     return TargetSpec(name=data["name"], step=data.get("step", "exactly-once"), start=start, url=data.get("url"),
-                      controls=controls, nodes=int(data.get("nodes", 1)), database=database,
+                      controls=controls, nodes=int(data.get("nodes", 1)),
+                      settle=float(data.get("settle", 1.0)), database=database,
                       protocol=Protocol.from_dict(data.get("protocol", {})), state=state, page=data.get("page"),
                       description=data.get("description", ""),
                       target_dir=(target_dir or Path.cwd()).resolve(), source=source, raw=raw)

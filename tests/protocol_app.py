@@ -46,9 +46,11 @@ class Store:
 
 class SqliteStore(Store):
     def __init__(self, path: str) -> None:
-        # A short busy timeout: a locked database fails the insert (no ack) instead of hanging it.
-        self.db = sqlite3.connect(path, timeout=0.2, isolation_level=None)
+        # Starting waits out a lock (a restart during an outage); then a short busy timeout, so that a
+        # locked database fails the insert (no ack) instead of hanging it.
+        self.db = sqlite3.connect(path, timeout=10, isolation_level=None)
         self.db.execute(SQLITE_SCHEMA)
+        self.db.execute("PRAGMA busy_timeout = 200")
 
     async def insert(self, text: str, client_id: str | None) -> int | None:
         try:

@@ -85,6 +85,15 @@ def test_the_step_picks_the_reference_profiles_client_and_expectations(tmp_path,
     assert s.clients.settings == reference.clients.settings
 
 
+def test_a_target_waits_for_quiet_at_least_its_settle():
+    spec = target_from_dict(MINIMAL)
+    assert resolve({"name": "n", "target": external_target(spec)}).quiet.settle == 1.0
+    longer = resolve({"name": "n", "target": external_target(spec), "quiet": {"settle": 2.5}})
+    assert longer.quiet.settle == 2.5
+    quick = target_from_dict({**MINIMAL, "settle": 0.2})
+    assert resolve({"name": "n", "target": external_target(quick)}).quiet.settle == 0.3
+
+
 def test_ack_true_makes_a_page_without_acks_observe_them():
     spec = target_from_dict({**MINIMAL, "step": "csr", "protocol": {"send": {"ack": True}}})
     settings = resolve({"name": "n", "target": external_target(spec)}).clients.settings
