@@ -5,6 +5,7 @@ Every test starts the server through a target file, as a user would, and reads t
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
@@ -12,11 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
-from examples_support import EXAMPLES, ROOT, example_node_packages
+from examples_support import EXAMPLES, ROOT
 
 import harness.doctor
 from harness.cli import main
-from harness.processes import live_pids
+from harness.databases import sqlite_url
+from harness.processes import free_port, live_pids, start_reference_server
 from harness.steps import STEPS
 from harness.targetfile import load_target
 
@@ -65,8 +67,7 @@ def test_doctor_exits_1_when_the_claim_is_not_reached(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("step", ["csr", "server-delivery", "exactly-once"])
-def test_doctor_names_each_step_of_the_node_tutorial(step, capsys):
-    example_node_packages()
+def test_doctor_names_each_step_of_the_node_tutorial(step, capsys, node_server):
     code, out, seconds = doctor(capsys, EXAMPLES / "node-tutorial" / f"{step}.json")
     assert behaves(out) == step, out
     assert code == 0, out
@@ -74,8 +75,7 @@ def test_doctor_names_each_step_of_the_node_tutorial(step, capsys):
     assert seconds < SECONDS
 
 
-def test_doctor_catches_the_planted_replay_bug(capsys):
-    example_node_packages()
+def test_doctor_catches_the_planted_replay_bug(capsys, node_server):
     code, out, _ = doctor(capsys, EXAMPLES / "replay-bug" / "target.json")
     assert code == 1, out
     assert behaves(out) == "csr"
@@ -147,6 +147,7 @@ def test_init_writes_a_target_file_the_loader_accepts_with_every_field(tmp_path,
         assert field in data
     assert set(data["protocol"]) == {"namespace", "path", "transports", "send", "receive", "auth"}
     assert load_target(tmp_path / "target.json").step == "server-delivery"
+    assert main(["validate", str(tmp_path / "target.json")]) == 0
     assert main(["init"]) == 2, "an existing file is not overwritten without --force"
     assert "exists" in capsys.readouterr().err
 
@@ -157,3 +158,48 @@ def test_init_for_a_running_server_reads_its_state_by_replay(tmp_path, capsys):
     spec = load_target(path)
     assert spec.url == "http://127.0.0.1:3000" and spec.start is None
     assert spec.state.kind == "replay"
+
+
+async def test_doctor_checks_a_server_it_did_not_start(tmp_path, capsys):
+    port = free_port()
+    server = await start_reference_server(port, sqlite_url(tmp_path / "chat.db"), "exactly-once")
+    try:
+        target = tmp_path / "running.json"
+        assert main(["init", str(target), "--url", f"http://127.0.0.1:{port}"]) == 0
+        capsys.readouterr()
+        code = await asyncio.to_thread(main, ["doctor", str(target)])
+        out = capsys.readouterr().out
+        assert server.running, "a server the harness did not start is left running"
+    finally:
+        await server.terminate()
+    assert code == 0, out
+    assert behaves(out) == "exactly-once"
+    assert "not started by the harness" in out and "state can be read (replay" in out
+
+
+def test_a_postgres_target_without_a_dsn_is_one_line_and_exit_2(capsys, monkeypatch):
+    monkeypatch.delenv("SIO_HARNESS_POSTGRES_DSN", raising=False)
+    code, out, _ = doctor(capsys, EXAMPLES / "pg-chat" / "postgres.json")
+    assert code == 2
+    assert "--postgres DSN or SIO_HARNESS_POSTGRES_DSN" in out
+
+
+def test_a_server_that_does_more_than_it_claims_reaches_its_claim(tmp_path, capsys):
+    code, out, _ = doctor(capsys, reference_target(tmp_path, "exactly-once", claim="csr"))
+    assert code == 0
+    assert behaves(out) == "exactly-once"
+    assert 'it does more than it claims: set "step": "exactly-once"' in out
+
+
+def test_an_ack_that_does_not_match_ack_ok_names_the_field(tmp_path, postgres_admin_dsn, venv_python_on_path,
+                                                           capsys):
+    data = json.loads((EXAMPLES / "pg-chat" / "postgres.json").read_text())
+    data["protocol"]["send"]["ack_ok"] = {"status": "stored"}
+    data["start"]["cwd"] = str(EXAMPLES / "pg-chat")
+    wrong = tmp_path / "ack.json"
+    wrong.write_text(json.dumps(data))
+    code, out, _ = doctor(capsys, wrong, "--postgres", postgres_admin_dsn)
+    assert code == 1
+    line = next(x for x in out.splitlines() if " ack " in x)
+    assert "FAIL" in line and 'does not contain protocol.send.ack_ok {"status": "stored"}' in line
+    assert behaves(out) == "server-delivery"
