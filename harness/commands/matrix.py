@@ -105,7 +105,7 @@ class Cell:
 
     @property
     def finding(self) -> bool:
-        return bool(EXPECTED[(self.family, self.profile)].finding)
+        return not self.not_applicable and bool(EXPECTED[(self.family, self.profile)].finding)
 
     @property
     def counts(self) -> str:
