@@ -38,6 +38,10 @@ class Target:
     switches: list[str] = field(default_factory=list)
     mutant: str | None = None
     storage: str = "sqlite"
+    nodes: int = 1
+    """Reference server: processes sharing broadcasts through Redis (docs/multinode.md)."""
+    failover: str = "next"
+    """Where a client goes when its home node is down: `next`, `random` or `sticky-wait`."""
     spec: TargetSpec | None = None
     server_options: dict[str, float] = field(default_factory=dict)
     """External targets: Socket.IO options the scenario asks of the server (`ping_interval`,
@@ -48,10 +52,17 @@ class Target:
         """The tutorial step the server is (reference) or claims to be (external)."""
         return self.spec.step if self.spec is not None else self.profile
 
+    @property
+    def node_names(self) -> list[str]:
+        return [f"n{i}" for i in range(1, self.nodes + 1)] if self.nodes > 1 else []
+
     def to_dict(self) -> dict[str, Any]:
         if self.spec is None:
-            return {"kind": self.kind, "profile": self.profile, "switches": list(self.switches),
-                    "mutant": self.mutant, "storage": self.storage}
+            data: dict[str, Any] = {"kind": self.kind, "profile": self.profile, "switches": list(self.switches),
+                                    "mutant": self.mutant, "storage": self.storage}
+            if self.nodes > 1:
+                data.update(nodes=self.nodes, failover=self.failover)
+            return data
         return external_target(self.spec, self.server_options)
 
 
@@ -320,11 +331,21 @@ def _resolve_fault(raw: dict[str, Any], index: int, rng: random.Random, clients:
     name = raw["kind"]
     fault_kind = kind(name)
     where = f"{source}: field faults.{index}"
-    default_target = "c1" if fault_kind.acts_on == "client" else fault_kind.acts_on
+    nodes = target.node_names
+    default_target = {"client": "c1", "node": "n1"}.get(fault_kind.acts_on, fault_kind.acts_on)
     fault_target = raw.get("target", default_target)
+    if fault_kind.acts_on in ("node", "redis") and not nodes:
+        raise ScenarioError(f"{where}: {name} needs several server nodes (target.nodes: 2 or more)")
+    if fault_kind.acts_on == "server" and nodes:
+        raise ScenarioError(f"{where}: {name} acts on a single server; with target.nodes use node_crash or "
+                            f"node_restart on one node (n1 ... {nodes[-1]})")
     if fault_target == "any":
-        fault_target = rng.choice(clients.slots)
-    if fault_kind.acts_on == "client":
+        fault_target = rng.choice(nodes if fault_kind.acts_on == "node" else clients.slots)
+    if fault_kind.acts_on == "node":
+        if fault_target not in nodes and not (fault_target == "all" and fault_kind.targets_all):
+            raise ScenarioError(f"{where}.target: {name} needs a node ({', '.join(nodes)}"
+                                f"{', all' if fault_kind.targets_all else ''}), not {fault_target!r}")
+    elif fault_kind.acts_on == "client":
         if fault_target not in clients.slots and not (fault_target == "all" and fault_kind.targets_all):
             raise ScenarioError(f"{where}.target: {name} needs a client ({', '.join(clients.slots)}"
                                 f"{', all' if fault_kind.targets_all else ''}), not {fault_target!r}")

@@ -4,14 +4,14 @@ An external server is started by its target file's `start.command` on a port the
 already runs at `url`; then its `controls` (commands such as `docker kill`) crash, stop, start, pause
 and resume it. The nemesis crashes, stops and restarts the server through this handle, always on the same
 port, and each of those moves is written to the history as a `server` event (with the PID when the
-harness owns the process).
+harness owns the process). Several nodes (`target.nodes`) are one `ServerHandle` each (named `n1`, `n2`,
+...), held together by a `NodeGroup` that the runner treats as the one server (docs/multinode.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,15 +34,19 @@ class ServerHandle:
     """Start, crash (SIGKILL), stop (SIGTERM), pause and restart the target on one fixed port."""
 
     def __init__(self, target: Target, port: int, db_url: str, run_dir: Path,
-                 history: HistoryWriter | None = None) -> None:
+                 history: HistoryWriter | None = None, *, node: str = "", node_args: Sequence[str] = ()) -> None:
         self.target = target
         self.spec: TargetSpec | None = target.spec
         self.port = port
         self.db_url = db_url
         self.run_dir = run_dir
         self.history = history
+        self.node = node
+        """`n1`, `n2`, ... among several nodes; empty for a single server."""
+        self.node_args = list(node_args)
+        """Extra reference-server options of this node (`--node`, `--redis`, ...)."""
         self.process: ManagedProcess | None = None
-        self.log_path = run_dir / "server.log"
+        self.log_path = run_dir / (f"server-{node}.log" if node else "server.log")
         self._controlled_up = False
         """A server reached through `url`: whether it is up as far as the harness's own moves go."""
         self._started_once = False
@@ -108,7 +112,7 @@ class ServerHandle:
         if self.spec is None:
             self.process = await start_reference_server(
                 self.port, self.db_url, self.target.profile, mutant=self.target.mutant,
-                extra=self.target.switches, log_path=self.log_path)
+                extra=[*self.target.switches, *self.node_args], log_path=self.log_path, name=self.node)
         elif self.spec.start is not None:
             await self._start_external()
         else:
@@ -214,23 +218,30 @@ class ServerHandle:
             await self._control("stop", self.spec.controls.stop)
 
     async def pause(self) -> None:
-        """SIGSTOP (or `controls.pause`): the process keeps its sockets open and answers nothing."""
-        if self.process and self.process.running:
+        """SIGSTOP (or `controls.pause`): frozen with its sockets open; heartbeats stop, nothing is closed."""
+        if self.process and self.process.running and not self.process.paused:
             self._record("pause", self.process.pid)
-            self.process.send_signal(signal.SIGSTOP)
-        elif self.spec and self.spec.controls and self.spec.controls.pause:
+            self.process.pause()
+        elif not self.owned and self.spec and self.spec.controls and self.spec.controls.pause:
             self._record("pause")
             await self._control("pause", self.spec.controls.pause)
 
     async def resume(self) -> None:
-        if self.process and self.process.running:
+        if self.process and self.process.paused:
             self._record("resume", self.process.pid)
-            self.process.send_signal(signal.SIGCONT)
-        elif self.spec and self.spec.controls and self.spec.controls.resume:
+            self.process.resume()
+        elif not self.owned and self.spec and self.spec.controls and self.spec.controls.resume:
             self._record("resume")
             await self._control("resume", self.spec.controls.resume)
 
+    @property
+    def up(self) -> bool:
+        """Running and not paused: a balancer's health check would answer."""
+        return bool(self.process and self.process.running and not self.process.paused)
+
     async def ensure_running(self) -> None:
+        if self.process and self.process.paused:
+            await self.resume()
         if self.owned:
             if not (self.process and self.process.running):
                 await self.start()
@@ -245,5 +256,74 @@ class ServerHandle:
     def _record(self, f: str, pid: int | None = None) -> None:
         # Written before the signal is sent, so that what the clients observe follows it in the history.
         if self.history is not None:
-            self.history.append("server", "info", f, {"pid": pid if pid is not None else self.pid})
+            value: dict[str, object] = {"pid": pid if pid is not None else self.pid}
+            if self.node:
+                value["node"] = self.node
+            self.history.append("server", "info", f, value)
 
+
+class NodeGroup:
+    """Several nodes as the one server the runner starts, heals and stops; each node is its own handle.
+
+    `url`, `port` and `sqlite_path` are the first node's (the database is shared).
+    """
+
+    def __init__(self, nodes: dict[str, ServerHandle]) -> None:
+        self.nodes = nodes
+        self.first = next(iter(nodes.values()))
+
+    @property
+    def url(self) -> str:
+        return self.first.url
+
+    @property
+    def port(self) -> int:
+        return self.first.port
+
+    @property
+    def db_url(self) -> str:
+        return self.first.db_url
+
+    @property
+    def upstream(self) -> str:
+        return self.first.upstream
+
+    def substitute(self, text: str) -> str:
+        return self.first.substitute(text)
+
+    def argv(self, argv: Sequence[str]) -> list[str]:
+        return self.first.argv(argv)
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        return self.first.sqlite_path
+
+    @property
+    def process(self) -> ManagedProcess | None:
+        return next((n.process for n in self.nodes.values() if n.process and n.process.running), None)
+
+    @property
+    def pid(self) -> int | None:
+        return self.first.pid
+
+    async def start(self) -> None:
+        await asyncio.gather(*(n.start() for n in self.nodes.values()))
+
+    async def ensure_running(self) -> None:
+        await asyncio.gather(*(n.ensure_running() for n in self.nodes.values()))
+
+    async def crash(self) -> None:
+        for node in self.nodes.values():
+            await node.crash()
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(n.stop() for n in self.nodes.values()))
+
+    async def pause(self) -> None:
+        await asyncio.gather(*(n.pause() for n in self.nodes.values()))
+
+    async def resume(self) -> None:
+        await asyncio.gather(*(n.resume() for n in self.nodes.values()))
+
+    async def release(self) -> None:
+        await asyncio.gather(*(n.release() for n in self.nodes.values()))

@@ -158,6 +158,7 @@ def run_cell(run_data: Callable[..., Awaitable[RunResult]], chaos_storage: str,
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "storage(name): a cell pinned to one storage; under --chaos-db both "
                                        "it is collected once, with that storage")
+    config.addinivalue_line("markers", "multinode: several server nodes over Redis (docs/multinode.md)")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

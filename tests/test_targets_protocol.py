@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 
 import pytest
-from targets_support import APP, app_target
+from targets_support import APP, APP_QUERY, app_target
 
 from harness import runner
 from harness.history import read_history
@@ -56,14 +56,21 @@ async def test_the_node_driver_speaks_the_same_protocol(tmp_path, node_modules):
     assert any(e["type"] == "ok" and e["value"]["tries"] > 1 for e in events(result, "send"))
 
 
-@pytest.mark.parametrize("driver", ["python", "node"])
-async def test_a_namespace_and_an_engine_path_of_its_own(tmp_path, driver, request):
+@pytest.mark.parametrize("driver, transports", [("python", ["websocket"]), ("node", ["websocket"]),
+                                                ("python", ["polling"])], ids=["python", "node", "polling"])
+async def test_a_namespace_an_engine_path_and_transports_of_its_own(tmp_path, driver, transports, request):
     if driver == "node":
         request.getfixturevalue("node_modules")
     target = app_target(state={"kind": "replay"}, protocol={**app_target()["protocol"], "namespace": "/chat",
-                                                            "path": "/ws/"})
+                                                            "path": "/ws/", "transports": transports})
+    if transports == ["polling"]:
+        target["state"] = {"kind": "sqlite", "query": APP_QUERY}  # see docs/targets.md: replay over polling
     target["start"]["command"] += ["--namespace", "/chat", "--path", "ws"]
-    result = await runner.run_scenario(resolve(scenario(target, tmp_path, driver=driver)), tmp_path)
+    data = scenario(target, tmp_path, driver=driver,
+                    faults=[] if transports == ["polling"] else None)  # frame toxics need a WebSocket
+    resolved = resolve(data)
+    assert resolved.clients.settings.transports == tuple(transports)
+    result = await runner.run_scenario(resolved, tmp_path)
     assert result.outcome.status == "pass", result.outcome.reasons
     assert result.verdict.rows == 30
 

@@ -62,6 +62,8 @@ def not_applicable(spec: TargetSpec | None, step: str, data: dict[str, Any]) -> 
     """Why the target cannot be judged as a `step` server in the scenario `data`, or None."""
     if spec is None:
         return None
+    if data.get("target", {}).get("nodes", 1) > 1:
+        return "not applicable: a multi-node cell runs several reference-server nodes (docs/multinode.md)"
     options = server_options(data)
     if options and not spec.uses("ping_interval_ms"):
         return ("not applicable: this cell needs a short Socket.IO ping (pingInterval/pingTimeout "

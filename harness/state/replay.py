@@ -40,11 +40,14 @@ async def read_replay(url: str, protocol: Protocol, state: State) -> list[dict[s
     client.on("*", on_any, namespace=protocol.namespace)
     # Offset 0 for integer ids; a server with string ids is asked with no offset at all.
     auth = protocol.auth_payload(0 if state.order == "integer" else None)
-    transports = list(protocol.transports) if protocol.transports else ["websocket"]
+    # WebSocket whenever the target allows it: a polling replay of many messages was seen to end in
+    # python-engineio's "Unexpected packet from server" (docs/targets.md, state).
+    transports = ["websocket"] if not protocol.transports or "websocket" in protocol.transports \
+        else list(protocol.transports)
     try:
         await asyncio.wait_for(client.connect(url, auth=auth, namespaces=[protocol.namespace],
-                                              socketio_path=protocol.path, transports=transports),
-                               CONNECT_TIMEOUT)
+                                              socketio_path=protocol.path, transports=transports,
+                                              wait_timeout=CONNECT_TIMEOUT), CONNECT_TIMEOUT + 1)
     except (socketio.exceptions.ConnectionError, TimeoutError, OSError) as exc:
         await client.disconnect()
         raise BackendUnavailableError(f"state replay: cannot connect to {url}: {exc or type(exc).__name__}") from None
