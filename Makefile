@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEV_STAMP := $(VENV)/.dev-installed-stamp
 NODE_STAMP := node_modules/.installed-stamp
-TEST_NODE_STAMP := tests/node_server/node_modules/.installed-stamp
+TEST_NODE_STAMP := examples/node_modules/.installed-stamp
 NPM_CI := npm ci --no-audit --no-fund --loglevel=error
 PYTEST_ARGS ?=
 
@@ -31,8 +31,8 @@ $(NODE_STAMP): package.json package-lock.json
 	$(NPM_CI)
 	touch $(NODE_STAMP)
 
-$(TEST_NODE_STAMP): tests/node_server/package.json tests/node_server/package-lock.json
-	cd tests/node_server && $(NPM_CI)
+$(TEST_NODE_STAMP): examples/package.json examples/package-lock.json
+	cd examples && $(NPM_CI)
 	touch $(TEST_NODE_STAMP)
 
 demo: setup
@@ -49,4 +49,4 @@ test: test-setup lint
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) node_modules tests/node_server/node_modules reports/*/
+	rm -rf $(VENV) node_modules examples/node_modules reports/*/

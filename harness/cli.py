@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("harness.commands.replay", "re-run a saved run folder, or re-check it with --check-only"),
     "list": ("harness.commands.list", "list the bundled scenarios"),
     "validate": ("harness.commands.validate", "check scenario files against the schema"),
+    "init": ("harness.commands.init", "write a starter target file describing your server"),
+    "doctor": ("harness.commands.doctor", "start a target's server and name the tutorial step it behaves like"),
     "check": ("harness.commands.check", "judge a saved run (folder, or history + rows) and print the verdict"),
     "report": ("harness.report.command", "rebuild run reports, index.html and summary.md from saved runs"),
     "matrix": ("harness.commands.matrix", "the tutorial's profiles against the fault families"),

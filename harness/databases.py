@@ -71,7 +71,7 @@ async def _connect_admin(admin_dsn: str) -> Any:
     try:
         return await asyncpg.connect(admin_dsn, timeout=5)
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        raise BackendUnavailableError(f"PostgreSQL at {_redact(admin_dsn)} is not reachable: {exc}") from None
+        raise BackendUnavailableError(f"PostgreSQL at {redact(admin_dsn)} is not reachable: {exc}") from None
 
 
 def _with_database(dsn: str, database: str) -> str:
@@ -79,7 +79,7 @@ def _with_database(dsn: str, database: str) -> str:
     return urlunsplit(parts._replace(path="/" + database))
 
 
-def _redact(dsn: str) -> str:
+def redact(dsn: str) -> str:
     parts = urlsplit(dsn)
     if parts.password is None:
         return dsn
@@ -98,7 +98,7 @@ async def read_db_rows(db_url: str) -> list[Row]:
         try:
             conn = await asyncpg.connect(db_url, timeout=5)
         except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-            raise BackendUnavailableError(f"PostgreSQL at {_redact(db_url)} is not reachable: {exc}") from None
+            raise BackendUnavailableError(f"PostgreSQL at {redact(db_url)} is not reachable: {exc}") from None
         try:
             records = await conn.fetch("SELECT id, client_offset, content FROM messages ORDER BY id")
         except asyncpg.UndefinedTableError:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import logging
 import os
 import signal
@@ -50,6 +51,10 @@ class ManagedProcess:
     @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc else None
+
+    @property
+    def returncode(self) -> int | None:
+        return self.proc.returncode if self.proc else None
 
     @property
     def running(self) -> bool:
@@ -207,6 +212,31 @@ class _WatcherReports(logging.Filter):
 
 
 logging.getLogger("asyncio").addFilter(_WatcherReports())
+
+
+async def run_command(argv: Sequence[str], *, cwd: str | None = None, what: str = "command",
+                      timeout: float = 60.0) -> str:
+    """Run a short command to its end and return its standard output; a failure raises ProcessStartError
+    with its exit code and the last lines it wrote. A command still running at `timeout` is killed by PID."""
+    try:
+        proc = await asyncio.create_subprocess_exec(*argv, cwd=cwd, stdin=asyncio.subprocess.DEVNULL,
+                                                    stdout=asyncio.subprocess.PIPE,
+                                                    stderr=asyncio.subprocess.PIPE, start_new_session=True)
+    except OSError as exc:
+        raise ProcessStartError(f"{what}: cannot run {argv[0]!r}: {exc.strerror}") from None
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    except BaseException as exc:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        await proc.wait()
+        if isinstance(exc, TimeoutError):
+            raise ProcessStartError(f"{what}: {' '.join(argv)} still running after {timeout:g}s; killed") from None
+        raise
+    if proc.returncode:
+        tail = " | ".join(err.decode(errors="replace").strip().splitlines()[-3:]) or "no output"
+        raise ProcessStartError(f"{what}: {' '.join(argv)} exited with code {proc.returncode} ({tail})")
+    return out.decode(errors="replace")
 
 
 def stop_all() -> None:

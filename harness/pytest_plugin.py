@@ -63,6 +63,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "plays the tutorial's page in Chromium")
     group.addoption("--chaos-reports", default=os.environ.get("SIO_HARNESS_REPORTS", "reports"),
                     help="folder where run reports are written")
+    group.addoption("--chaos-target", metavar="FILE", default=os.environ.get("SIO_HARNESS_TARGET") or None,
+                    help="a target file (docs/targets.md): the guarantee suite's cells run against your own "
+                         "server, the claimed step's column (default: $SIO_HARNESS_TARGET)")
+    group.addoption("--all-steps", action="store_true",
+                    help="with --chaos-target: run every step's column, to see which step the server reaches")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -19,6 +19,7 @@ class RunFolder:
     `libraries.log` and, for the browser driver, `browser-trace-cN.zip`."""
 
     SCENARIO = "scenario.json"
+    TARGET = "target.json"
     HISTORY = "history.jsonl"
     ROWS = "rows.jsonl"
     VERDICT = "verdict.json"
@@ -41,6 +42,11 @@ class RunFolder:
     @property
     def scenario(self) -> Path:
         return self.path / self.SCENARIO
+
+    @property
+    def target(self) -> Path:
+        """The target file of a run against a user's server, as it was given (docs/targets.md)."""
+        return self.path / self.TARGET
 
     @property
     def history(self) -> Path:

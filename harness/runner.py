@@ -12,6 +12,7 @@ two runs on one machine (pytest-xdist workers, two terminals) never share a file
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import time
@@ -24,7 +25,6 @@ from typing import Any
 from harness.checkers.files import check_files
 from harness.checkers.verdict import Verdict
 from harness.clients.base import ClientDriver
-from harness.databases import read_db_rows
 from harness.history import HistoryWriter, OpType, write_rows
 from harness.librarylog import RunLog
 from harness.nemesis import Nemesis
@@ -157,6 +157,8 @@ async def run_scenario(scenario: Scenario, reports_dir: str | os.PathLike[str] =
     run_dir.mkdir(parents=True, exist_ok=False)
     folder = RunFolder(run_dir)
     folder.scenario.write_text(scenario.to_json())
+    if scenario.target.spec is not None:
+        folder.target.write_text(json.dumps(scenario.target.spec.to_dict(), indent=2) + "\n")
     history = RunHistory(folder.history)
     library_log = RunLog(folder.libraries)
     untriggered: list[str] = []
@@ -187,8 +189,12 @@ async def run_scenario(scenario: Scenario, reports_dir: str | os.PathLike[str] =
                        {"waited": quiet.waited, "not_connected": quiet.not_connected, "pending": quiet.pending})
         say("teardown", "closing clients, stopping the server")
         await topo.close_clients()
-        await server.stop()
-        rows = await read_db_rows(topo.rows_url) if topo.rows_url else []
+        if topo.state_needs_server:
+            rows = await topo.read_final_rows()
+            await server.release()
+        else:
+            await server.release()
+            rows = await topo.read_final_rows()
     finally:
         try:
             await topo.close()

@@ -24,30 +24,76 @@ from harness.expectations import CATEGORIES, GUARANTEES, ExpectationError, Expec
 from harness.faults import KINDS, kind
 from harness.faults.base import Fault
 from harness.faults.frames import trigger_defaults
-from harness.steps import PROMISES, client_preset
+from harness.steps import ACKING, PROMISES, client_preset
+from harness.targetfile import TargetSpec, load_target, target_from_dict
 
 
 @dataclass
 class Target:
+    """The server under test: a reference server profile, or an external server described by a target
+    file (`spec`, see harness.targetfile)."""
+
     kind: str = "reference"
     profile: str = "baseline"
     switches: list[str] = field(default_factory=list)
     mutant: str | None = None
     storage: str = "sqlite"
-    command: list[str] = field(default_factory=list)
-    cwd: str | None = None
-    env: dict[str, str] = field(default_factory=dict)
-    url: str | None = None
-    ready: dict[str, Any] = field(default_factory=dict)
-    sqlite_path: str | None = None
     nodes: int = 1
     """Reference server: processes sharing broadcasts through Redis (docs/multinode.md)."""
     failover: str = "next"
     """Where a client goes when its home node is down: `next`, `random` or `sticky-wait`."""
+    spec: TargetSpec | None = None
+    server_options: dict[str, float] = field(default_factory=dict)
+    """External targets: Socket.IO options the scenario asks of the server (`ping_interval`,
+    `ping_timeout`, seconds), handed to it through `{ping_interval_ms}` and `{ping_timeout_ms}`."""
+
+    @property
+    def step(self) -> str:
+        """The tutorial step the server is (reference) or claims to be (external)."""
+        return self.spec.step if self.spec is not None else self.profile
 
     @property
     def node_names(self) -> list[str]:
         return [f"n{i}" for i in range(1, self.nodes + 1)] if self.nodes > 1 else []
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.spec is None:
+            data: dict[str, Any] = {"kind": self.kind, "profile": self.profile, "switches": list(self.switches),
+                                    "mutant": self.mutant, "storage": self.storage}
+            if self.nodes > 1:
+                data.update(nodes=self.nodes, failover=self.failover)
+            return data
+        return external_target(self.spec, self.server_options)
+
+
+def external_target(spec: TargetSpec, server_options: dict[str, float] | None = None) -> dict[str, Any]:
+    """A scenario's `target` object for the target file `spec` (what `--target FILE` puts in a scenario)."""
+    data: dict[str, Any] = {"kind": "external", "spec": spec.to_dict(), "target_dir": str(spec.target_dir)}
+    if server_options:
+        data["server_options"] = dict(server_options)
+    return data
+
+
+def _target(data: dict[str, Any], name: str, source: str) -> Target:
+    if data.get("kind", "reference") == "reference":
+        return Target(**data)
+    where = f"{source}: field target"
+    if "file" in data:
+        base = Path(source).parent if Path(source).is_file() else Path.cwd()
+        return Target(kind="external", spec=load_target(base / data["file"]))
+    if "spec" in data:
+        folder = Path(data.get("target_dir", Path.cwd()))
+        return Target(kind="external", spec=target_from_dict(data["spec"], f"{where}.spec", folder),
+                      server_options=dict(data.get("server_options", {})))
+    # The short form: a command line and its SQLite file, the tutorial's protocol, the final step.
+    if not data.get("sqlite_path"):
+        raise ScenarioError(f"{where}.sqlite_path: an external target must say where it stores its messages "
+                            f"(the checker compares them with what clients saw); use {{db_path}} to let the "
+                            f"harness pick the file, or a target file (docs/targets.md)")
+    start: dict[str, Any] = {"command": data["command"], **{k: data[k] for k in ("cwd", "env", "ready") if k in data}}
+    spec = {"target_version": 1, "name": name[:64], "step": "exactly-once", "start": start,
+            "state": {"kind": "sqlite", "path": data["sqlite_path"]}}
+    return Target(kind="external", spec=target_from_dict(spec, where, Path.cwd()))
 
 
 RetryMode = Literal["none", "queue", "manual"]
@@ -146,15 +192,7 @@ class Scenario:
         data = asdict(self)
         data["clients"] = self.clients.to_dict()
         data["expectations"] = self.expectations.to_dict()
-        if self.target.kind == "reference":
-            keys = ["kind", "profile", "switches", "mutant", "storage"]
-            if self.target.nodes > 1:
-                keys += ["nodes", "failover"]
-            data["target"] = {k: data["target"][k] for k in keys}
-        else:
-            data["target"] = {k: v for k, v in data["target"].items()
-                              if k not in ("profile", "switches", "mutant", "storage", "nodes", "failover")
-                              and v not in (None, {}, [])}
+        data["target"] = self.target.to_dict()
         if not self.description:
             data.pop("description")
         return data
@@ -248,16 +286,12 @@ def resolve(data: dict[str, Any], seed: int | None = None, source: str = "scenar
         seed = secrets.randbelow(2**31)
     rng = random.Random(seed)
 
-    target = Target(**data.get("target", {}))
-    if target.nodes > 1 and target.kind != "reference":
-        raise ScenarioError(f"{source}: field target.nodes: several nodes are built for the reference server")
-    if target.kind == "external" and not target.sqlite_path:
-        raise ScenarioError(f"{source}: field target.sqlite_path: an external target must say where it stores "
-                            f"its messages (the checker compares them with what clients saw); "
-                            f"use {{db_path}} to let the harness pick the file")
-    profile = target.profile if target.kind == "reference" else "exactly-once"
-    client_data = {**client_preset(profile), **data.get("clients", {})}
+    target = _target(data.get("target", {}), data["name"], source)
+    profile = target.step
+    client_data = {**client_preset(profile), **_protocol_preset(target), **data.get("clients", {})}
     page = {k: client_data.pop(k) for k in SCENARIO_SETTINGS if k in client_data}
+    if target.spec is not None and target.spec.protocol.transports is not None:
+        page["transports"] = target.spec.protocol.transports
     clients = Clients(**client_data, settings=ClientSettings(**page))
     if clients.settings.retry_mode == "none" and clients.settings.retries:
         raise ScenarioError(f"{source}: field clients.retry_mode: retries={clients.settings.retries} needs "
@@ -270,14 +304,30 @@ def resolve(data: dict[str, Any], seed: int | None = None, source: str = "scenar
 
     exp_data = data.get("expectations")
     if exp_data is None:
-        exp_data = {"guarantees": PROMISES[profile] if target.kind == "reference" else []}
+        exp_data = {"guarantees": PROMISES[profile]}
     try:
         expectations = Expectations.from_dict(exp_data)
     except ExpectationError as exc:
         raise ScenarioError(f"{source}: field expectations: {exc}") from None
     return Scenario(name=data["name"], seed=seed, target=target, proxy=data.get("proxy", "embedded"),
                     clients=clients, workload=workload, faults=faults, expectations=expectations,
-                    quiet=Quiet(**data.get("quiet", {})), description=data.get("description", ""))
+                    quiet=_quiet(data.get("quiet", {}), target), description=data.get("description", ""))
+
+
+def _quiet(data: dict[str, Any], target: Target) -> Quiet:
+    """The scenario's wait for quiet, at least as long as the target file's `settle` (docs/targets.md)."""
+    quiet = Quiet(**data)
+    if target.spec is not None and quiet.settle < target.spec.settle:
+        quiet = Quiet(settle=target.spec.settle, timeout=max(quiet.timeout, target.spec.settle))
+    return quiet
+
+
+def _protocol_preset(target: Target) -> dict[str, Any]:
+    """What the target's `protocol.send.ack` changes in its step's client: `true` at a step whose page
+    sends without a callback makes it attach one (it observes the ack; retrying stays the acking steps')."""
+    if target.spec is None or target.spec.protocol.send.ack is not True or target.step in ACKING:
+        return {}
+    return {"ack": True}
 
 
 def _resolve_fault(raw: dict[str, Any], index: int, rng: random.Random, clients: Clients, workload: Workload,
@@ -308,10 +358,11 @@ def _resolve_fault(raw: dict[str, Any], index: int, rng: random.Random, clients:
     if fault_kind.drivers and clients.driver not in fault_kind.drivers:
         raise ScenarioError(f"{where}.kind: {name} needs clients.driver {' or '.join(fault_kind.drivers)} "
                             f"(the {clients.driver} driver has no such fault)")
-    if fault_kind.acts_on == "server" and target.kind == "external" and not target.command:
-        raise ScenarioError(f"{where}: {name} needs a target started by the harness")
-    if fault_kind.acts_on == "db" and target.kind == "external" and not target.sqlite_path:
-        raise ScenarioError(f"{where}: {name} on an external target needs target.sqlite_path")
+    if target.spec is not None:
+        reason = target.spec.not_applicable(fault_kind.acts_on, name)
+        if reason:
+            raise ScenarioError(f"{where}: {reason} (target {target.spec.name}); remove the fault or describe "
+                                f"how the harness can do it (docs/targets.md)")
 
     trigger = copy.deepcopy(raw.get("trigger", {"at": 0.5}))
     if "at" in trigger:

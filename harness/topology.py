@@ -25,6 +25,7 @@ from harness.errors import BackendUnavailableError
 from harness.history import HistoryWriter
 from harness.nemesis import NemesisContext
 from harness.processes import free_port
+from harness.protocol import Protocol
 from harness.redis import RedisServer
 from harness.routing import Router
 from harness.scenario import Scenario
@@ -87,8 +88,6 @@ class Topology:
         if s.target.nodes > 1:
             return await self._start_nodes()
         self.server = ServerHandle(s.target, free_port(), self.db_url, self.run_dir, self.history)
-        if s.target.kind == "external" and self.server.sqlite_path:
-            self.rows_url = sqlite_url(self.server.sqlite_path)
         self.stack.push_async_callback(self._stop_server)
         await self.server.start()
         return self.server
@@ -132,8 +131,9 @@ class Topology:
         assert self.server is not None
         for slot in self.scenario.clients.slots:
             name = f"{self.prefix}-{slot}"
-            port = self.nodes[self.router.node_of(slot)].port if self.router else self.server.port
-            self.listen[slot] = await self._create_proxy(name, f"127.0.0.1:{port}")
+            upstream = f"127.0.0.1:{self.nodes[self.router.node_of(slot)].port}" if self.router \
+                else self.server.upstream
+            self.listen[slot] = await self._create_proxy(name, upstream)
             self.links[slot] = name
 
     async def _create_proxy(self, name: str, upstream: str) -> str:
@@ -144,7 +144,10 @@ class Topology:
 
     async def _database(self) -> None:
         s = self.scenario
-        if s.target.kind == "external" or s.target.storage == "sqlite":
+        storage = s.target.spec.database if s.target.spec is not None else s.target.storage
+        if storage == "none":
+            return
+        if storage == "sqlite":
             self.db_url = sqlite_url(self.run_dir / "chat.db")
             self.rows_url = self.db_url
             return
@@ -171,7 +174,8 @@ class Topology:
         s = self.scenario
         for index, slot in enumerate(s.clients.slots, start=1):
             driver = make_driver(s.clients.driver, slot, s.clients.settings, self.history,
-                                 url=f"http://{self.listen[slot]}", seed=client_seed(s, index))
+                                 url=f"http://{self.listen[slot]}", seed=client_seed(s, index),
+                                 protocol=self.protocol)
             self.drivers[slot] = driver
         self.stack.push_async_callback(self.close_clients)
         await asyncio.gather(*(d.start() for d in self.drivers.values()))
@@ -184,8 +188,36 @@ class Topology:
             await self._quietly(driver.close)
 
     async def _stop_server(self) -> None:
-        if self.server and self.server.process:
-            await self.server.stop()
+        if self.server:
+            await self.server.release()
+
+    @property
+    def protocol(self) -> Protocol:
+        """How the clients talk to the server: the target file's protocol, or the tutorial's."""
+        spec = self.scenario.target.spec
+        return spec.protocol if spec is not None else Protocol()
+
+    @property
+    def state_needs_server(self) -> bool:
+        """The final state is read from the live server (state `replay`), so it must still run then."""
+        spec = self.scenario.target.spec
+        return spec is not None and spec.state.kind == "replay"
+
+    async def read_final_rows(self) -> list[dict[str, Any]]:
+        """The messages the server stored, as its target file says to read them (the tutorial's table for
+        the reference server)."""
+        from harness.databases import read_db_rows
+
+        spec = self.scenario.target.spec
+        if spec is None:
+            return await read_db_rows(self.rows_url) if self.rows_url else []
+        from harness.state import Where, read_state
+
+        assert self.server is not None
+        server = self.server
+        where = Where(url=server.url, rows_url=self.rows_url, sqlite_path=server.substitute(spec.state.path),
+                      cwd=str(spec.target_dir), command=tuple(server.argv(spec.state.command or ())))
+        return await read_state(spec.state, spec.protocol, where)
 
     @staticmethod
     async def _quietly(fn: Callable[..., Any], *args: Any) -> None:

@@ -7,7 +7,8 @@ frame-aware (a dropped ack, a dropped frame) always runs on the embedded proxy, 
 cannot parse Socket.IO frames; the test records that as the user property `proxy`. At the end of the
 session `index.html` and `summary.md` are written over every run folder under `--chaos-reports`, and
 `guarantees.md` (the expected matrix with the cells this session observed) is written and appended to
-`summary.md`. `SIO_HARNESS_TARGET` points the cells at the user's own server (`external_target`).
+`summary.md`. `--chaos-target FILE` (or `SIO_HARNESS_TARGET`) points the cells at the user's own server
+(`external_target`); `--all-steps` runs every column against it.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from typing import Any
 
 import pytest
 
+from harness.commands.targeting import not_applicable, with_target
 from harness.guarantees import EXPECTED, FAMILIES, cell_data, matrix_markdown
 from harness.runfolder import RunFolder
 from harness.runner import RunResult, run_scenario
 from harness.scenario import Scenario, resolve
+from harness.targetfile import TargetSpec
 
 _STARTED = pytest.StashKey[float]()
 
@@ -32,28 +35,31 @@ CELL_TIMEOUT = 90
 """Seconds a single cell may take before pytest-timeout fails it (a cell normally takes 2-5 s)."""
 
 
-def external_target() -> tuple[dict[str, Any], str] | None:
-    """The user's own server, when `SIO_HARNESS_TARGET` names a JSON file holding a scenario `target`
-    object of kind `external`; `SIO_HARNESS_TARGET_PROFILE` says which tutorial step it claims to
-    implement (default exactly-once), and only that column of the matrix runs against it."""
-    path = os.environ.get("SIO_HARNESS_TARGET")
+def external_target(config: pytest.Config) -> TargetSpec | None:
+    """The user's own server: `--chaos-target FILE` (or `$SIO_HARNESS_TARGET`), a target file
+    (docs/targets.md) whose `step` picks the column that runs. A file holding a scenario's `target` object
+    of kind `external` still works; `SIO_HARNESS_TARGET_PROFILE` then names its step (default exactly-once)."""
+    path = config.getoption("--chaos-target")
     if not path:
         return None
     from harness.errors import ScenarioError
     from harness.steps import STEPS
+    from harness.targetfile import is_target_file, load_target, read_json
 
     try:
-        target = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as exc:
-        raise pytest.UsageError(f"SIO_HARNESS_TARGET={path}: cannot read a JSON target: {exc}") from None
-    profile = os.environ.get("SIO_HARNESS_TARGET_PROFILE", "exactly-once")
-    if profile not in STEPS:
-        raise pytest.UsageError(f"SIO_HARNESS_TARGET_PROFILE={profile}: choose one of {', '.join(STEPS)}")
-    try:
-        resolve({"name": "external-target-check", "target": target}, source=f"SIO_HARNESS_TARGET={path}")
+        data = read_json(Path(path))
+        if is_target_file(data):
+            return load_target(path)
+        spec = resolve({"name": "external-target", "target": data}, source=f"--chaos-target {path}").target.spec
+        profile = os.environ.get("SIO_HARNESS_TARGET_PROFILE", "exactly-once")
+        if profile not in STEPS:
+            raise ScenarioError(f"SIO_HARNESS_TARGET_PROFILE={profile}: choose one of {', '.join(STEPS)}")
+        if spec is None:
+            raise ScenarioError(f"--chaos-target {path}: a target file (\"target_version\": 1) or an external "
+                                f"scenario target, not a reference server's")
+        return spec.at_step(profile)
     except ScenarioError as exc:
         raise pytest.UsageError(str(exc)) from None
-    return target, profile
 
 
 def needs_postgres() -> None:
@@ -109,7 +115,8 @@ def run_data(request: pytest.FixtureRequest, chaos_reports: Path) -> Callable[..
             request.node.user_properties.append(("proxy", "embedded (frame-aware fault)"))
         scenario = suite_scenario(data, storage=storage, proxy=backend, frames=frames,
                                   seed=config.getoption("--chaos-seed"))
-        if scenario.target.storage == "postgres":
+        spec = scenario.target.spec
+        if (spec.database if spec is not None else scenario.target.storage) == "postgres":
             needs_postgres()
         return await run_scenario(scenario, chaos_reports)
 
@@ -124,20 +131,23 @@ def run_cell(run_data: Callable[..., Awaitable[RunResult]], chaos_storage: str,
     `storage` pins the storage whatever `--chaos-db` says (the database-outage cells run on both); mark
     such a test `@pytest.mark.storage(name)` so that `--chaos-db both` collects it once.
     """
-    external = external_target()
+    external = external_target(request.config)
+    all_steps = request.config.getoption("--all-steps")
 
     async def _run(family: str, profile: str, storage: str | None = None) -> RunResult:
         storage = storage or chaos_storage
         data = cell_data(family, profile, storage=storage)
         if external is not None:
-            target, claimed = external
-            if profile != claimed:
-                pytest.skip(f"the external target claims the {claimed} step; this cell is {profile}'s")
+            if profile != external.step and not all_steps:
+                pytest.skip(f"the target {external.name} claims the {external.step} step; this cell is "
+                            f"{profile}'s (--all-steps runs it too)")
             if storage != "sqlite":
-                pytest.skip("an external target brings its own storage (read through target.sqlite_path)")
-            if FAMILIES[family].multinode:
-                pytest.skip("a multi-node cell runs several reference-server nodes (docs/multinode.md)")
-            data["target"] = target
+                pytest.skip(f"the target {external.name} brings its own storage ({external.database})")
+            reason = not_applicable(external, profile, data)
+            if reason:
+                request.node.user_properties.append(("not_applicable", reason))
+                pytest.skip(f"{reason} (target {external.name})")
+            data = with_target(data, external.at_step(profile))
         result = await run_data(data, storage=storage, frames=FAMILIES[family].needs_frames(profile))
         expected = EXPECTED[(family, profile)]
         # The run's outcome is harness.outcome's, over the cell's own expectations (absent included),

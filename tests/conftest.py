@@ -52,10 +52,10 @@ def node_modules() -> Path:
 
 @pytest.fixture(scope="session")
 def node_server() -> Path:
-    """tests/node_server/server.js with its own test-only packages (socket.io, better-sqlite3), which
-    `make test` installs into tests/node_server/node_modules."""
-    folder = ROOT / "tests" / "node_server"
+    """The tutorial's Node.js server, examples/targets/node-tutorial/server.js, with the examples' own npm
+    packages (socket.io, better-sqlite3), which `make test` installs into examples/node_modules."""
+    folder = ROOT / "examples"
     if not shutil.which("node") or not all((folder / "node_modules" / p).is_dir()
                                            for p in ("socket.io", "better-sqlite3")):
-        missing_backend("Node.js with the test server's npm packages (run `make test-setup`)")
-    return folder / "server.js"
+        missing_backend("Node.js with the examples' npm packages (run `make test-setup`)")
+    return folder / "targets" / "node-tutorial" / "server.js"

@@ -58,6 +58,12 @@ class FakeServer:
         if not self.running:
             await self.start()
 
+    async def pause(self) -> None:
+        self.calls.append("pause")
+
+    async def resume(self) -> None:
+        self.calls.append("resume")
+
 
 class FakeDriver:
     def __init__(self, slot: str) -> None:

@@ -164,6 +164,14 @@ async def test_server_kinds_stop_the_server_and_heal_starts_it_once(name: str, c
     assert ctx.server.calls == [call, "start"] and ctx.server.running
 
 
+async def test_server_pause_resumes_at_the_heal() -> None:
+    ctx = Context()
+    heal = await started(ctx, fault("server_pause", "server"))
+    assert ctx.server.calls == ["pause"]
+    await heal()
+    assert ctx.server.calls == ["pause", "resume"]
+
+
 async def test_page_refresh_reports_both_lineages() -> None:
     ctx = Context()
     heal = await started(ctx, fault("page_refresh", "c2"))

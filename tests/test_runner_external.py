@@ -1,4 +1,4 @@
-"""An external target started by a command line: the Node.js tutorial server in tests/node_server/."""
+"""An external target started by a command line: the Node.js tutorial server in examples/targets/node-tutorial/."""
 
 from __future__ import annotations
 

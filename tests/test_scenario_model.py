@@ -73,6 +73,7 @@ def test_explicit_client_fields_override_the_preset():
     ({"name": "t", "colour": "red"}, "(top level)"),
     ({"name": "bad name!"}, "name"),
     ({"name": "t", "target": {"kind": "external"}}, "target"),
+    ({"name": "t", "target": {"kind": "external", "file": 3}}, "target.file"),
     ({}, "(top level)"),
 ])
 def test_bad_files_name_the_field(data, field):
@@ -123,12 +124,16 @@ def test_seed_override_and_a_missing_seed_is_drawn_and_recorded():
     assert json.loads(drawn.to_json())["seed"] == drawn.seed
 
 
-def test_external_target_keeps_its_fields():
+def test_the_short_external_form_becomes_a_target_file_at_the_final_step():
     s = resolve(minimal(target={"kind": "external", "command": ["node", "server.js", "{port}"],
                                 "ready": {"http": "/health"}, "sqlite_path": "{db_path}"}))
-    data = s.to_dict()["target"]
-    assert data == {"kind": "external", "command": ["node", "server.js", "{port}"], "ready": {"http": "/health"},
-                    "sqlite_path": "{db_path}"}
+    spec = s.target.spec
+    assert spec is not None and spec.step == "exactly-once" and spec.start is not None
+    assert (spec.start.command, spec.start.ready.http) == (("node", "server.js", "{port}"), "/health")
+    assert (spec.state.kind, spec.state.path) == ("sqlite", "{db_path}")
+    again = resolve(s.to_dict())
+    assert again.to_dict() == s.to_dict()
+    assert again.target.spec == spec
 
 
 def test_cli_validate_exit_codes(tmp_path, capsys):
@@ -153,7 +158,7 @@ def test_cli_list_shows_bundled(capsys):
 
 
 def test_external_target_without_command_names_what_is_missing():
-    with pytest.raises(ScenarioError, match="'command' is a required property"):
+    with pytest.raises(ScenarioError, match="is a required property"):
         validate({"name": "t", "target": {"kind": "external"}})
 
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 from harness.clients.base import ClientDriver
 from harness.errors import ScenarioError
 from harness.history import HistoryWriter
+from harness.protocol import Protocol
 from harness.scenario import ClientSettings
 
 DRIVERS = ("python", "node", "browser")
 
 
 def make_driver(kind: str, slot: str, settings: ClientSettings, history: HistoryWriter, *, url: str,
-                seed: int = 0) -> ClientDriver:
+                seed: int = 0, protocol: Protocol | None = None) -> ClientDriver:
     """The driver named `kind` for client slot `slot` (`c1`, ...) connecting to `url`, recording into
-    `history`."""
+    `history`, speaking `protocol` (default: the tutorial's)."""
     if kind != "browser" and settings.page != "tutorial":
         raise ScenarioError(f"page {settings.page!r} needs the browser driver (the {kind} driver plays only "
                             f"the tutorial's page)")
@@ -22,8 +23,8 @@ def make_driver(kind: str, slot: str, settings: ClientSettings, history: History
         return BrowserDriver(slot, settings, history, url=url, seed=seed)
     if kind == "python":
         from harness.clients.python_driver import PythonDriver
-        return PythonDriver(slot, settings, history, url=url, seed=seed)
+        return PythonDriver(slot, settings, history, url=url, seed=seed, protocol=protocol)
     if kind == "node":
         from harness.clients.node_driver import NodeDriver
-        return NodeDriver(slot, settings, history, url=url, seed=seed)
+        return NodeDriver(slot, settings, history, url=url, seed=seed, protocol=protocol)
     raise ScenarioError(f"unknown client driver {kind!r}: use one of {', '.join(DRIVERS)}")

@@ -12,23 +12,26 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 from harness.history import HistoryWriter
+from harness.protocol import Protocol
 from harness.scenario import ClientSettings
 
 
 class ClientDriver(ABC):
     """One client slot driven by the runner. All methods are coroutines on the runner's loop.
 
-    Its page connects to `url` and behaves as `settings` say; `seed` seeds the page's random draws
+    Its page connects to `url` and behaves as `settings` say, speaking `protocol` (the events and offsets
+    of the app, `harness.protocol`; the tutorial's by default); `seed` seeds the page's random draws
     (backoff jitter, random offsets), one stream per process name (`<seed>:<proc>`).
     """
 
     def __init__(self, slot: str, settings: ClientSettings, history: HistoryWriter, *, url: str,
-                 seed: int = 0) -> None:
+                 seed: int = 0, protocol: Protocol | None = None) -> None:
         self.slot = slot
         self.settings = settings
         self.history = history
         self.url = url
         self.seed = seed
+        self.protocol = protocol or Protocol()
 
     @property
     @abstractmethod
@@ -47,7 +50,7 @@ class ClientDriver(ABC):
 
     @property
     @abstractmethod
-    def server_offset(self) -> int:
+    def server_offset(self) -> int | str:
         """The `auth.serverOffset` the page would send on its next (re)connect."""
 
     @abstractmethod

@@ -94,7 +94,7 @@ class _NodePage(PageBase):
                             clientOffset=self.settings.client_offset, policy=self._policy_json(),
                             placeholderId="".join(self._rng.choice(string.ascii_letters + string.digits)
                                                   for _ in range(20)),
-                            options=self._options())
+                            options=self._options(), protocol=self.protocol.to_js())
         await self._first_outcome.wait()
 
     def _options(self) -> dict[str, Any]:
@@ -177,14 +177,12 @@ class _NodePage(PageBase):
             self.recorder.invoke(event["id"], event["client_offset"])
             self._invoked.put_nowait(event["id"])
         elif kind == "out":
-            if event["args"]:
-                self.recorder.written(event["args"][0])
+            self.recorder.written(event["content"])
         elif kind == "ack":
-            self._on_ack(event["id"], event["err"])
+            self._on_ack(event["id"], event["err"], event.get("response", []))
         elif kind == "recv":
-            args = event["args"]
-            self.recorder.received(args)
-            self.server_offset = args[1] if len(args) > 1 else None
+            self.recorder.received_message(event["content"], event["offset"], event["csr"])
+            self.server_offset = event["offset"]
         elif kind == "connect":
             self.is_connected = True
             self.recorder.connected(event["sid"], bool(event["recovered"]),
@@ -199,9 +197,12 @@ class _NodePage(PageBase):
             self.connected.clear()
             self.recorder.disconnected(event["reason"])
 
-    def _on_ack(self, msg_id: str, err: str | None) -> None:
+    def _on_ack(self, msg_id: str, err: str | None, response: list[Any]) -> None:
         if err is None:
-            self.recorder.acked(msg_id)
+            if self.protocol.ack_succeeded(response):
+                self.recorder.acked(msg_id)
+            else:
+                self.recorder.failed(msg_id, "rejected")
         elif self.policy.queued:
             self.recorder.failed(msg_id, "gave-up")
         else:

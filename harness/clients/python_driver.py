@@ -2,8 +2,9 @@
 
 The page script is the tutorial's (steps "server delivery" to "exactly once"): `auth.serverOffset` set
 from whatever `chat message` arrived last, `${socket.id}-${counter++}` as the clientOffset, emits with an
-ack callback, `ackTimeout` + `retries` or the recursive `socket.timeout(5000).emit` retry. The socket
-under it is `harness.clients.sioclient.SioClientSocket`.
+ack callback, `ackTimeout` + `retries` or the recursive `socket.timeout(5000).emit` retry. Events,
+arguments and offsets are the target's protocol (`harness.protocol`), the tutorial's by default. The
+socket under it is `harness.clients.sioclient.SioClientSocket`.
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ from harness.clients.recorder import SendPolicy
 from harness.clients.sioclient import DISCONNECTED, TIMED_OUT, UNDEFINED, SioClientSocket, js_truthy
 from harness.clients.slot import PageBase, PageSlotDriver, page_offset
 from harness.history import make_content
-
-EVENT = "chat message"
 
 
 class _Page(PageBase):
@@ -42,7 +41,9 @@ class _Page(PageBase):
             ack_timeout=None if settings.retry_mode == "manual" else settings.ack_timeout,
             retries=settings.retries if policy.queued else 0,
             backoff=Backoff(settings.reconnection_delay, settings.reconnection_delay_max,
-                            settings.randomization_factor, self._rng))
+                            settings.randomization_factor, self._rng),
+            namespace=self.protocol.namespace, path=self.protocol.path)
+        self._event = self.protocol.send.event
 
     @property
     def is_connected(self) -> bool:
@@ -62,30 +63,40 @@ class _Page(PageBase):
         content = make_content(msg_id, text)
         client_offset = self._client_offset()
         self.recorder.invoke(msg_id, client_offset)
-        args = [content] if client_offset is None else [content, client_offset]
+        args = self.protocol.encode_send(content, client_offset)
         if not self.policy.observe_ack:
-            await self.socket.emit(EVENT, *args)
+            await self.socket.emit(self._event, *args)
         elif self.policy.manual_timeout is not None:
             await self._manual_emit(msg_id, args)
         else:
-            await self.socket.emit(EVENT, *args, callback=self._outcome_callback(msg_id))
+            await self.socket.emit(self._event, *args, callback=self._outcome_callback(msg_id))
         return msg_id
 
     async def _manual_emit(self, msg_id: str, args: list[Any]) -> None:
         """The tutorial's `function emit(socket, event, arg)`: on any error, emit again, forever."""
 
-        async def callback(err: Any = UNDEFINED, *_: Any) -> None:
+        async def callback(err: Any = UNDEFINED, *response: Any) -> None:
             if js_truthy(err):
                 await self._manual_emit(msg_id, args)
             else:
-                self.recorder.acked(msg_id)
+                self._taken(msg_id, response)
 
-        await self.socket.emit(EVENT, *args, callback=callback, timeout=self.policy.manual_timeout)
+        await self.socket.emit(self._event, *args, callback=callback, timeout=self.policy.manual_timeout)
+
+    def _taken(self, msg_id: str, response: tuple[Any, ...]) -> None:
+        """An ack came: a success unless the protocol's `ack_ok` says the server refused the message."""
+        if self.protocol.ack_succeeded(response):
+            self.recorder.acked(msg_id)
+        else:
+            self.recorder.failed(msg_id, "rejected")
 
     def _outcome_callback(self, msg_id: str) -> Any:
-        async def callback(err: Any = UNDEFINED, *_: Any) -> None:
-            if self.policy.plain_callback or not js_truthy(err):
-                self.recorder.acked(msg_id)
+        async def callback(err: Any = UNDEFINED, *response: Any) -> None:
+            if self.policy.plain_callback:
+                # Not error-first: every argument is the server's.
+                self._taken(msg_id, response if err is UNDEFINED else (err, *response))
+            elif not js_truthy(err):
+                self._taken(msg_id, response)
             elif self.policy.queued:
                 self.recorder.failed(msg_id, "gave-up")
             else:
@@ -114,7 +125,7 @@ class _Page(PageBase):
         # Re-read on every (re)connect, like the tutorial's mutable `socket.auth` object; an undefined
         # offset is dropped by JSON.stringify, so it is left out here too.
         self._sent_offset = page_offset(self.server_offset)
-        return {} if self.server_offset is None else {"serverOffset": self.server_offset}
+        return self.protocol.auth_payload(self.server_offset)
 
     # -- SocketListener --------------------------------------------------------------------------------
 
@@ -132,16 +143,17 @@ class _Page(PageBase):
         self.connected.clear()
         self.recorder.disconnected(reason)
 
-    def on_event(self, event: str, args: list[Any]) -> None:
-        if event != EVENT:
+    def on_event(self, event: str, args: list[Any], csr_offset: str | None) -> None:
+        message = self.protocol.decode(event, args)
+        if message is None:
             return
-        self.recorder.received(args)
-        # `socket.auth.serverOffset = serverOffset`: whatever the second argument is, even none.
-        self.server_offset = args[1] if len(args) > 1 else None
+        self.recorder.received_message(message.content, message.offset, csr_offset)
+        # `socket.auth.serverOffset = serverOffset`: whatever the offset argument is, even none.
+        self.server_offset = message.offset
 
     def on_outgoing(self, args: list[Any]) -> None:
-        if args and args[0] == EVENT and len(args) > 1:
-            self.recorder.written(args[1])
+        if args and args[0] == self._event:
+            self.recorder.written(self.protocol.sent_content(args[1:]))
 
 
 class PythonDriver(PageSlotDriver[_Page]):

@@ -73,7 +73,7 @@ class PageRecorder:
     def pending(self) -> int:
         return len(self._sends)
 
-    def begin(self, server_offset: int) -> None:
+    def begin(self, server_offset: int | str) -> None:
         self._append("ok", "start", {"lineage": lineage_root(self.proc), "server_offset": server_offset})
 
     def invoke(self, msg_id: str, client_offset: str | None) -> None:
@@ -101,7 +101,7 @@ class PageRecorder:
         if send is not None and not self.closed:
             self._settle(msg_id, "info" if send.tries else "fail", reason=reason)
 
-    def connected(self, sid: str, recovered: bool, server_offset: int) -> None:
+    def connected(self, sid: str, recovered: bool, server_offset: int | str) -> None:
         self._append("ok", "connect", {"sid": sid, "recovered": recovered, "server_offset": server_offset})
 
     def connect_failed(self, reason: str) -> None:
@@ -116,10 +116,14 @@ class PageRecorder:
                 self._settle(msg_id, "info", reason="disconnect")
 
     def received(self, args: list[Any]) -> None:
-        """A `chat message` broadcast: `(content, serverOffset[, CSR offset])` as the listener sees it."""
+        """A tutorial `chat message` broadcast: `(content, serverOffset[, CSR offset])` as the listener sees it."""
         content = args[0] if args else None
         server_offset = args[1] if len(args) > 1 and _is_int(args[1]) else None
         csr_offset = args[-1] if len(args) > 1 and isinstance(args[-1], str) else None
+        self.received_message(content, server_offset, csr_offset)
+
+    def received_message(self, content: Any, server_offset: int | str | None, csr_offset: str | None) -> None:
+        """A broadcast of a stored message, decoded by the target's protocol (`harness.protocol`)."""
         self._append("ok", "recv", {"id": message_id(content), "server_offset": server_offset,
                                     "csr_offset": csr_offset, "content": content})
 

@@ -79,7 +79,9 @@ class SocketListener(Protocol):
 
     def on_disconnect(self, reason: str) -> None: ...
 
-    def on_event(self, event: str, args: list[Any]) -> None: ...
+    def on_event(self, event: str, args: list[Any], csr_offset: str | None) -> None:
+        """An event from the server; `csr_offset` is the trailing offset connection state recovery added
+        (socket.io-client leaves it as a last argument), split off here."""
 
     def on_outgoing(self, args: list[Any]) -> None:
         """`onAnyOutgoing`: an EVENT handed to the transport (`[event, *args]`, the callback removed)."""
@@ -116,20 +118,22 @@ class _EngineClient(RecoveringAsyncClient):
         self.trailing_offset: str | None = None
 
     async def _handle_event(self, namespace: str | None, id: int | None, data: list[Any]) -> None:
-        # RecoveringAsyncClient strips the CSR offset before the handlers run; socket.io-client's
-        # listeners see it as a trailing argument, so it is kept here and handed back to the page.
-        self.trailing_offset = data[-1] if self.pid is not None and id is None and len(data) > 1 \
+        # RecoveringAsyncClient strips the CSR offset before the handlers run; it is kept here and handed
+        # to the page beside the arguments.
+        pid = self.recovery(namespace or "/").pid
+        self.trailing_offset = data[-1] if pid is not None and id is None and len(data) > 1 \
             and isinstance(data[-1], str) else None
         await super()._handle_event(namespace, id, data)
 
     async def _handle_connect(self, namespace: str | None, data: Any) -> None:
-        fresh = (namespace or "/") not in self.namespaces
+        ns = namespace or "/"
+        fresh = ns not in self.namespaces
         await super()._handle_connect(namespace, data)
-        if fresh and (namespace or "/") == "/":
-            await self._owner._on_connect(self.get_sid("/"), self.recovered)
+        if fresh and ns == self._owner.namespace:
+            await self._owner._on_connect(self.get_sid(ns), self.recovery(ns).recovered)
 
     async def _handle_disconnect(self, namespace: str | None) -> None:
-        if (namespace or "/") == "/":
+        if (namespace or "/") == self._owner.namespace:
             await self._owner._on_server_disconnect()
         await super()._handle_disconnect(namespace)
 
@@ -154,8 +158,11 @@ class SioClientSocket:
     """
 
     def __init__(self, url: str, listener: SocketListener, *, auth: Callable[[], dict[str, Any]],
-                 transports: list[str], ack_timeout: float | None, retries: int, backoff: Backoff) -> None:
+                 transports: list[str], ack_timeout: float | None, retries: int, backoff: Backoff,
+                 namespace: str = "/", path: str = "/socket.io/") -> None:
         self.url = url
+        self.namespace = namespace
+        self.path = path
         self.listener = listener
         self.auth = auth
         self.transports = transports
@@ -168,7 +175,7 @@ class SioClientSocket:
         self._ids = 0
         self._acks: dict[int, _Ack] = {}
         self._send_buffer: list[_Packet] = []
-        self._receive_buffer: list[tuple[str, list[Any]]] = []
+        self._receive_buffer: list[tuple[str, list[Any], str | None]] = []
         self._queue: list[_Queued] = []
         # `subs` in socket.ts: the socket hears its Manager until it is destroyed (a server disconnect or
         # a CONNECT_ERROR).
@@ -193,7 +200,7 @@ class SioClientSocket:
         """Start connecting in the background, as `io()` does with autoConnect."""
         self._http = aiohttp.ClientSession()
         self._client = _EngineClient(self, self._http)
-        self._client.on("*", self._on_any)
+        self._client.on("*", self._on_any, namespace=self.namespace)
         self._manager = asyncio.get_running_loop().create_task(self._run_manager())
 
     async def emit(self, event: str, *args: Any, callback: Callback | None = None,
@@ -233,7 +240,7 @@ class SioClientSocket:
         was_connected = self.connected
         if was_connected:
             # Written before the engine closes, or the server would see a recoverable transport close.
-            await self._engine.leave_namespaces(["/"])
+            await self._engine.leave_namespaces([self.namespace])
         self._subscribed = False
         self._skip_reconnect = True
         if was_connected:
@@ -286,8 +293,9 @@ class SioClientSocket:
             if eio is not None and eio.read_loop_task is not None and eio.state != "disconnected":
                 await asyncio.wait({eio.read_loop_task})
             try:
-                await asyncio.wait_for(self._engine.connect(self.url, auth=self.auth,
-                                                            transports=self.transports, wait=False),
+                await asyncio.wait_for(self._engine.connect(self.url, auth=self.auth, transports=self.transports,
+                                                            namespaces=[self.namespace],
+                                                            socketio_path=self.path, wait=False),
                                        CONNECT_TIMEOUT)
             except Exception as exc:
                 # Any failure to open is one failed attempt, as for the Manager: python-engineio waits
@@ -318,8 +326,8 @@ class SioClientSocket:
         self.recovered = recovered
         self.connected = True
         received, self._receive_buffer = self._receive_buffer, []
-        for event, args in received:
-            self.listener.on_event(event, args)
+        for event, args, csr_offset in received:
+            self.listener.on_event(event, args, csr_offset)
         buffered, self._send_buffer = self._send_buffer, []
         for pkt in buffered:
             await self._write(pkt)
@@ -330,11 +338,10 @@ class SioClientSocket:
         if self._torn_down:
             return
         trailing = self._engine.trailing_offset
-        full = [*args] if trailing is None else [*args, trailing]
         if self.connected:
-            self.listener.on_event(event, full)
+            self.listener.on_event(event, [*args], trailing)
         else:
-            self._receive_buffer.append((event, full))
+            self._receive_buffer.append((event, [*args], trailing))
 
     async def _on_ack(self, id: int, data: list[Any]) -> None:
         ack = self._acks.pop(id, None)
@@ -387,7 +394,8 @@ class SioClientSocket:
         # python-engineio only queues the packet for its writer task: this never suspends, so packets
         # leave in the order the page emitted them.
         engine = self._engine
-        await engine._send_packet(engine.packet_class(packet.EVENT, namespace="/", data=pkt.data, id=pkt.id))
+        await engine._send_packet(engine.packet_class(packet.EVENT, namespace=self.namespace, data=pkt.data,
+                                                      id=pkt.id))
 
     def _register_ack(self, id: int, callback: Callback, timeout: float | None) -> None:
         timeout = timeout if timeout is not None else self.ack_timeout

@@ -14,12 +14,16 @@ from typing import Any, Generic, Protocol, TypeVar
 from harness.clients.base import ClientDriver
 from harness.clients.recorder import PageRecorder, SendPolicy
 from harness.history import HistoryWriter
+from harness.protocol import Protocol as AppProtocol
 from harness.scenario import ClientSettings
 
 
-def page_offset(value: Any) -> int:
-    """`auth.serverOffset` as the history records it: the server treats a missing one as 0."""
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+def page_offset(value: Any) -> int | str:
+    """`auth.serverOffset` as the history records it: the server treats a missing one as 0; a server with
+    string ids has string offsets."""
+    if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    return 0
 
 
 class PageBase:
@@ -31,6 +35,7 @@ class PageBase:
         self.settings = driver.settings
         self.url = driver.url
         self.seed = driver.seed
+        self.protocol = driver.protocol
         self.policy = policy
         self.recorder = PageRecorder(driver.history, proc, policy)
         self.server_offset = server_offset
@@ -61,8 +66,8 @@ class PageSlotDriver(ClientDriver, Generic[P]):
     are shared."""
 
     def __init__(self, slot: str, settings: ClientSettings, history: HistoryWriter, *, url: str,
-                 seed: int = 0) -> None:
-        super().__init__(slot, settings, history, url=url, seed=seed)
+                 seed: int = 0, protocol: AppProtocol | None = None) -> None:
+        super().__init__(slot, settings, history, url=url, seed=seed, protocol=protocol)
         self._policy = SendPolicy.of(settings)
         self._refreshes = 0
         self._page = self._new_page(slot, 0)
@@ -84,7 +89,7 @@ class PageSlotDriver(ClientDriver, Generic[P]):
         return self._page.recorder.pending
 
     @property
-    def server_offset(self) -> int:
+    def server_offset(self) -> int | str:
         return page_offset(self._page.server_offset)
 
     async def start(self) -> None:

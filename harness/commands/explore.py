@@ -23,6 +23,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.steps import STEPS
+from harness.targetfile import TargetSpec, load_target
 
 DATABASE = Path(".sio-harness/found")
 """The cases explore found and proved, per target: a second search of the same target runs them first."""
@@ -93,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
     budget = parse_budget(args.budget)
     shard = parse_shard(args.shard) if args.shard else (1, 1)
     target, profile = target_block(args.target, args.profile)
+    if target is not None and "file" in target:
+        kinds = _applicable(load_target(target["file"]), kinds)
     reports = Path(args.reports)
     if args.workers > 1:
         return _parallel(args, budget, shard, reports)
@@ -107,6 +110,21 @@ def run(args: argparse.Namespace) -> int:
     else:
         result = session.run(lambda s: print(_status(s), flush=True))
     return int(result["exit_code"])
+
+
+def _applicable(spec: TargetSpec, kinds: tuple[str, ...]) -> tuple[str, ...]:
+    """The kinds that can happen to `spec` (a server reached only by URL cannot be crashed); each left out
+    is named, so a search never silently explores less than it says."""
+    from harness.faults import kind as fault_kind
+
+    reasons = {k: spec.not_applicable(fault_kind(k).acts_on, k) for k in kinds}
+    for name, reason in reasons.items():
+        if reason:
+            print(f"{name}: {reason} (target {spec.name}); not drawn")
+    kept = tuple(k for k in kinds if not reasons[k])
+    if not kept:
+        raise HarnessError(f"no fault kind applies to target {spec.name}; see the lines above")
+    return kept
 
 
 def _status(session: Any) -> str:

@@ -21,12 +21,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from harness.commands.matrix_table import matrix_table
+from harness.commands.targeting import add_target_argument, not_applicable, steps_for, target_option, with_target
 from harness.guarantees import DURABLE, EXPECTED, FAMILIES, MULTINODE, ROWS, cell_data, row_step
 from harness.report.matrix import MatrixCell, MatrixRow, write_matrix_page
 from harness.runfolder import RunFolder
 from harness.runner import RunResult, run_scenario
 from harness.scenario import Scenario, resolve
 from harness.steps import PROMISES
+from harness.targetfile import TargetSpec
 
 LADDER = ("exactly-once", "at-least-once", "at-most-once")
 
@@ -46,17 +48,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reports", default="reports", help="parent folder of the matrix folder")
     parser.add_argument("--strict", action="store_true",
                         help="exit 1 when a cell does not show what the guarantee suite expects of it")
+    add_target_argument(parser, all_steps=True)
 
 
 def cell_scenario(profile: str, family: str, *, seed: int = 1, storage: str = "sqlite",
-                  proxy: str = "embedded") -> Scenario:
-    """The scenario of one matrix cell: the guarantee suite's own cell (`harness.guarantees`)."""
+                  proxy: str = "embedded", target: TargetSpec | None = None) -> Scenario:
+    """The scenario of one matrix cell: the guarantee suite's own cell (`harness.guarantees`), against
+    `target` claiming `profile` when one is given."""
     data = cell_data(family, profile, storage=storage)
     data["name"] = f"matrix-{profile}-{family}"
     data["seed"] = seed
     if not FAMILIES[family].needs_frames(profile):
         data["proxy"] = proxy
-    return resolve(data, source=f"matrix cell {profile} x {family}")
+    if target is not None:
+        target = target.at_step(profile)
+    return resolve(with_target(data, target), source=f"matrix cell {profile} x {family}")
 
 
 @dataclass
@@ -64,6 +70,8 @@ class Cell:
     profile: str
     family: str
     result: RunResult | None = None
+    not_applicable: str | None = None
+    """Why the target cannot undergo this column's faults: the cell is reported, not run."""
 
     @property
     def run(self) -> RunResult:
@@ -73,6 +81,8 @@ class Cell:
 
     @property
     def observed(self) -> str:
+        if self.not_applicable:
+            return "n/a"
         for guarantee in LADDER:
             if self.run.verdict.guarantees.get(guarantee) is True:
                 return guarantee
@@ -80,24 +90,28 @@ class Cell:
 
     @property
     def keeps_promise(self) -> bool:
+        if self.not_applicable:
+            return True
         return all(self.run.verdict.guarantees.get(g) is True for g in PROMISES[row_step(self.profile)])
 
     @property
     def as_expected(self) -> bool:
         """The cell shows what the guarantee suite asserts (the tutorial's claim, or a recorded finding):
         its outcome passed, by the very rule and expectations the suite applies (harness.outcome)."""
-        return self.run.outcome.passed
+        return bool(self.not_applicable) or self.run.outcome.passed
 
     @property
     def inconclusive(self) -> bool:
-        return self.run.outcome.status == "inconclusive"
+        return not self.not_applicable and self.run.outcome.status == "inconclusive"
 
     @property
     def finding(self) -> bool:
-        return bool(EXPECTED[(self.family, self.profile)].finding)
+        return not self.not_applicable and bool(EXPECTED[(self.family, self.profile)].finding)
 
     @property
     def counts(self) -> str:
+        if self.not_applicable:
+            return "not applicable"
         found = [f"{k} {v}" for k, v in self.run.verdict.counts.items() if v and k != "recovered"]
         return ", ".join(found) or "clean"
 
@@ -133,7 +147,9 @@ def _default_rows(console: Console) -> list[str]:
 
 async def run(args: argparse.Namespace) -> int:
     console = Console()
-    profiles = _split(args.profiles, ROWS, "profile") if args.profiles else _default_rows(console)
+    target = target_option(args)
+    requested = _split(args.profiles, ROWS, "profile") if args.profiles else _default_rows(console)
+    profiles = steps_for(target, requested, args.all_steps)
     families = _split(args.faults or ",".join(_default_families()), FAMILIES, "fault family")
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     folder = Path(args.reports) / f"matrix-{stamp}"
@@ -143,15 +159,21 @@ async def run(args: argparse.Namespace) -> int:
         task = bar.add_task("matrix", total=len(cells))
         for cell in cells:
             bar.update(task, description=f"{cell.profile} x {cell.family}")
-            scenario = cell_scenario(cell.profile, cell.family, seed=args.seed, storage=args.storage,
-                                     proxy=args.proxy)
-            cell.result = await run_scenario(scenario, folder)
+            cell.not_applicable = not_applicable(target, cell.profile, cell_data(cell.family, cell.profile))
+            if not cell.not_applicable:
+                scenario = cell_scenario(cell.profile, cell.family, seed=args.seed, storage=args.storage,
+                                         proxy=args.proxy, target=target)
+                cell.result = await run_scenario(scenario, folder)
             bar.advance(task)
     console.print(matrix_table(cells, profiles, families, console.width))
     broken = sum(not c.keeps_promise for c in cells)
     unexpected = [c for c in cells if not c.as_expected]
-    console.print(f"{len(cells)} cells: {broken} break the tutorial's promise for their step; "
+    skipped = [c for c in cells if c.not_applicable]
+    against = f" against target {target.name} (claims {target.step})" if target else ""
+    console.print(f"{len(cells)} cells{against}: {broken} break the tutorial's promise for their step; "
                   f"{len(unexpected)} differ from what the guarantee suite expects"
+                  + (f"; {len(skipped)} not applicable to this target" if skipped else "")
+                  + "".join(f"\n  n/a: {c.profile} x {c.family}: {c.not_applicable}" for c in skipped)
                   + "".join(f"\n  unexpected: {c.profile} x {c.family}: {c.run.replay_command}"
                             + f" ({c.run.outcome.status})" for c in unexpected))
     page = write_html(folder, cells, profiles, families)
@@ -168,6 +190,8 @@ def write_html(folder: Path, cells: list[Cell], profiles: list[str], families: l
 
 
 def _page_cell(cell: Cell, folder: Path) -> MatrixCell:
+    if cell.not_applicable:
+        return MatrixCell("not applicable", "", True, "", (cell.not_applicable,))
     notes = []
     if cell.finding:
         notes.append(EXPECTED[(cell.family, cell.profile)].finding)

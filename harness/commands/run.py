@@ -9,14 +9,16 @@ import argparse
 import dataclasses
 
 from harness import console
+from harness.commands.targeting import add_target_argument, target_option, with_target
 from harness.runner import run_scenario
-from harness.scenario import Scenario, load
+from harness.scenario import Scenario, load_raw, resolve
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenario", metavar="FILE|NAME", help="a scenario file, or a bundled scenario's name "
                                                                   "(see `sio-harness list`)")
     add_override_arguments(parser)
+    add_target_argument(parser)
 
 
 def add_override_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +39,8 @@ def apply_overrides(scenario: Scenario, args: argparse.Namespace) -> Scenario:
 
 
 async def run(args: argparse.Namespace) -> int:
-    scenario = apply_overrides(load(args.scenario, seed=args.seed), args)
+    data, source = load_raw(args.scenario)
+    scenario = apply_overrides(resolve(with_target(data, target_option(args)), seed=args.seed, source=source), args)
     with console.stages(f"{scenario.name} (seed {scenario.seed})") as progress:
         result = await run_scenario(scenario, args.reports, progress=progress)
     console.print_result(result)

@@ -20,8 +20,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from harness.commands.targeting import add_target_argument, target_option, with_target
+from harness.faults import kind
 from harness.scenario import resolve
 from harness.steps import ACKING, PROMISES, STEPS
+from harness.targetfile import TargetSpec
 
 
 def mix(profile: str, storage: str, seed: int) -> dict[str, Any]:
@@ -65,6 +68,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--load", type=int, default=0, metavar="K",
                         help="with --suite: K CPU-burning processes beside the runs (default 0)")
     parser.add_argument("-k", dest="select", metavar="EXPR", help="with --suite: pytest -k, to run some cells")
+    add_target_argument(parser)
+
+
+def _applicable(data: dict[str, Any], target: TargetSpec, *, announce: bool) -> dict[str, Any]:
+    """The mix without the faults the target cannot undergo (each named once, never dropped silently)."""
+    kept = []
+    for fault in data["faults"]:
+        reason = target.not_applicable(kind(fault["kind"]).acts_on, fault["kind"])
+        if reason and announce:
+            print(f"{fault['kind']}: {reason} (target {target.name}); left out of the mix", flush=True)
+        if not reason:
+            kept.append(fault)
+    return {**data, "faults": kept}
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -77,10 +93,16 @@ async def run(args: argparse.Namespace) -> int:
         return await _suite(args)
     if args.load or args.select:
         raise HarnessError("--load and -k go with --suite")
+    target = target_option(args)
+    if target is not None:
+        args.profile = target.step
     violations: list[str] = []
     inconclusive: list[str] = []
     for i in range(args.runs):
-        scenario = resolve(mix(args.profile, args.storage, args.seed + i), source="soak mix")
+        data = mix(args.profile, args.storage, args.seed + i)
+        if target is not None:
+            data = _applicable(data, target, announce=i == 0)
+        scenario = resolve(with_target(data, target), source="soak mix")
         result = await run_scenario(scenario, Path(args.reports))
         outcome = result.outcome
         status = {"pass": "ok", "fail": "VIOLATION", "inconclusive": "INCONCLUSIVE"}[outcome.status]
@@ -110,6 +132,8 @@ async def _suite(args: argparse.Namespace) -> int:
     if not Path(args.suite).exists():
         raise HarnessError(f"--suite {args.suite}: no such file or folder")
     pytest_args = ["-k", args.select] if args.select else []
+    if args.target:
+        pytest_args += ["--chaos-target", args.target]
     runs = f"{args.runs} run{'s' if args.runs != 1 else ''}"
     burners = f"{args.load} CPU-burning process{'es' if args.load != 1 else ''}"
     print(f"{runs} of pytest {args.suite} with {burners} beside it", flush=True)
