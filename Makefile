@@ -1,37 +1,52 @@
-# Two entry points for a fresh clone: `make demo` and `make test`. Each sets up what it needs.
+# Two entry points for a fresh clone: `make demo` and `make test`. Each sets up what it needs, and the demo
+# only what it needs: the runtime packages and socket.io-client; it compiles nothing. The test-only pieces
+# (the dev tools, and the npm packages of the Node.js test server, whose better-sqlite3 builds from source)
+# come with `make test`.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+DEV_STAMP := $(VENV)/.dev-installed-stamp
 NODE_STAMP := node_modules/.installed-stamp
+TEST_NODE_STAMP := tests/node_server/node_modules/.installed-stamp
+NPM_CI := npm ci --no-audit --no-fund --loglevel=error
 PYTEST_ARGS ?=
 
-.PHONY: setup demo lint test clean
+.PHONY: setup test-setup demo lint test clean
 
 setup: $(STAMP) $(NODE_STAMP)
 
+test-setup: setup $(DEV_STAMP) $(TEST_NODE_STAMP)
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e .
 	touch $(STAMP)
 
-$(NODE_STAMP): package.json
-	npm install --no-audit --no-fund --loglevel=error
+$(DEV_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(DEV_STAMP)
+
+$(NODE_STAMP): package.json package-lock.json
+	$(NPM_CI)
 	touch $(NODE_STAMP)
+
+$(TEST_NODE_STAMP): tests/node_server/package.json tests/node_server/package-lock.json
+	cd tests/node_server && $(NPM_CI)
+	touch $(TEST_NODE_STAMP)
 
 demo: setup
 	$(VENV)/bin/sio-harness matrix
 
 # ruff and mypy read their configuration from pyproject.toml, and so does lint-imports (the contracts of
 # docs/layout.md).
-lint: setup
+lint: test-setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-test: lint
+test: test-setup lint
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) node_modules reports/*/
+	rm -rf $(VENV) node_modules tests/node_server/node_modules reports/*/

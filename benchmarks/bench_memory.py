@@ -44,7 +44,12 @@ MB = 1024 * 1024
 def scenario(clients: int, messages: int) -> dict[str, Any]:
     return {
         "name": "bench-memory", "seed": 1,
-        "target": {"kind": "reference", "profile": "baseline", "storage": "sqlite"},
+        # The flood fires each client's messages at once, past the server's per-connection rate limit
+        # (bursts of 1000, then 500/s): on an idle machine the server read them fast enough to refuse
+        # about 18,000 of 45,460, silently (no acks at this step), and the run ended short of its events
+        # (docs/reliability.md). The benchmark measures the harness, so the limit is off.
+        "target": {"kind": "reference", "profile": "baseline", "storage": "sqlite",
+                   "switches": ["--rate-limit", "0"]},
         "proxy": "embedded",
         "clients": {"driver": "python", "count": clients},
         "workload": {"messages": messages},
@@ -107,7 +112,8 @@ def child(scenario_file: str, reports: str) -> int:
         events = sum(1 for _ in fh)
     counts = {k: v for k, v in result.verdict.counts.items() if v}
     print(json.dumps({"peak": peak_rss(), "before": before, "events": events, "seconds": seconds,
-                      "quiet": result.quiet.reached, "stages": stages, "verdict": counts, "tasks": tasks[0]}))
+                      "quiet": result.quiet.reached, "stages": stages, "verdict": counts, "tasks": tasks[0],
+                      "unstored": counts.get("abandoned", 0) + counts.get("indeterminate", 0)}))
     return 0
 
 
@@ -178,6 +184,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if report["events"] < 0.99 * expected:
             console.print(f"[yellow]short run:[/] {report['events']:,} of {expected:,} events recorded; "
                           f"this run's peak is not the figure for {args.events:,} events")
+        if report["unstored"]:
+            console.print(f"[yellow]{report['unstored']:,} messages never stored[/] (the server refused or "
+                          f"dropped them; see its log in the run folder)")
         notes.append(f"run {len(notes) + 1}: quiet {'reached' if report['quiet'] else 'NOT reached'}; "
                      f"at most {report['tasks']:,} asyncio tasks at once; verdict {report['verdict'] or 'none'}")
         for name, rss in report["others"].items():

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from harness.errors import HarnessError
+from harness.librarylog import keep_off_terminal
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("harness.commands.serve", "run the reference chat server in the foreground"),
@@ -31,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "explore": ("harness.commands.explore", "property-based chaos: search a step (or mutant) for a violation"),
     "soak": ("harness.commands.soak", "N consecutive runs under the full fault mix; count false alarms"),
     "bench": ("harness.commands.bench", "measure performance: checker, proxy, run, load, memory, suite"),
+    "setup": ("harness.commands.setup", "install what a driver needs outside Python (node: socket.io-client)"),
 }
 
 
@@ -56,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "_module", None):
         parser.print_help()
         return 2
+    keep_off_terminal()
     try:
         runner = importlib.import_module(args._module).run
         result = runner(args)

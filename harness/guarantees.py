@@ -152,9 +152,13 @@ for _p in (step for step in STEPS if step in ACKING):
 for _family, _what in (("server_crash", "the server abruptly crashes"),
                        ("server_restart", "the server gets restarted")):
     for _p in ("baseline", "csr"):
+        # No `missed` is required: the fault drops every page at once and each buffers what it sends
+        # until it is back, so an event is missed only if one page's flush is committed before the other
+        # page has reconnected, a race between two reconnection delays that no trigger pins down
+        # (docs/reliability.md). A miss may be observed; at-most-once is what the protocol decides.
         EXPECTED[(_family, _p)] = _e(
             _p, f"CSR 'doesn't always work, for example if {_what}': the session is gone with the "
-                f"process, the events sent meanwhile stay missed", finds={"missed": 1})
+                f"process; an event committed while the other page is still reconnecting stays missed")
     EXPECTED[(_family, "server-delivery")] = _e(
         "server-delivery", "the serverOffset replay catches up whatever CSR could not recover",
         absent="missed")

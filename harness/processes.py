@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import logging
 import os
 import signal
 import socket
@@ -43,6 +44,7 @@ class ManagedProcess:
         self.cwd = cwd
         self.log_path = Path(log_path) if log_path else None
         self.proc: asyncio.subprocess.Process | None = None
+        self._forget: asyncio.Future[None] | None = None
 
     @property
     def pid(self) -> int | None:
@@ -67,6 +69,15 @@ class ManagedProcess:
             if self.log_path:
                 out.close()  # type: ignore[union-attr]
         _LIVE[self.proc.pid] = self
+        # A child that ends on its own (a crash, a target that exits) leaves the registry too, so that
+        # `stop_all` never signals a PID the system may have handed to another process since.
+        self._forget = asyncio.ensure_future(self._forget_on_exit(self.proc))
+
+    @staticmethod
+    async def _forget_on_exit(proc: asyncio.subprocess.Process) -> None:
+        await proc.wait()
+        if _LIVE.get(proc.pid) is not None and _LIVE[proc.pid].proc is proc:
+            del _LIVE[proc.pid]
 
     async def wait_http(self, url: str, timeout: float = 10.0) -> float:
         """Poll `url` until it answers 200; return seconds waited. Fails fast if the child exits."""
@@ -75,7 +86,7 @@ class ManagedProcess:
         async with aiohttp.ClientSession() as session:
             while True:
                 if not self.running:
-                    raise ProcessStartError(f"{self.name} exited with code {self.proc.returncode} "
+                    raise ProcessStartError(f"{self.name} exited with code {self._started().returncode} "
                                             f"before it was ready{self._log_hint()}")
                 try:
                     async with session.get(url, timeout=aiohttp.ClientTimeout(total=1)) as resp:
@@ -94,7 +105,7 @@ class ManagedProcess:
         start = time.monotonic()
         while True:
             if not self.running:
-                raise ProcessStartError(f"{self.name} exited with code {self.proc.returncode} "
+                raise ProcessStartError(f"{self.name} exited with code {self._started().returncode} "
                                         f"before it was ready{self._log_hint()}")
             try:
                 _, writer = await asyncio.open_connection(host, port)
@@ -138,18 +149,51 @@ class ManagedProcess:
         _LIVE.pop(self.proc.pid, None)
         return self.proc.returncode
 
+    def _started(self) -> asyncio.subprocess.Process:
+        if self.proc is None:
+            raise ProcessStartError(f"{self.name} was never started")
+        return self.proc
+
     def _signal(self, sig: int) -> None:
+        pid = self._started().pid
         try:
-            os.killpg(self.proc.pid, sig)
+            os.killpg(pid, sig)
         except ProcessLookupError:
             pass
         except PermissionError:
-            os.kill(self.proc.pid, sig)
+            os.kill(pid, sig)
+
+
+_REAPED_BY_STOP_ALL: set[int] = set()
+"""PIDs `stop_all` killed and reaped itself, behind the back of asyncio's child watcher."""
+
+# What asyncio's child watcher logs when the child it waits for was reaped by someone else, or outlived
+# the event loop that started it (see `_WatcherReports`).
+_WATCHER_REPORTS = ("Unknown child process pid %d, will report returncode 255", "Loop %r that handles pid %r is closed")
+
+
+class _WatcherReports(logging.Filter):
+    """Drops asyncio's report on a child that `stop_all` has already killed and reaped.
+
+    asyncio waits for each child in a thread of its own (`ThreadedChildWatcher`). A child still running
+    when `stop_all` runs (interpreter exit after a crash or Ctrl-C, or SIGTERM) has such a thread blocked
+    in waitpid; `stop_all` must not wait for it, because at exit the loop that would hear of the child's
+    end is closed. So `stop_all` reaps the child itself, and the thread then wakes to find the child gone
+    (or its loop closed) and says so on stderr. For those PIDs the report is expected and says nothing.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        return not (record.msg in _WATCHER_REPORTS and args and args[-1] in _REAPED_BY_STOP_ALL)
+
+
+logging.getLogger("asyncio").addFilter(_WatcherReports())
 
 
 def stop_all() -> None:
     """Synchronously SIGKILL every child still registered: the last line of defence at exit."""
     for pid in list(_LIVE):
+        _REAPED_BY_STOP_ALL.add(pid)
         try:
             os.killpg(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):

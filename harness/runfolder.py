@@ -15,7 +15,8 @@ import orjson
 
 class RunFolder:
     """The files of one run: `scenario.json`, `history.jsonl`, `rows.jsonl`, `verdict.json`, `run.json`
-    (timings, quiet, untriggered faults and the run's outcome), `report.html` and `junit.xml`."""
+    (timings, quiet, untriggered faults and the run's outcome), `report.html`, `junit.xml` and
+    `libraries.log`."""
 
     SCENARIO = "scenario.json"
     HISTORY = "history.jsonl"
@@ -24,6 +25,7 @@ class RunFolder:
     RUN = "run.json"
     REPORT = "report.html"
     JUNIT = "junit.xml"
+    LIBRARIES = "libraries.log"
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
@@ -62,6 +64,11 @@ class RunFolder:
     @property
     def junit(self) -> Path:
         return self.path / self.JUNIT
+
+    @property
+    def libraries(self) -> Path:
+        """Warnings of python-socketio / python-engineio during the run, kept off the terminal."""
+        return self.path / self.LIBRARIES
 
     def write_run(self, meta: dict[str, Any]) -> None:
         self.run.write_bytes(orjson.dumps(meta, option=orjson.OPT_INDENT_2))

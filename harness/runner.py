@@ -26,6 +26,7 @@ from harness.checkers.verdict import Verdict
 from harness.clients.base import ClientDriver
 from harness.databases import read_db_rows
 from harness.history import HistoryWriter, OpType, write_rows
+from harness.librarylog import RunLog
 from harness.nemesis import Nemesis
 from harness.outcome import Outcome, decide
 from harness.report import write_run_report
@@ -157,6 +158,7 @@ async def run_scenario(scenario: Scenario, reports_dir: str | os.PathLike[str] =
     folder = RunFolder(run_dir)
     folder.scenario.write_text(scenario.to_json())
     history = RunHistory(folder.history)
+    library_log = RunLog(folder.libraries)
     untriggered: list[str] = []
     topo = Topology(scenario, run_dir, history)
     try:
@@ -192,6 +194,7 @@ async def run_scenario(scenario: Scenario, reports_dir: str | os.PathLike[str] =
             await topo.close()
         finally:
             history.close()
+            library_log.close()
     write_rows(folder.rows, rows)
     say("check", "checking")
     verdict = check_run(run_dir, scenario)

@@ -50,6 +50,9 @@ OffsetStyle = Literal["none", "socket-id", "socket-id-undefined", "random"]
 """`socket-id`: `<socket id>-<counter>` taken from the live socket; `socket-id-undefined`: the same but
 reproducing the tutorial's trap (`undefined-<counter>` while offline); `random`: a random id."""
 
+ProxyKind = Literal["embedded", "toxiproxy", "auto"]
+"""Which fault-injecting proxy a run uses: ours, the real Toxiproxy, or whichever is there."""
+
 
 @dataclass(frozen=True)
 class ClientSettings:
@@ -119,7 +122,7 @@ class Scenario:
     name: str
     seed: int
     target: Target
-    proxy: str
+    proxy: ProxyKind
     clients: Clients
     workload: Workload
     faults: list[Fault]

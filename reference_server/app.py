@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import math
 import os
 import signal
 from pathlib import Path
@@ -37,6 +38,24 @@ SHUTDOWN_BUDGET = 0.5
 """Seconds a graceful stop may take before the process exits regardless."""
 
 
+def engineio_ping_interval(seconds: float) -> float | tuple[float, float]:
+    """python-engineio's `ping_interval` for pinging every `seconds`, so that the pingInterval its OPEN
+    packet advertises is never shorter than the interval it keeps.
+
+    python-engineio advertises `int(interval + grace) * 1000` ms: whole seconds, truncated, so 0.25 s goes
+    out as 0 ms. Clients (socket.io-client and python-engineio alike) then give the server pingInterval +
+    pingTimeout = 0.25 s from each ping to send the next, which always comes 0.25 s plus a round trip
+    later: every idle connection dies with "transport error" (docs/reliability.md). The grace period,
+    which only the advertisement adds, rounds it up to the next whole second instead: clients wait a
+    little longer than needed for a dead server, never less than the pings take.
+    """
+    whole = math.ceil(seconds)
+    if whole == seconds:
+        return seconds
+    # A hair over, so that float rounding cannot truncate interval + grace to the second below.
+    return seconds, whole - seconds + 1e-6
+
+
 async def serve(config: ServerConfig, recovery: ModuleType | None = None) -> None:
     """Run until SIGTERM/SIGINT. `recovery` is reference_server.recovery when the csr switch is on."""
     # Signals are caught from the first moment, so a stop during startup is a stop, not a traceback.
@@ -51,7 +70,8 @@ async def serve(config: ServerConfig, recovery: ModuleType | None = None) -> Non
         raise BackendUnavailableError(f"database {storage.describe()} is not usable: {exc}") from None
     try:
         sio = socketio.AsyncServer(
-            async_mode="aiohttp", ping_interval=config.ping_interval, ping_timeout=config.ping_timeout,
+            async_mode="aiohttp", ping_interval=engineio_ping_interval(config.ping_interval),
+            ping_timeout=config.ping_timeout,
             max_http_buffer_size=max(1_000_000, 2 * config.max_content_bytes + 4096))
         is_recovered = None
         if recovery is not None:

@@ -60,6 +60,7 @@ class ChatServer:
         self.is_recovered = is_recovered or (lambda sid: False)
         self._order = asyncio.Lock()
         self._limits: dict[str, RateLimit] = {}
+        self._refused: set[str] = set()
         self._last_id = 0
         self._background: set[asyncio.Task[Outcome]] = set()
 
@@ -86,6 +87,7 @@ class ChatServer:
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         self._limits.pop(sid, None)
+        self._refused.discard(sid)
 
     async def on_chat_message(self, sid: str, *args: Any) -> Any:
         """The return value is the ack's payload; `sio.not_handled` means "send no ack at all"."""
@@ -95,6 +97,12 @@ class ChatServer:
         if limit is None and self.rate_limit > 0:
             limit = self._limits[sid] = RateLimit(self.rate_limit, self.rate_burst)
         if limit is not None and not limit.allow():
+            if sid not in self._refused:
+                self._refused.add(sid)
+                # Once per connection: a fire-and-forget client never sees the refusal, so the log is
+                # the only trace of it (a flood lost 18,000 messages without one, docs/reliability.md).
+                log.warning("%s: over the rate limit (%g/s, bursts of %g); refusing its messages until it "
+                            "slows down", sid, self.rate_limit, self.rate_burst)
             return {"error": f"rate limit exceeded: at most {self.rate_limit:g} messages a second "
                              f"(bursts of {self.rate_burst:g})"}
         try:

@@ -43,8 +43,19 @@ def toxiproxy_bin() -> str:
 
 @pytest.fixture(scope="session")
 def node_modules() -> Path:
-    """The project's npm packages (socket.io-client 4.8, socket.io, better-sqlite3), from `make setup`."""
+    """The project's npm folder with socket.io-client 4.8 (the node driver's package), from `make setup`."""
     path = ROOT / "node_modules" / "socket.io-client"
     if not shutil.which("node") or not path.exists():
         missing_backend("Node.js with the project's npm packages (run `make setup`)")
     return ROOT / "node_modules"
+
+
+@pytest.fixture(scope="session")
+def node_server() -> Path:
+    """tests/node_server/server.js with its own test-only packages (socket.io, better-sqlite3), which
+    `make test` installs into tests/node_server/node_modules."""
+    folder = ROOT / "tests" / "node_server"
+    if not shutil.which("node") or not all((folder / "node_modules" / p).is_dir()
+                                           for p in ("socket.io", "better-sqlite3")):
+        missing_backend("Node.js with the test server's npm packages (run `make test-setup`)")
+    return folder / "server.js"

@@ -119,7 +119,7 @@ async def test_port_in_use_is_one_line_and_exit_2():
         child = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "harness.proxy", "--port", str(port),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=dict(os.environ))
-        out, err = await asyncio.wait_for(child.communicate(), 20)
+        _, err = await asyncio.wait_for(child.communicate(), 20)
     assert child.returncode == 2
     lines = err.decode().strip().splitlines()
     assert len(lines) == 1 and "already in use" in lines[0]

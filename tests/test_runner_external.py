@@ -8,19 +8,18 @@ from harness import runner
 from harness.history import read_history
 from harness.scenario import resolve
 
-SERVER = Path(__file__).parent / "node_server" / "server.js"
 
-
-def node_scenario(**extra) -> dict:
+def node_scenario(server: Path, **extra) -> dict:
     return {"name": "node-tutorial", "seed": 2,
-            "target": {"kind": "external", "command": ["node", str(SERVER), "--port", "{port}", "--db", "{db_path}"],
+            "target": {"kind": "external", "command": ["node", str(server), "--port", "{port}", "--db", "{db_path}"],
                        "ready": {"http": "/health"}, "sqlite_path": "{db_path}"},
             "clients": {"count": 2, "ack_timeout": 0.5, "retries": 5}, "workload": {"messages": 20},
             **extra}
 
 
-async def test_node_server_keeps_exactly_once_under_a_lost_ack(tmp_path, node_modules):
+async def test_node_server_keeps_exactly_once_under_a_lost_ack(tmp_path, node_server):
     scenario = resolve(node_scenario(
+        node_server,
         faults=[{"kind": "ack_drop", "target": "c1", "trigger": {"frame": {"sio_type": "ACK", "nth": 3}}}],
         expectations={"guarantees": ["exactly-once"]}))
     result = await runner.run_scenario(scenario, tmp_path)
@@ -31,8 +30,9 @@ async def test_node_server_keeps_exactly_once_under_a_lost_ack(tmp_path, node_mo
     assert retried, "the dropped ack must have made the client retry"
 
 
-async def test_node_server_survives_a_crash_and_restart_on_the_same_port(tmp_path, node_modules):
+async def test_node_server_survives_a_crash_and_restart_on_the_same_port(tmp_path, node_server):
     scenario = resolve(node_scenario(
+        node_server,
         workload={"messages": 30, "rate": 60},
         clients={"count": 2, "ack_timeout": 0.5, "retries": 10},
         faults=[{"kind": "server_crash", "trigger": {"after_sends": {"client": "c1", "n": 10}}, "duration": 0.2}],

@@ -7,8 +7,8 @@ driver uses. socket.io-client's own `ackTimeout`, `retries`, buffering and recon
 program only adds the tutorial's page script around them. A page refresh kills the process (SIGKILL, by
 PID): a real reload drops everything the page held, and the server sees the transport close.
 
-Needs `node` on PATH and the project's npm packages (`make setup`); their folder is found next to the
-package, in the working directory, or at `$SIO_HARNESS_NODE_MODULES`.
+Needs `node` on PATH and npm's socket.io-client: `make setup` in a checkout, or `sio-harness setup node`
+(into the user cache) for an installed wheel; `node_modules_candidates` gives the search order.
 """
 
 from __future__ import annotations
@@ -33,19 +33,35 @@ from harness.errors import MissingBinaryError, ProcessStartError
 from harness.history import make_content
 
 DRIVER_JS = Path(__file__).with_name("node") / "driver.js"
+SOCKET_IO_CLIENT = "4.8.4"
+"""The socket.io-client version `sio-harness setup node` installs (the project's package.json pins it too)."""
 
 
-def node_modules_dir() -> Path:
-    """The npm folder holding socket.io-client, or MissingBinaryError saying how to install it."""
+def user_node_folder() -> Path:
+    """Where `sio-harness setup node` installs socket.io-client: the user's cache, outside any checkout,
+    so that an installed wheel has a place for it."""
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "sio-harness" / "node"
+
+
+def node_modules_candidates() -> list[Path]:
+    """The folders searched for socket.io-client, first match wins: $SIO_HARNESS_NODE_MODULES, the
+    checkout's node_modules (`make setup`), the working directory's, then the user cache's."""
     env = os.environ.get("SIO_HARNESS_NODE_MODULES")
     candidates = [Path(env)] if env else []
     candidates += [parent / "node_modules" for parent in DRIVER_JS.parents]
     candidates.append(Path.cwd() / "node_modules")
-    for path in candidates:
+    candidates.append(user_node_folder() / "node_modules")
+    return candidates
+
+
+def node_modules_dir() -> Path:
+    """The npm folder holding socket.io-client, or MissingBinaryError saying how to install it."""
+    for path in node_modules_candidates():
         if (path / "socket.io-client").is_dir():
             return path
-    raise MissingBinaryError("the node driver needs npm's socket.io-client 4.8: run `make setup` "
-                             "(npm install) in the project, or set SIO_HARNESS_NODE_MODULES to a "
+    raise MissingBinaryError("the node driver needs npm's socket.io-client 4.8: run `sio-harness setup node` "
+                             "(or `make setup` in a checkout), or set SIO_HARNESS_NODE_MODULES to a "
                              "node_modules folder")
 
 

@@ -278,6 +278,13 @@ class SioClientSocket:
     async def _run_manager(self) -> None:
         while not self._skip_reconnect:
             self._engine_closed.clear()
+            # python-engineio reports a close (a server's CLOSE packet) before it has closed its WebSocket
+            # and reset its state; an attempt in between would fail with "Client is not in a disconnected
+            # state", an attempt the browser never makes. Its read loop ends once the close is done
+            # (`wait`, not `gather`: cancelling the Manager must not cancel python-engineio's task).
+            eio = self._client.eio if self._client is not None else None
+            if eio is not None and eio.read_loop_task is not None and eio.state != "disconnected":
+                await asyncio.wait({eio.read_loop_task})
             try:
                 await asyncio.wait_for(self._engine.connect(self.url, auth=self.auth,
                                                             transports=self.transports, wait=False),

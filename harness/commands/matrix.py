@@ -4,8 +4,8 @@ Each cell is one run of the guarantee suite's own cell (`harness.guarantees`): t
 (the tutorial's page code at that step), two clients sending at a steady rate, and the column's faults
 placed by event triggers. The cell shows the strongest guarantee observed and the violations counted,
 next to what the tutorial promises for that step, and flags any cell that differs from what the suite
-asserts. The table goes to the terminal; an HTML page with a
-link to every cell's report goes to `<reports>/matrix-<stamp>/index.html` (laid out by
+asserts. The table goes to the terminal (`harness.commands.matrix_table`, fitted to its width); an HTML
+page with a link to every cell's report goes to `<reports>/matrix-<stamp>/index.html` (laid out by
 `harness/report/matrix.py`).
 """
 
@@ -19,8 +19,8 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
+from harness.commands.matrix_table import matrix_table
 from harness.guarantees import EXPECTED, FAMILIES, cell_data
 from harness.report.matrix import MatrixCell, MatrixRow, write_matrix_page
 from harness.runfolder import RunFolder
@@ -86,6 +86,10 @@ class Cell:
         return self.run.outcome.passed
 
     @property
+    def inconclusive(self) -> bool:
+        return self.run.outcome.status == "inconclusive"
+
+    @property
     def finding(self) -> bool:
         return bool(EXPECTED[(self.family, self.profile)].finding)
 
@@ -121,7 +125,7 @@ async def run(args: argparse.Namespace) -> int:
                                      proxy=args.proxy)
             cell.result = await run_scenario(scenario, folder)
             bar.advance(task)
-    console.print(_table(cells, profiles, families))
+    console.print(matrix_table(cells, profiles, families, console.width))
     broken = sum(not c.keeps_promise for c in cells)
     unexpected = [c for c in cells if not c.as_expected]
     console.print(f"{len(cells)} cells: {broken} break the tutorial's promise for their step; "
@@ -131,27 +135,6 @@ async def run(args: argparse.Namespace) -> int:
     page = write_html(folder, cells, profiles, families)
     console.print(f"matrix page: {page}")
     return 1 if args.strict and unexpected else 0
-
-
-def _table(cells: list[Cell], profiles: list[str], families: list[str]) -> Table:
-    table = Table(title="observed guarantee per tutorial step and fault (promise in brackets); "
-                        "green keeps the promise, red breaks it, * a documented finding, ! not as expected, "
-                        "? inconclusive")
-    table.add_column("profile [promise]")
-    for family in families:
-        table.add_column(family, overflow="fold")
-    by_key = {(c.profile, c.family): c for c in cells}
-    for profile in profiles:
-        row = [f"{profile} [{', '.join(PROMISES[profile])}]"]
-        for family in families:
-            cell = by_key[(profile, family)]
-            colour = "green" if cell.keeps_promise else "red"
-            mark = ("*" if cell.finding else "") + ("" if cell.as_expected else
-                                                    " ?" if cell.run.outcome.status == "inconclusive" else " !")
-            counts = cell.counts.replace(", ", "\n")  # one category a line wraps cleanly in narrow columns
-            row.append(f"[{colour}]{cell.observed}{mark}[/]\n[{colour}]{counts}[/]")
-        table.add_row(*row)
-    return table
 
 
 def write_html(folder: Path, cells: list[Cell], profiles: list[str], families: list[str]) -> Path:

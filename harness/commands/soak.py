@@ -7,11 +7,16 @@ everything, any violation is either a harness false alarm or a real bug: the tar
 Each run's outcome is `harness.outcome`'s. Exit 0 when every run passed, 1 when a run failed (violated
 the step's promise), else 3 when a run was inconclusive (never quiet, a fault that never fired); each
 such run's folder is printed.
+
+`--suite [PATH]` runs the guarantee suite instead (`pytest scenarios/` by default) `--runs` times, with
+`--load K` CPU-burning processes beside it, and prints the failures per cell (harness.flake); exit 0 when
+no cell failed in any run.
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +59,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--storage", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--seed", type=int, default=1, help="seed of the first run; run i uses seed + i")
     parser.add_argument("--reports", default="reports/soak", help="folder for the run folders")
+    parser.add_argument("--suite", nargs="?", const="scenarios", metavar="PATH",
+                        help="run the guarantee suite (default scenarios/) --runs times instead, and print "
+                             "failures per cell")
+    parser.add_argument("--load", type=int, default=0, metavar="K",
+                        help="with --suite: K CPU-burning processes beside the runs (default 0)")
+    parser.add_argument("-k", dest="select", metavar="EXPR", help="with --suite: pytest -k, to run some cells")
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -62,6 +73,10 @@ async def run(args: argparse.Namespace) -> int:
 
     if args.runs < 1:
         raise HarnessError("--runs must be at least 1")
+    if args.suite is not None:
+        return await _suite(args)
+    if args.load or args.select:
+        raise HarnessError("--load and -k go with --suite")
     violations: list[str] = []
     inconclusive: list[str] = []
     for i in range(args.runs):
@@ -84,3 +99,25 @@ async def run(args: argparse.Namespace) -> int:
     for line in inconclusive:
         print(f"  inconclusive: {line}")
     return 1 if violations else 3 if inconclusive else 0
+
+
+async def _suite(args: argparse.Namespace) -> int:
+    from harness import flake
+    from harness.errors import HarnessError
+
+    if args.load < 0:
+        raise HarnessError("--load must be 0 or more")
+    if not Path(args.suite).exists():
+        raise HarnessError(f"--suite {args.suite}: no such file or folder")
+    pytest_args = ["-k", args.select] if args.select else []
+    runs = f"{args.runs} run{'s' if args.runs != 1 else ''}"
+    burners = f"{args.load} CPU-burning process{'es' if args.load != 1 else ''}"
+    print(f"{runs} of pytest {args.suite} with {burners} beside it", flush=True)
+    folder = Path(args.reports) / time.strftime("suite-%Y%m%d-%H%M%S")
+    result = await flake.campaign(args.suite, args.runs, args.load, folder, pytest_args,
+                                  on_run=lambda run: print(flake.summary_line(run), flush=True))
+    print(flake.failure_table(result))
+    print(f"junit XML and run folders: {folder}")
+    for run in result.broken_runs:
+        print(f"run {run.index} ended with exit {run.exit_code} and no failing cell: see {run.log}")
+    return 1 if result.failures() or result.broken_runs else 0

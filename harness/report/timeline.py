@@ -106,7 +106,7 @@ def build(events: Iterable[Mapping[str, Any]], verdict: Verdict) -> Timeline:
                     lanes.setdefault(receiver, Lane(receiver)).anomalies.append((t, "missed", str(mid)))
         elif f == "recv":
             kind = "recv"
-            flag = s2c_flags.get((proc, v.get("id")))
+            flag = s2c_flags.get((proc, str(v.get("id"))))
             if flag:
                 lane.anomalies.append((t, flag, str(v.get("id"))))
         elif f == "connect" and ty == "ok":

@@ -5,12 +5,12 @@
 // usage: node server.js --port PORT --db PATH
 "use strict";
 
+// Its packages are test-only, in this folder's own package.json (`make test` installs them), so that the
+// demo's `npm install` never builds better-sqlite3.
 const http = require("node:http");
-const path = require("node:path");
 
-const root = process.env.SIO_HARNESS_NODE_MODULES || path.resolve(__dirname, "..", "..", "node_modules");
-const { Server } = require(path.join(root, "socket.io"));
-const Database = require(path.join(root, "better-sqlite3"));
+const { Server } = require("socket.io");
+const Database = require("better-sqlite3");
 
 function option(name, fallback) {
   const i = process.argv.indexOf(`--${name}`);
