@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("harness.commands.run", "run one scenario (a file or a bundled name) and check it"),
     "replay": ("harness.commands.replay", "re-run a saved run folder, or re-check it with --check-only"),
     "list": ("harness.commands.list", "list the bundled scenarios"),
+    "known": ("harness.commands.known", "the catalogue of reported Socket.IO bugs this harness reproduces"),
     "validate": ("harness.commands.validate", "check scenario files against the schema"),
     "check": ("harness.commands.check", "judge a saved run (folder, or history + rows) and print the verdict"),
     "report": ("harness.report.command", "rebuild run reports, index.html and summary.md from saved runs"),

@@ -57,7 +57,7 @@ function serve(serverOptions, setup) {
     res.end(req.url === "/health" ? '{"status":"ok"}' : "{}");
   });
   const io = new Server(server, serverOptions);
-  const extra = setup(io, store) || {};
+  let extra = {};
   const stop = () => {
     io.close();
     if (extra.close) extra.close();
@@ -66,7 +66,14 @@ function serve(serverOptions, setup) {
   };
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
-  server.listen(Number(option("port", 3000)), "127.0.0.1");
+  // A setup may be asynchronous (an adapter connecting to Redis): listen, and so answer /health, after it.
+  Promise.resolve(setup(io, store)).then((value) => {
+    extra = value || {};
+    server.listen(Number(option("port", 3000)), "127.0.0.1");
+  }, (err) => {
+    console.error(err);
+    process.exit(1);
+  });
   return io;
 }
 

@@ -1,5 +1,6 @@
-// socketio/socket.io#5334: a handler that processes every event it receives and acknowledges it, with
-// socket.io's default options (no de-duplication: the report's server processes each copy it gets).
+// socketio/socket.io#5334: a chat handler that processes every event it receives (stores it, broadcasts
+// it with its row id) and acknowledges it, with socket.io's default options. No de-duplication: the
+// report's server processes each copy it gets.
 //
 // usage: node no-dedup.js --port PORT --db PATH
 "use strict";
@@ -10,7 +11,7 @@ serve({}, (io, store) => {
   io.on("connection", (socket) => {
     socket.on("chat message", (...args) => {
       const { content, clientOffset, ack } = chatArgs(args);
-      store(content, clientOffset);
+      io.emit("chat message", content, store(content, clientOffset));
       ack();
     });
   });
