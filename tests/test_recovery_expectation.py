@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from checkers_support import Story
+
 from harness.checkers.delivery import check
 from harness.checkers.verdict import Verdict
 from harness.errors import ScenarioError
