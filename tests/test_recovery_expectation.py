@@ -10,6 +10,7 @@ from harness.checkers.verdict import Verdict
 from harness.errors import ScenarioError
 from harness.expectations import ExpectationError, Expectations
 from harness.outcome import decide, expectations_of
+from harness.report.junit import junit_xml
 from harness.scenario import resolve
 
 NOT_RECOVERED = Expectations(guarantees=(), recovery={"recovered": False})
@@ -93,3 +94,10 @@ def test_a_malformed_recovery_expectation_is_refused(bad: dict) -> None:
         Expectations.from_dict({"recovery": bad})
     with pytest.raises(ScenarioError, match="expectations"):
         resolve({"name": "r", "expectations": {"recovery": bad}})
+
+
+def test_junit_has_a_case_for_the_recovery_expectation() -> None:
+    story = ended(reconnect(Story().start("c1"), "c1", "transport close", recovered=True), "c1")
+    xml = junit_xml("run", verdict_of(story), {"name": "r"}).decode()
+    assert 'name="reconnects with recovered=false &gt;= 1"' in xml
+    assert 'failures="1"' in xml
