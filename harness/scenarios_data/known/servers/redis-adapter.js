@@ -1,7 +1,7 @@
 // socketio/socket.io-redis-adapter#532: connection state recovery on, with the classic Redis adapter
 // (@socket.io/redis-adapter, pub/sub). A chat handler stores each message, broadcasts it with its row id
-// and acknowledges it, so every client holds an offset. One node is enough: the report is about the
-// adapter's session store, not about a second node.
+// and acknowledges it, so every client receives events before its connection drops (unlike the
+// zero-event reports). One node is enough: the report is about the adapter, not about a second node.
 //
 // The server starts its own redis-server on a Unix socket (no TCP port; in the temporary folder, as a
 // socket path must stay under 108 bytes) and stops it when it stops; a SIGKILL of this process group
