@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from harness import runner
+from harness.outcome import Outcome
 from harness.strategies import Campaign, run_search
 
 pytestmark = pytest.mark.timeout(300)
@@ -48,9 +49,8 @@ def test_a_mutant_is_found_shrunk_and_replayed(tmp_path: Path) -> None:
 
 
 def _result(passed: bool, run_dir: Path) -> SimpleNamespace:
-    failures = [] if passed else ["exactly-once violated: 1 duplicated"]
-    return SimpleNamespace(passed=passed, run_dir=run_dir, unmet=failures,
-                           verdict=SimpleNamespace(failures=failures), quiet=SimpleNamespace(reached=True))
+    outcome = Outcome("pass", []) if passed else Outcome("fail", ["exactly-once violated: 1 duplicated"])
+    return SimpleNamespace(passed=passed, run_dir=run_dir, outcome=outcome)
 
 
 def test_a_failure_that_does_not_reproduce_counts_as_a_pass(tmp_path: Path, monkeypatch) -> None:
