@@ -26,7 +26,8 @@ from harness.scenario import bundled_dir, load
 KNOWN = bundled_dir() / "known"
 CONTROLS = ("control-recovery-with-offset",)
 """Scenarios that are no report: they show the harness sees a recovery when one happens."""
-PACKAGES = ("socket.io", "socket.io-client", "better-sqlite3", "@socket.io/redis-adapter", "redis")
+PACKAGES = ("socket.io", "better-sqlite3", "@socket.io/redis-adapter", "redis")
+"""The servers' packages (`make known-setup`); the client is the node driver's socket.io-client."""
 RUN_TIMEOUT = 120
 BEFORE_THE_CLOSE = {"zero-event-recovery": "nothing", "quiet-connection-recovery": "nothing",
                     "offline-before-first-event": "nothing", "redis-adapter-recovery": "events without offset"}
@@ -37,6 +38,8 @@ adapter appends no CSR offset to them (so its failure is the adapter's, not the 
 
 def _needs_packages(report_scenario: str) -> None:
     missing = [p for p in PACKAGES if not (KNOWN / "node_modules" / p / "package.json").is_file()]
+    if installed_version("socket.io-client") is None:
+        missing.append("socket.io-client (make setup)")
     if not shutil.which("node"):
         missing.append("node")
     if report_scenario == "redis-adapter-recovery" and not shutil.which("redis-server"):

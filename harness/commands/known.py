@@ -21,7 +21,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from harness.errors import ScenarioError
+from harness.clients.node_driver import node_modules_dir
+from harness.errors import MissingBinaryError, ScenarioError
 from harness.scenario import bundled_dir
 
 STATUSES = ("reproduced", "duplicate", "not-reproduced", "pending")
@@ -80,9 +81,16 @@ def catalogue() -> list[Report]:
 
 
 def installed_version(package: str) -> str | None:
-    """The installed version of an npm package (the catalogue's folder) or a Python distribution."""
-    for folder in NODE_FOLDERS:
-        manifest = bundled_dir() / folder / package / "package.json"
+    """The installed version of an npm package or a Python distribution: socket.io-client is the node
+    driver's own copy (the one every scenario runs), the servers' packages are the catalogue's."""
+    folders = [bundled_dir() / folder for folder in NODE_FOLDERS]
+    if package == "socket.io-client":
+        try:
+            folders = [node_modules_dir()]
+        except MissingBinaryError:
+            folders = []
+    for folder in folders:
+        manifest = folder / package / "package.json"
         if manifest.is_file():
             data: dict[str, Any] = json.loads(manifest.read_text())
             return str(data.get("version"))
