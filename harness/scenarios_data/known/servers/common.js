@@ -23,7 +23,7 @@ function load(name) {
       if (e.code !== "MODULE_NOT_FOUND") throw e;
     }
   }
-  throw new Error(`npm package ${name} not found (run \`make setup\`); looked in ${FOLDERS.join(", ")}`);
+  throw new Error(`npm package ${name} not found (run \`make known-setup\`); looked in ${FOLDERS.join(", ")}`);
 }
 
 function option(name, fallback) {
