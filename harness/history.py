@@ -25,7 +25,11 @@ Operations (`f`) and their values:
 | client | `refresh` | `info` | `{"next": proc of the fresh client}` the page is thrown away |
 | client | `end` | `ok` | `{"connected": bool}` written once per live client after the final sync |
 | nemesis | `fault` / `heal` | `info` | `{"fault": kind, "target": str, ...}` |
-| server | `start` / `stop` / `crash` | `info` | `{"pid": int}` |
+| server | `start` / `stop` / `crash` / `pause` / `resume` | `info` | `{"pid": int}` |
+| harness | `route` | `info` | `{"client": slot, "node": str, "from": str}` a client's link re-pointed |
+
+With several nodes (docs/multinode.md) a client's `connect` also carries `"node": "n2"`, the node its
+link pointed at, and each `server` event the node it concerns.
 
 Client process names are `c<N>`; the fresh client after a page refresh of `c<N>` is `c<N>.<k>`
 (`c2.1`, `c2.2`, ...). A message id is `<proc>:<seq>` and leads the message content, followed by one
@@ -37,7 +41,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -93,11 +97,17 @@ class HistoryWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fh: IO[bytes] = open(self.path, "ab", buffering=0)
         self.count = 0
+        self.annotate: Callable[[str, str, str, dict[str, Any]], dict[str, Any]] | None = None
+        """Called with (proc, type, f, value) before each write; returns the value to write (the
+        topology adds the serving node to a client's `connect`, see docs/multinode.md)."""
 
     def append(self, proc: str, type_: OpType, f: str, value: dict[str, Any] | None = None,
                t: int | None = None) -> Event:
+        value = value or {}
+        if self.annotate is not None:
+            value = self.annotate(proc, type_, f, value)
         event: Event = {"t": now_ns() if t is None else t, "proc": proc, "type": type_, "f": f,
-                        "value": value or {}}
+                        "value": value}
         # One write call per line: an unbuffered O_APPEND write is never interleaved or half-kept by
         # a crash of this process, which is what makes the file crash-safe.
         self._fh.write(orjson.dumps(event) + b"\n")

@@ -44,6 +44,7 @@ class ManagedProcess:
         self.cwd = cwd
         self.log_path = Path(log_path) if log_path else None
         self.proc: asyncio.subprocess.Process | None = None
+        self.paused = False
         self._forget: asyncio.Future[None] | None = None
 
     @property
@@ -125,11 +126,28 @@ class ManagedProcess:
                 return " (log: " + " | ".join(tail) + ")"
         return ""
 
+    def pause(self) -> None:
+        """SIGSTOP: the process (group) freezes with its sockets open, as in a long GC pause."""
+        if self.running and not self.paused:
+            self._signal(signal.SIGSTOP)
+            self.paused = True
+
+    def resume(self) -> None:
+        """SIGCONT: a paused process runs on from where it stopped."""
+        if self.running and self.paused:
+            self._signal(signal.SIGCONT)
+        self.paused = False
+
     async def terminate(self, grace: float = 3.0) -> int | None:
-        """SIGTERM, then SIGKILL after `grace` seconds; returns the exit code."""
+        """SIGTERM, then SIGKILL after `grace` seconds; returns the exit code.
+
+        A paused process is continued first: a stopped process would hold the SIGTERM until the grace
+        ran out, and never get its graceful stop.
+        """
         if not self.proc:
             return None
         if self.proc.returncode is None:
+            self.resume()
             self._signal(signal.SIGTERM)
             try:
                 await asyncio.wait_for(self.proc.wait(), grace)
@@ -146,6 +164,7 @@ class ManagedProcess:
         if self.proc.returncode is None:
             self._signal(signal.SIGKILL)
             await self.proc.wait()
+        self.paused = False
         _LIVE.pop(self.proc.pid, None)
         return self.proc.returncode
 
@@ -195,6 +214,8 @@ def stop_all() -> None:
     for pid in list(_LIVE):
         _REAPED_BY_STOP_ALL.add(pid)
         try:
+            # SIGKILL ends a stopped process too; SIGCONT first lets nothing stay frozen if it does not.
+            os.killpg(pid, signal.SIGCONT)
             os.killpg(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
@@ -228,13 +249,13 @@ def python_module_argv(module: str, *args: str) -> list[str]:
 async def start_reference_server(port: int, db: str, profile: str = "baseline", *, host: str = "127.0.0.1",
                                  mutant: str | None = None, extra: Sequence[str] = (),
                                  log_path: str | os.PathLike[str] | None = None,
-                                 ready_timeout: float = 10.0) -> ManagedProcess:
+                                 ready_timeout: float = 10.0, name: str = "") -> ManagedProcess:
     """Start `python -m reference_server` and wait until its health endpoint answers."""
     argv = python_module_argv("reference_server", "--host", host, "--port", str(port), "--db", db,
                               "--profile", profile, *extra)
     if mutant:
         argv += ["--mutant", mutant, "--i-know-this-breaks-delivery"]
-    proc = ManagedProcess(f"reference server ({profile})", argv, log_path=log_path)
+    proc = ManagedProcess(f"reference server {name + ' ' if name else ''}({profile})", argv, log_path=log_path)
     await proc.start()
     try:
         await proc.wait_http(f"http://{host}:{port}/health", timeout=ready_timeout)

@@ -181,7 +181,12 @@ async def chat_server(chaos_topology: Topology) -> ServerHandle:
     The reference server by default (profile, storage and mutant from the `chaos` marker and
     `--chaos-db`); its history events (start, crash, stop) go to the test's run folder.
     """
-    return await chaos_topology.start_server()
+    from harness.target import ServerHandle as OneServer
+
+    server = await chaos_topology.start_server()
+    if not isinstance(server, OneServer):
+        raise pytest.UsageError("chat_server is one server; a target with several nodes runs through run_scenario")
+    return server
 
 
 @dataclass(frozen=True)

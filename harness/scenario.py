@@ -40,6 +40,14 @@ class Target:
     url: str | None = None
     ready: dict[str, Any] = field(default_factory=dict)
     sqlite_path: str | None = None
+    nodes: int = 1
+    """Reference server: processes sharing broadcasts through Redis (docs/multinode.md)."""
+    failover: str = "next"
+    """Where a client goes when its home node is down: `next`, `random` or `sticky-wait`."""
+
+    @property
+    def node_names(self) -> list[str]:
+        return [f"n{i}" for i in range(1, self.nodes + 1)] if self.nodes > 1 else []
 
 
 RetryMode = Literal["none", "queue", "manual"]
@@ -135,10 +143,14 @@ class Scenario:
         data["clients"] = self.clients.to_dict()
         data["expectations"] = self.expectations.to_dict()
         if self.target.kind == "reference":
-            data["target"] = {k: data["target"][k] for k in ("kind", "profile", "switches", "mutant", "storage")}
+            keys = ["kind", "profile", "switches", "mutant", "storage"]
+            if self.target.nodes > 1:
+                keys += ["nodes", "failover"]
+            data["target"] = {k: data["target"][k] for k in keys}
         else:
             data["target"] = {k: v for k, v in data["target"].items()
-                              if k not in ("profile", "switches", "mutant", "storage") and v not in (None, {}, [])}
+                              if k not in ("profile", "switches", "mutant", "storage", "nodes", "failover")
+                              and v not in (None, {}, [])}
         if not self.description:
             data.pop("description")
         return data
@@ -234,6 +246,8 @@ def resolve(data: dict[str, Any], seed: int | None = None, source: str = "scenar
     rng = random.Random(seed)
 
     target = Target(**data.get("target", {}))
+    if target.nodes > 1 and target.kind != "reference":
+        raise ScenarioError(f"{source}: field target.nodes: several nodes are built for the reference server")
     if target.kind == "external" and not target.sqlite_path:
         raise ScenarioError(f"{source}: field target.sqlite_path: an external target must say where it stores "
                             f"its messages (the checker compares them with what clients saw); "
@@ -268,11 +282,21 @@ def _resolve_fault(raw: dict[str, Any], index: int, rng: random.Random, clients:
     name = raw["kind"]
     fault_kind = kind(name)
     where = f"{source}: field faults.{index}"
-    default_target = "c1" if fault_kind.acts_on == "client" else fault_kind.acts_on
+    nodes = target.node_names
+    default_target = {"client": "c1", "node": "n1"}.get(fault_kind.acts_on, fault_kind.acts_on)
     fault_target = raw.get("target", default_target)
+    if fault_kind.acts_on in ("node", "redis") and not nodes:
+        raise ScenarioError(f"{where}: {name} needs several server nodes (target.nodes: 2 or more)")
+    if fault_kind.acts_on == "server" and nodes:
+        raise ScenarioError(f"{where}: {name} acts on a single server; with target.nodes use node_crash or "
+                            f"node_restart on one node (n1 ... {nodes[-1]})")
     if fault_target == "any":
-        fault_target = rng.choice(clients.slots)
-    if fault_kind.acts_on == "client":
+        fault_target = rng.choice(nodes if fault_kind.acts_on == "node" else clients.slots)
+    if fault_kind.acts_on == "node":
+        if fault_target not in nodes and not (fault_target == "all" and fault_kind.targets_all):
+            raise ScenarioError(f"{where}.target: {name} needs a node ({', '.join(nodes)}"
+                                f"{', all' if fault_kind.targets_all else ''}), not {fault_target!r}")
+    elif fault_kind.acts_on == "client":
         if fault_target not in clients.slots and not (fault_target == "all" and fault_kind.targets_all):
             raise ScenarioError(f"{where}.target: {name} needs a client ({', '.join(clients.slots)}"
                                 f"{', all' if fault_kind.targets_all else ''}), not {fault_target!r}")

@@ -1,5 +1,9 @@
 """The processes and connections of one run: database, server, proxy links and client pages.
 
+With `target.nodes` > 1 the server is several reference-server nodes sharing the database and a Redis
+(`harness.redis`), each node reaching Redis through two proxy links of its own (publish, subscribe), and
+each client's link pointing at the node `harness.routing.Router` gives it (docs/multinode.md).
+
 `Topology` owns everything a run starts, on one `AsyncExitStack`, so it always comes down in reverse order
 (the runner and the pytest fixtures both build runs from it). Process management itself (spawning, PIDs,
 stopping at exit) is `harness.processes`.
@@ -21,8 +25,13 @@ from harness.errors import BackendUnavailableError
 from harness.history import HistoryWriter
 from harness.nemesis import NemesisContext
 from harness.processes import free_port
+from harness.redis import RedisServer
+from harness.routing import Router
 from harness.scenario import Scenario
-from harness.target import ServerHandle
+from harness.target import NodeGroup, ServerHandle
+
+NODE_SQLITE_BUSY_TIMEOUT = 1.0
+"""Seconds a node's SQLite write waits for the lock another node holds."""
 
 
 def client_seed(scenario: Scenario, index: int) -> int:
@@ -44,7 +53,13 @@ class Topology:
         self.history = history
         self.stack = contextlib.AsyncExitStack()
         self.backend: Any = None
-        self.server: ServerHandle | None = None
+        self.server: ServerHandle | NodeGroup | None = None
+        self.nodes: dict[str, ServerHandle] = {}
+        """n1, n2, ... when the target has several nodes; empty for one server."""
+        self.redis: RedisServer | None = None
+        self.redis_links: dict[str, tuple[str, str]] = {}
+        """node -> (publish link, subscribe link): the proxies between it and Redis"""
+        self.router: Router | None = None
         self.links: dict[str, str] = {}
         """client slot -> proxy name"""
         self.listen: dict[str, str] = {}
@@ -65,10 +80,12 @@ class Topology:
         self.backend = await start_proxy_backend(s.proxy, seed=s.seed, in_process=True)
         self.stack.push_async_callback(self.backend.stop)
 
-    async def start_server(self) -> ServerHandle:
+    async def start_server(self) -> ServerHandle | NodeGroup:
         """Create the database (and its proxy link for PostgreSQL), then start the server and wait for it."""
         s = self.scenario
         await self._database()
+        if s.target.nodes > 1:
+            return await self._start_nodes()
         self.server = ServerHandle(s.target, free_port(), self.db_url, self.run_dir, self.history)
         if s.target.kind == "external" and self.server.sqlite_path:
             self.rows_url = sqlite_url(self.server.sqlite_path)
@@ -76,12 +93,47 @@ class Topology:
         await self.server.start()
         return self.server
 
+    async def _start_nodes(self) -> NodeGroup:
+        """Redis, two Redis links per node, then every node; a client's node is the router's."""
+        s = self.scenario
+        restarts = any(f.kind == "redis_restart" for f in s.faults)
+        self.redis = RedisServer(self.run_dir, self.prefix, own=restarts)
+        await self.redis.start()
+        self.stack.push_async_callback(self.redis.stop)
+        for i in range(1, s.target.nodes + 1):
+            node = f"n{i}"
+            publish, subscribe = f"{self.prefix}-{node}-redis", f"{self.prefix}-{node}-redis-sub"
+            pub_at = await self._create_proxy(publish, self.redis.address)
+            sub_at = await self._create_proxy(subscribe, self.redis.address)
+            self.redis_links[node] = (publish, subscribe)
+            args = ["--node", node, "--redis", self.redis.url_at(pub_at), "--redis-subscribe",
+                    self.redis.url_at(sub_at), "--redis-channel", self.redis.channel]
+            if s.target.storage == "sqlite" and "--db-busy-timeout" not in s.target.switches:
+                # Several processes write one SQLite file; the single server's 50 ms wait for the lock
+                # would turn their contention into failed stores that no fault caused.
+                args += ["--db-busy-timeout", str(NODE_SQLITE_BUSY_TIMEOUT)]
+            self.nodes[node] = ServerHandle(s.target, free_port(), self.db_url, self.run_dir, self.history,
+                                            node=node, node_args=args)
+        group = NodeGroup(self.nodes)
+        self.server = group
+        self.stack.push_async_callback(self._stop_server)
+        await group.start()
+        self.router = Router(list(self.nodes), s.clients.slots, failover=s.target.failover, seed=s.seed,
+                             repoint=self._repoint, history=self.history)
+        self.history.annotate = self.router.observe
+        self.stack.push_async_callback(self.router.close)
+        return group
+
+    async def _repoint(self, slot: str, node: str) -> None:
+        await self.backend.control.update_proxy(self.links[slot], upstream=f"127.0.0.1:{self.nodes[node].port}")
+
     async def start_links(self) -> None:
-        """One proxy per client, in front of the server, on an ephemeral port."""
+        """One proxy per client, in front of the server (its node's, with several), on an ephemeral port."""
         assert self.server is not None
         for slot in self.scenario.clients.slots:
             name = f"{self.prefix}-{slot}"
-            self.listen[slot] = await self._create_proxy(name, f"127.0.0.1:{self.server.port}")
+            port = self.nodes[self.router.node_of(slot)].port if self.router else self.server.port
+            self.listen[slot] = await self._create_proxy(name, f"127.0.0.1:{port}")
             self.links[slot] = name
 
     async def _create_proxy(self, name: str, upstream: str) -> str:
@@ -149,4 +201,5 @@ class Topology:
             history=self.history, proxies=self.backend.control, links=self.links, drivers=self.drivers,
             server=self.server, storage="postgres" if self.db_link else "sqlite",
             sqlite_path=self.server.sqlite_path, db_link=self.db_link,
-            frame_toxics=self.backend.kind == "embedded", lock_sqlite=hold_sqlite_lock)
+            frame_toxics=self.backend.kind == "embedded", lock_sqlite=hold_sqlite_lock,
+            nodes=self.nodes, redis=self.redis, redis_links=self.redis_links, router=self.router)

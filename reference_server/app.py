@@ -69,23 +69,41 @@ async def serve(config: ServerConfig, recovery: ModuleType | None = None) -> Non
     except StorageError as exc:
         raise BackendUnavailableError(f"database {storage.describe()} is not usable: {exc}") from None
     try:
+        manager = _cluster_manager(config)
         sio = socketio.AsyncServer(
             async_mode="aiohttp", ping_interval=engineio_ping_interval(config.ping_interval),
             ping_timeout=config.ping_timeout,
-            max_http_buffer_size=max(1_000_000, 2 * config.max_content_bytes + 4096))
+            max_http_buffer_size=max(1_000_000, 2 * config.max_content_bytes + 4096),
+            client_manager=None if recovery is not None else manager)
         is_recovered = None
         if recovery is not None:
             recovery.install_recovery(sio, max_disconnection_duration=config.max_disconnection_duration,
-                                      skip_middlewares=not config.csr_run_middlewares)
+                                      skip_middlewares=not config.csr_run_middlewares, manager=manager)
             is_recovered = lambda sid: recovery.is_recovered(sio, sid)  # noqa: E731
         chat = ChatServer(sio, storage, config.switches, mutant=config.mutant,
                           max_content_bytes=config.max_content_bytes, rate_limit=config.rate_limit,
                           rate_burst=config.rate_burst, is_recovered=is_recovered)
         await chat.start()
+        if manager is not None:
+            # python-socketio subscribes on the first connection; a node must hear the channel from the
+            # start, so that its packet log (CSR) and its readiness do not depend on having clients.
+            sio.manager_initialized = True
+            sio.manager.initialize()
         app = build_app(sio, config, storage.describe())
         await _run_until(stop, app, sio, config)
     finally:
         await storage.close()
+
+
+def _cluster_manager(config: ServerConfig) -> socketio.AsyncManager | None:
+    if config.redis_url is None:
+        return None
+    from reference_server.cluster import RedisSettings, build_manager
+
+    settings = RedisSettings(url=config.redis_url, subscribe_url=config.redis_subscribe_url or config.redis_url,
+                             channel=config.redis_channel, session_store=config.session_store)
+    return build_manager(settings, csr=config.switches.csr,
+                         max_disconnection_duration=config.max_disconnection_duration)
 
 
 def build_app(sio: socketio.AsyncServer, config: ServerConfig, db_description: str) -> web.Application:
@@ -98,6 +116,9 @@ def build_app(sio: socketio.AsyncServer, config: ServerConfig, db_description: s
         "mutant": config.mutant.name if config.mutant else None,
         "db": db_description,
         "pid": os.getpid(),
+        "node": config.node,
+        "redis": config.redis_url is not None,
+        "session_store": config.session_store if config.redis_url else "memory",
     }
 
     async def health_route(request: web.Request) -> web.Response:
@@ -146,6 +167,14 @@ async def _run_until(stop: asyncio.Event, app: web.Application, sio: socketio.As
 
 
 async def _stop(runner: web.AppRunner, sio: socketio.AsyncServer) -> None:
+    save_sessions = getattr(sio.manager, "save_sessions", None)
+    if save_sessions is not None:
+        # Sessions shared through Redis are written before the connections close: a client reconnects to
+        # another node within a reconnection delay, and must find its session there.
+        try:
+            await asyncio.wait_for(save_sessions(), SHUTDOWN_BUDGET / 4)
+        except TimeoutError:
+            log.warning("not every session was saved to Redis before the stop")
     if sio.eio.sockets:
         # Peers that left by cutting TCP never complete the close handshake; a stop should not wait on them.
         try:

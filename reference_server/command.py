@@ -71,6 +71,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     csr.add_argument("--csr-run-middlewares", action="store_true",
                      help="run the connect handler's checks on a recovered socket too "
                           "(socket.io's skipMiddlewares: false)")
+    cluster = parser.add_argument_group("several nodes (docs/multinode.md)")
+    cluster.add_argument("--node", default="", metavar="NAME", help="this node's name, shown in /health")
+    cluster.add_argument("--redis", metavar="URL",
+                         help="share broadcasts with other nodes through Redis (python-socketio's "
+                              "AsyncRedisManager), e.g. redis://127.0.0.1:6379/0")
+    cluster.add_argument("--redis-subscribe", metavar="URL",
+                         help="reach Redis at another address for the subscription only (default: --redis)")
+    cluster.add_argument("--redis-channel", default="socketio", metavar="NAME",
+                         help="the pub/sub channel, the same on every node (default %(default)s)")
+    cluster.add_argument("--session-store", default="memory", choices=["memory", "redis"],
+                         help="where CSR keeps a dropped session: this node's memory, or Redis so that "
+                              "another node can restore it (default %(default)s)")
     parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                         help="server log level on stderr (default %(default)s)")
 
@@ -110,6 +122,8 @@ def build_config(args: argparse.Namespace) -> ServerConfig:
                     "ping_interval", "ping_timeout", "max_disconnection_duration")
     if args.rate_limit < 0:
         raise ServerUsageError("--rate-limit must be 0 (no limit) or positive")
+    if (args.redis_subscribe or args.session_store != "memory") and not args.redis:
+        raise ServerUsageError("--redis-subscribe and --session-store redis need --redis URL")
     if not 0 <= args.port <= 65535:
         raise ServerUsageError(f"--port {args.port} is not a TCP port (0-65535)")
     return ServerConfig(
@@ -118,7 +132,9 @@ def build_config(args: argparse.Namespace) -> ServerConfig:
         max_content_bytes=args.max_content_bytes, rate_limit=args.rate_limit, rate_burst=args.rate_burst,
         max_disconnection_duration=args.max_disconnection_duration,
         csr_run_middlewares=args.csr_run_middlewares, ping_interval=args.ping_interval,
-        ping_timeout=args.ping_timeout)
+        ping_timeout=args.ping_timeout, node=args.node, redis_url=args.redis,
+        redis_subscribe_url=args.redis_subscribe or args.redis, redis_channel=args.redis_channel,
+        session_store=args.session_store)
 
 
 def _check_positive(args: argparse.Namespace, *names: str) -> None:

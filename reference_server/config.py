@@ -27,3 +27,10 @@ class ServerConfig:
     csr_run_middlewares: bool = False
     ping_interval: float = 25.0
     ping_timeout: float = 20.0
+    node: str = ""
+    """This process's name among several nodes (in /health and the log), empty on its own."""
+    redis_url: str | None = None
+    """Share broadcasts with other nodes through Redis (reference_server.cluster); None: one node."""
+    redis_subscribe_url: str | None = None
+    redis_channel: str = "socketio"
+    session_store: str = "memory"

@@ -34,7 +34,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,6 +114,9 @@ class PacketLog:
     def __len__(self) -> int:
         return len(self._packets)
 
+    def __iter__(self) -> Iterator[StoredPacket]:
+        return iter(self._packets)
+
     def append(self, offset: str, emitted_at: float, rooms: frozenset[str] | None,
                excluded: frozenset[str], data: list[Any]) -> None:
         self._packets.append(StoredPacket(self._next_seq, offset, emitted_at, rooms, excluded, data))
@@ -144,6 +147,9 @@ class Session:
     data: Any
     """The socket's python-socketio user session (`sio.session(sid)`), socket.io's `socket.data`."""
     disconnected_at: float
+    tail: tuple[str, ...] = ()
+    """The last offsets of its node's log when it dropped, in that node's order; set only where
+    sessions move between nodes (reference_server.cluster), whose logs order events differently."""
 
 
 def _args_of(data: Any) -> list[Any]:
@@ -176,8 +182,10 @@ class RecoveryManager(socketio.AsyncManager):
 
     def __init__(self, *, max_disconnection_duration: float, max_packets: int = DEFAULT_MAX_PACKETS,
                  max_sessions: int = DEFAULT_MAX_SESSIONS,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        super().__init__()
+                 clock: Callable[[], float] = time.monotonic, **manager_options: Any) -> None:
+        # `manager_options` reach the next manager in the MRO (reference_server.cluster puts a Redis
+        # manager there); the plain in-memory manager takes none.
+        super().__init__(**manager_options)
         self.max_disconnection_duration = max_disconnection_duration
         self.max_packets = max_packets
         self.max_sessions = max_sessions
@@ -264,7 +272,7 @@ class RecoveryManager(socketio.AsyncManager):
             return None  # the connection closed while its CONNECT was on the way: keep the session
         # From here to the last room joined nothing awaits: no event can be stored in between.
         log.prune(now, self.max_disconnection_duration, self.max_packets)
-        after = log.after(offset)
+        after = self.missed_after(log, offset, session)
         if after is None:
             return None
         del self._sessions[pid]
@@ -286,13 +294,18 @@ class RecoveryManager(socketio.AsyncManager):
                 packet.EVENT, namespace=namespace, data=data))
         return sid
 
-    async def persist(self, eio_sid: str) -> None:
-        """Keep the sessions of every namespace the dropped engine connection `eio_sid` was in."""
+    def missed_after(self, log: PacketLog, offset: str, session: Session) -> Iterable[StoredPacket] | None:
+        """What a session whose last event was `offset` has not had, or None when `offset` is not held."""
+        return log.after(offset)
+
+    async def persist(self, eio_sid: str) -> list[Session]:
+        """Keep the sessions of every namespace the dropped engine connection `eio_sid` was in; returns them."""
         now = self._clock()
         try:
             eio_session = await self.server.eio.get_session(eio_sid)
         except KeyError:
             eio_session = {}
+        kept = []
         for namespace in list(self.get_namespaces()):
             sid = self.sid_from_eio_sid(eio_sid, namespace)
             pid = self.pid_of(sid, namespace) if sid else None
@@ -300,8 +313,10 @@ class RecoveryManager(socketio.AsyncManager):
                 continue
             rooms = [r for r in self.get_rooms(sid, namespace) if r != sid]
             self._sessions.pop(pid, None)
-            self._sessions[pid] = Session(sid, pid, namespace, rooms, eio_session.get(namespace), now)
+            self._sessions[pid] = session = Session(sid, pid, namespace, rooms, eio_session.get(namespace), now)
+            kept.append(session)
         self._prune_sessions(now)
+        return kept
 
     async def disconnect(self, sid: str, namespace: str, **kwargs: Any) -> None:
         await super().disconnect(sid, namespace, **kwargs)
@@ -330,7 +345,7 @@ def split_auth(data: Any) -> tuple[Any, str | None, str | None]:
 
 def install_recovery(sio: socketio.AsyncServer, *, max_disconnection_duration: float = 120.0,
                      skip_middlewares: bool = True, max_packets: int = DEFAULT_MAX_PACKETS,
-                     max_sessions: int = DEFAULT_MAX_SESSIONS) -> None:
+                     max_sessions: int = DEFAULT_MAX_SESSIONS, manager: RecoveryManager | None = None) -> None:
     """Turn on connection state recovery on `sio`, before it accepts its first connection.
 
     `skip_middlewares=True` (socket.io's default): on a successful recovery the app's `connect`
@@ -338,6 +353,8 @@ def install_recovery(sio: socketio.AsyncServer, *, max_disconnection_duration: f
     checks auth). `False`: it is called as usual, `is_recovered(sio, sid)` is True inside it, and
     returning False refuses the recovered connection like any other.
     The auth the connect handler receives never contains `pid` or `offset`.
+    `manager` replaces the in-memory RecoveryManager built from the limits (several nodes over Redis:
+    reference_server.cluster.SharedRecoveryManager, built with its own limits).
     """
     if type(sio.manager) is not socketio.AsyncManager:
         raise TypeError(f"connection state recovery needs the default in-memory client manager, "
@@ -348,8 +365,9 @@ def install_recovery(sio: socketio.AsyncServer, *, max_disconnection_duration: f
     if max_disconnection_duration <= 0 or max_packets < 1 or max_sessions < 1:
         raise ValueError("max_disconnection_duration must be > 0, max_packets and max_sessions >= 1")
 
-    manager = RecoveryManager(max_disconnection_duration=max_disconnection_duration,
-                              max_packets=max_packets, max_sessions=max_sessions)
+    if manager is None:
+        manager = RecoveryManager(max_disconnection_duration=max_disconnection_duration,
+                                  max_packets=max_packets, max_sessions=max_sessions)
     sio.manager = manager
     manager.set_server(sio)
 

@@ -82,6 +82,10 @@ class Storage(ABC):
         """The database URL without secrets, for logs and the health endpoint."""
 
 
+SETUP_TIMEOUT = 5.0
+"""Seconds the schema setup waits for a SQLite lock held by another process."""
+
+
 class SQLiteStorage(Storage):
     """A SQLite file through aiosqlite, in WAL mode.
 
@@ -101,9 +105,10 @@ class SQLiteStorage(Storage):
 
         # The schema is made on a plain sqlite3 connection first: it runs once before the server listens,
         # and a file that cannot be opened fails here cleanly (aiosqlite leaves its worker thread
-        # behind when its own connect fails).
+        # behind when its own connect fails). It may wait longer than a write: several nodes starting on
+        # one fresh file race to create the schema, and the loser must wait, not fail.
         try:
-            setup = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
+            setup = sqlite3.connect(self.path, timeout=max(self.busy_timeout, SETUP_TIMEOUT), isolation_level=None)
             try:
                 setup.execute("PRAGMA journal_mode=WAL")
                 setup.execute(SQLITE_SCHEMA)

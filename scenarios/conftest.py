@@ -130,6 +130,8 @@ def run_cell(run_data: Callable[..., Awaitable[RunResult]], chaos_storage: str,
                 pytest.skip(f"the external target claims the {claimed} step; this cell is {profile}'s")
             if storage != "sqlite":
                 pytest.skip("an external target brings its own storage (read through target.sqlite_path)")
+            if FAMILIES[family].multinode:
+                pytest.skip("a multi-node cell runs several reference-server nodes (docs/multinode.md)")
             data["target"] = target
         result = await run_data(data, storage=storage, frames=FAMILIES[family].needs_frames(profile))
         expected = EXPECTED[(family, profile)]
@@ -146,6 +148,7 @@ def run_cell(run_data: Callable[..., Awaitable[RunResult]], chaos_storage: str,
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "storage(name): a cell pinned to one storage; under --chaos-db both "
                                        "it is collected once, with that storage")
+    config.addinivalue_line("markers", "multinode: several server nodes over Redis (docs/multinode.md)")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

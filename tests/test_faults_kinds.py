@@ -25,6 +25,16 @@ from harness.scenario import resolve, schema, validate
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMES = list(KINDS)
+DEFAULT_TARGET = {"client": "c1", "node": "n1"}
+"""The target a kind resolves to when the scenario names none (node kinds: the first node)."""
+
+
+def _scenario(name: str, **fault: Any) -> dict[str, Any]:
+    """A one-fault scenario; node and Redis kinds need a target with several nodes."""
+    data: dict[str, Any] = {"name": "t", "seed": 1, "faults": [{"kind": name, **fault}]}
+    if kind(name).acts_on in ("node", "redis"):
+        data["target"] = {"kind": "reference", "nodes": 2}
+    return data
 
 
 def test_the_schema_enum_is_the_registry() -> None:
@@ -36,8 +46,8 @@ def test_the_schema_enum_is_the_registry() -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_every_kind_resolves_with_its_defaults(name: str) -> None:
     k = kind(name)
-    (fault,) = resolve({"name": "t", "seed": 1, "faults": [{"kind": name}]}).faults
-    assert fault.target == ("c1" if k.acts_on == "client" else k.acts_on)
+    (fault,) = resolve(_scenario(name)).faults
+    assert fault.target == DEFAULT_TARGET.get(k.acts_on, k.acts_on)
     assert fault.duration == k.duration
     assert type(k).start is not FaultKind.start, f"{name} cannot be started"
 
@@ -46,7 +56,7 @@ def test_every_kind_resolves_with_its_defaults(name: str) -> None:
 def test_every_kind_has_a_timeline_lane(name: str) -> None:
     lanes = ["c1", "c2", timeline.SERVER, timeline.DATABASE, timeline.PROXY]
     expected = {"client": ["c1"], "server": [timeline.SERVER], "database": [timeline.DATABASE]}
-    target = "c1" if kind(name).acts_on == "client" else kind(name).acts_on
+    target = DEFAULT_TARGET.get(kind(name).acts_on, kind(name).acts_on)
     assert timeline._fault_lanes(name, target, lanes) == expected[kind(name).lane]
 
 
@@ -61,7 +71,7 @@ def test_every_kind_is_documented(name: str) -> None:
 def test_every_kind_strategy_draws_a_valid_fault(data: st.DataObject, name: str) -> None:
     drawn = data.draw(kind(name).strategy(1.0))
     assert set(drawn) <= {"duration", "params"}
-    scenario = {"name": "t", "seed": 1, "faults": [{"kind": name, **drawn}]}
+    scenario = _scenario(name, **drawn)
     validate(scenario)
     (fault,) = resolve(scenario).faults
     assert fault.duration is None or fault.duration <= 1.0

@@ -1,9 +1,10 @@
 """`sio-harness matrix` and `pytest scenarios/` decide every cell alike, by construction.
 
 Both run the cell of `harness.guarantees` and decide it with `harness.outcome.decide` over the resolved
-scenario's expectations. This test derives, for each of the 45 cells, the expectations the matrix's way
-(`commands.matrix.cell_scenario`) and the suite's way (`scenarios/conftest.py`'s `suite_scenario`), and
-the decision over crafted verdicts both ways; no cell is run.
+scenario's expectations. This test derives, for each of the 80 cells (45 on one node, 35 on two), the
+expectations the matrix's way (`commands.matrix.cell_scenario`) and the suite's way
+(`scenarios/conftest.py`'s `suite_scenario`), and the decision over crafted verdicts both ways; no cell
+is run.
 """
 
 from __future__ import annotations
@@ -84,4 +85,4 @@ def test_matrix_and_suite_decide_the_cell_alike(family: str, profile: str) -> No
 
 
 def test_the_cells_are_all_there() -> None:
-    assert len(EXPECTED) == 45
+    assert len(EXPECTED) == 45 + 35, "9 single-node and 7 multi-node families x 5 steps"

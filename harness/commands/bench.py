@@ -25,6 +25,7 @@ BENCHMARKS = {
     "load": "20 clients broadcasting through the embedded proxy with history on, vs without the proxy",
     "memory": "peak RSS of the harness during a run that records about 1,000,000 events",
     "suite": "wall time of `pytest scenarios/`, serially and with -n 2",
+    "multinode": "a run on 3 nodes over Redis (60 clients x 50 messages) against the same on one node",
 }
 QUICK_PROXY = ["--pings", "200", "--mbytes", "10"]
 

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
 
-Acts = Literal["client", "server", "db"]
-"""What a kind acts on: a client's link or page (`cN`, or `all` where allowed), the server, the database."""
+Acts = Literal["client", "server", "db", "node", "redis"]
+"""What a kind acts on: a client's link or page (`cN`, or `all` where allowed), the server, the database,
+one node of several (`nN`, or `all` where allowed), the nodes' Redis."""
 
 Lane = Literal["client", "server", "database"]
 """The timeline lane a fault is shaded on: the target client's lanes, the server's, the database's."""
@@ -47,6 +48,30 @@ class ServerControl(Protocol):
     async def stop(self) -> None: ...
     async def start(self) -> None: ...
     async def ensure_running(self) -> None: ...
+
+
+class NodeControl(ServerControl, Protocol):
+    """One node of several (`harness.target.ServerHandle` with a node name)."""
+
+    async def pause(self) -> None: ...
+    async def resume(self) -> None: ...
+
+
+class RedisControl(Protocol):
+    """The Redis the nodes share (`harness.redis.RedisServer`)."""
+
+    @property
+    def restartable(self) -> bool:
+        """False for an existing Redis at REDIS_URL, which the harness never stops."""
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+class RouterControl(Protocol):
+    """The harness's balancer (`harness.routing.Router`): a node fault tells it its node is down or back."""
+
+    async def node_down(self, node: str) -> None: ...
+    async def node_up(self, node: str) -> None: ...
 
 
 class ProxyControl(Protocol):
@@ -94,6 +119,16 @@ class FaultContext(Protocol):
         """False when the proxy backend cannot parse frames (the real Toxiproxy)."""
     @property
     def lock_sqlite(self) -> Callable[[Path], contextlib.AbstractAsyncContextManager[Any]] | None: ...
+    @property
+    def nodes(self) -> Mapping[str, NodeControl]:
+        """n1, n2, ... with several nodes; empty for one server"""
+    @property
+    def redis(self) -> RedisControl | None: ...
+    @property
+    def redis_links(self) -> Mapping[str, tuple[str, str]]:
+        """node -> (name of its publish link to Redis, name of its subscribe link)"""
+    @property
+    def router(self) -> RouterControl | None: ...
 
 
 def links(ctx: FaultContext, fault: Fault) -> list[str]:

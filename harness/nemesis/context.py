@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.clients.base import ClientDriver
-from harness.faults.base import ProxyControl, ServerControl
+from harness.faults.base import NodeControl, ProxyControl, RedisControl, RouterControl, ServerControl
 from harness.history import HistoryWriter
 
 
@@ -30,3 +30,9 @@ class NemesisContext:
     frame_toxics: bool = True
     """False when the proxy backend cannot parse frames (the real Toxiproxy)."""
     lock_sqlite: Callable[[Path], contextlib.AbstractAsyncContextManager[Any]] | None = None
+    nodes: Mapping[str, NodeControl] = field(default_factory=dict)
+    """n1, n2, ... with several nodes (docs/multinode.md); empty for one server"""
+    redis: RedisControl | None = None
+    redis_links: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    """node -> (publish link, subscribe link)"""
+    router: RouterControl | None = None

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 from markupsafe import Markup
 
+from harness.checkers.nodes import per_node
 from harness.checkers.verdict import CLIENT_TO_SERVER, GUARANTEES, SERVER_TO_CLIENT, Verdict
 from harness.history import read_history
 from harness.outcome import Outcome
@@ -45,6 +46,7 @@ def render(run_dir: Path, verdict: Verdict, scenario: dict[str, Any] | None, out
     meta = _read_json(folder.run)
     history = folder.history
     tl = timeline.build(read_history(history), verdict) if history.is_file() else None
+    nodes = per_node(read_history(history), verdict) if history.is_file() and tl and _multinode(scenario) else None
     return render_template(
         "report.html",
         name=str((scenario or {}).get("name") or run_id), run_id=run_id, scenario=scenario, meta=meta,
@@ -62,7 +64,12 @@ def render(run_dir: Path, verdict: Verdict, scenario: dict[str, Any] | None, out
                 for k, t in (("ack", "send -> ack"), ("delivery", "send -> delivered")) if k in verdict.histograms],
         scenario_json=_pretty(scenario), meta_json=_pretty(meta),
         history_name=RunFolder.HISTORY, verdict_name=RunFolder.VERDICT, scenario_name=RunFolder.SCENARIO,
-        run_name=RunFolder.RUN)
+        run_name=RunFolder.RUN, nodes=nodes)
+
+
+def _multinode(scenario: dict[str, Any] | None) -> bool:
+    # Only runs on several nodes name a node on their connects; others need no second pass.
+    return bool(scenario) and int((scenario or {}).get("target", {}).get("nodes", 1) or 1) > 1
 
 
 def _what_was_expected(verdict: Verdict) -> str:
