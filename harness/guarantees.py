@@ -24,6 +24,17 @@ from harness.steps import ACKING, PROMISES, STEPS
 
 _AFTER_6 = {"after_sends": {"client": "c1", "n": 6}}
 
+DURABLE = "exactly-once-durable"
+"""The matrix's sixth row: the exactly-once server with the page that survives a reload
+(`reference_server/static/durable.html`: outbox, counter and offset in localStorage), in a real browser."""
+ROWS = (*STEPS, DURABLE)
+"""The rows of the matrix: the tutorial's five steps, then the fix of the page-refresh finding."""
+
+
+def row_step(row: str) -> str:
+    """The tutorial step (server profile and client preset) a matrix row runs."""
+    return "exactly-once" if row == DURABLE else row
+
 
 @dataclass(frozen=True)
 class Family:
@@ -43,7 +54,7 @@ class Family:
         return self.nodes > 1
 
     def faults_for(self, profile: str) -> list[dict[str, Any]]:
-        chosen = self.faults if profile in ACKING or self.faults_without_acks is None \
+        chosen = self.faults if row_step(profile) in ACKING or self.faults_without_acks is None \
             else self.faults_without_acks
         return copy.deepcopy(list(chosen))
 
@@ -140,7 +151,7 @@ server broadcasts only committed rows."""
 
 def _e(profile: str, claim: str, *, finds: dict[str, int] | None = None, absent: str = "",
        holds: str | None = None, finding: str = "") -> Expected:
-    guarantees = ([holds] if holds else list(PROMISES[profile])) + list(ALWAYS)
+    guarantees = ([holds] if holds else list(PROMISES[row_step(profile)])) + list(ALWAYS)
     return Expected(tuple(guarantees), dict(finds or {}), tuple(absent.split()), claim, finding)
 
 
@@ -325,21 +336,35 @@ for _p in STEPS[1:]:
                 "disconnects, so neither CSR nor the replay runs; only the per-node breakdown names the node")
 
 
+for _family in FAMILIES:
+    _exact = EXPECTED[(_family, "exactly-once")]
+    EXPECTED[(_family, DURABLE)] = _exact if _family != "page_refresh" else _e(
+        DURABLE, "the page keeps its outbox in localStorage and sends it again after the reload, with the "
+                 "same clientOffsets: nothing abandoned, nothing stored twice", absent="abandoned")
+
+
 def cell_data(family: str, profile: str, *, storage: str = "sqlite") -> dict[str, Any]:
-    """The scenario of one cell, as data (so the pytest plugin's options can still override it)."""
+    """The scenario of one cell, as data (so the pytest plugin's options can still override it).
+
+    `profile` is a matrix row: a tutorial step, or `DURABLE` (the exactly-once step with the durable page,
+    which only the browser driver plays).
+    """
     fam = FAMILIES[family]
     exp = EXPECTED[(family, profile)]
-    target: dict[str, Any] = {"kind": "reference", "profile": profile, "storage": storage,
+    target: dict[str, Any] = {"kind": "reference", "profile": row_step(profile), "storage": storage,
                               "switches": list(fam.switches)}
     if fam.multinode:
         target.update(nodes=fam.nodes, failover="next")
+    clients: dict[str, Any] = {"count": 4 if fam.multinode else 2}
+    if profile == DURABLE:
+        clients.update(driver="browser", page="exactly-once-durable")
     return {
         "name": f"cell-{family}-{profile}",
         "description": f"{profile} under {fam.title}",
         "seed": 1,
         "target": target,
         "proxy": "embedded",
-        "clients": {"count": 4 if fam.multinode else 2},
+        "clients": clients,
         "workload": {"messages": 20, "rate": 40},
         "faults": fam.faults_for(profile),
         # `absent` too: the whole expectation is the scenario's, so `sio-harness matrix` and `pytest
@@ -350,7 +375,8 @@ def cell_data(family: str, profile: str, *, storage: str = "sqlite") -> dict[str
     }
 
 
-__all__ = ["EXPECTED", "FAMILIES", "Expected", "Family", "cell_data", "matrix_markdown"]
+__all__ = ["DURABLE", "EXPECTED", "FAMILIES", "ROWS", "Expected", "Family", "cell_data", "matrix_markdown",
+           "row_step"]
 
 
 def _expected_text(exp: Expected) -> str:
@@ -365,8 +391,9 @@ def matrix_markdown(observed: dict[tuple[str, str], tuple[bool, dict[str, int]]]
     `observed` maps (family, profile) to (the cell met its expectation, non-zero violation counts);
     cells not run show only the expectation.
     """
-    profiles = list(STEPS)
-    lines = ["| fault family | " + " | ".join(f"{p} (promise: {', '.join(PROMISES[p])})" for p in profiles) + " |",
+    profiles = list(ROWS)
+    lines = ["| fault family | " + " | ".join(f"{p} (promise: {', '.join(PROMISES[row_step(p)])})"
+                                           for p in profiles) + " |",
              "|---|" + "---|" * len(profiles)]
     for name, fam in FAMILIES.items():
         cells = []

@@ -24,6 +24,7 @@ Operations (`f`) and their values:
 | client | `start` | `ok` | `{"lineage": str, "server_offset": int}` a client (or a refreshed page) begins |
 | client | `refresh` | `info` | `{"next": proc of the fresh client}` the page is thrown away |
 | client | `end` | `ok` | `{"connected": bool}` written once per live client after the final sync |
+| client | `shown` | `info` | `{"items": n, "not_shown": [msg id]}` browser driver: the page's `<li>` list as it goes |
 | nemesis | `fault` / `heal` | `info` | `{"fault": kind, "target": str, ...}` |
 | server | `start` / `stop` / `crash` / `pause` / `resume` | `info` | `{"pid": int}` |
 | harness | `route` | `info` | `{"client": slot, "node": str, "from": str}` a client's link re-pointed |

@@ -58,6 +58,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="fault-injecting proxy backend; auto prefers the real Toxiproxy when found")
     group.addoption("--chaos-db", choices=["sqlite", "postgres", "both"], default="sqlite",
                     help="storage of the reference server (postgres needs SIO_HARNESS_POSTGRES_DSN)")
+    group.addoption("--chaos-driver", choices=["python", "node", "browser"], default=None,
+                    help="client driver of every scenario (default: each scenario's own, python); browser "
+                         "plays the tutorial's page in Chromium")
     group.addoption("--chaos-reports", default=os.environ.get("SIO_HARNESS_REPORTS", "reports"),
                     help="folder where run reports are written")
 
@@ -88,13 +91,15 @@ def chaos_reports(request: pytest.FixtureRequest) -> Path:
 
 def _overrides(config: pytest.Config, storage: str) -> dict[str, Any]:
     return {"seed": config.getoption("--chaos-seed"), "proxy": config.getoption("--chaos-proxy"),
-            "storage": storage}
+            "storage": storage, "driver": config.getoption("--chaos-driver")}
 
 
 def _apply(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     data = dict(data)
     if overrides.get("proxy") and overrides["proxy"] != "auto":
         data["proxy"] = overrides["proxy"]
+    if overrides.get("driver"):
+        data["clients"] = {**data.get("clients", {}), "driver": overrides["driver"]}
     target = dict(data.get("target", {}))
     if target.get("kind", "reference") == "reference" and overrides.get("storage"):
         target["storage"] = overrides["storage"]

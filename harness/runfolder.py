@@ -15,8 +15,8 @@ import orjson
 
 class RunFolder:
     """The files of one run: `scenario.json`, `history.jsonl`, `rows.jsonl`, `verdict.json`, `run.json`
-    (timings, quiet, untriggered faults and the run's outcome), `report.html`, `junit.xml` and
-    `libraries.log`."""
+    (timings, quiet, untriggered faults and the run's outcome), `report.html`, `junit.xml`,
+    `libraries.log` and, for the browser driver, `browser-trace-cN.zip`."""
 
     SCENARIO = "scenario.json"
     HISTORY = "history.jsonl"
@@ -26,6 +26,7 @@ class RunFolder:
     REPORT = "report.html"
     JUNIT = "junit.xml"
     LIBRARIES = "libraries.log"
+    BROWSER_TRACE = "browser-trace-{slot}.zip"
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
@@ -69,6 +70,13 @@ class RunFolder:
     def libraries(self) -> Path:
         """Warnings of python-socketio / python-engineio during the run, kept off the terminal."""
         return self.path / self.LIBRARIES
+
+    def browser_trace(self, slot: str) -> Path:
+        """The Playwright trace of a `browser` driver slot's page (docs/clients.md)."""
+        return self.path / self.BROWSER_TRACE.format(slot=slot)
+
+    def browser_traces(self) -> list[Path]:
+        return sorted(self.path.glob(self.BROWSER_TRACE.format(slot="*")))
 
     def write_run(self, meta: dict[str, Any]) -> None:
         self.run.write_bytes(orjson.dumps(meta, option=orjson.OPT_INDENT_2))

@@ -55,6 +55,8 @@ RetryMode = Literal["none", "queue", "manual"]
 `retries` option (ordered, one in flight); `manual`: the tutorial's recursive `socket.timeout().emit`."""
 
 OffsetStyle = Literal["none", "socket-id", "socket-id-undefined", "random"]
+PageName = Literal["tutorial", "exactly-once-durable"]
+"""The page a browser plays: the tutorial's (`/`), or the fix that survives a reload (`/durable.html`)."""
 """`socket-id`: `<socket id>-<counter>` taken from the live socket; `socket-id-undefined`: the same but
 reproducing the tutorial's trap (`undefined-<counter>` while offline); `random`: a random id."""
 
@@ -82,13 +84,15 @@ class ClientSettings:
     reconnection_delay: float = 0.1
     reconnection_delay_max: float = 1.0
     randomization_factor: float = 0.5
+    page: PageName = "tutorial"
+    """Which page the `browser` driver loads; the other drivers play only the tutorial's."""
     transports: tuple[str, ...] = ("websocket",)
     """The frame-aware proxy toxics need frames on a WebSocket; socket.io-client's own default is
     `("polling", "websocket")`."""
 
 
 SCENARIO_SETTINGS = ("ack", "ack_timeout", "retries", "retry_mode", "client_offset", "persist_offset",
-                     "reconnection_delay", "reconnection_delay_max")
+                     "reconnection_delay", "reconnection_delay_max", "page")
 """The ClientSettings a scenario file can set (its `clients` block, beside `driver` and `count`)."""
 
 
@@ -302,6 +306,9 @@ def _resolve_fault(raw: dict[str, Any], index: int, rng: random.Random, clients:
                                 f"{', all' if fault_kind.targets_all else ''}), not {fault_target!r}")
     elif fault_target != default_target:
         raise ScenarioError(f"{where}.target: {name} acts on {default_target!r}, not {fault_target!r}")
+    if fault_kind.drivers and clients.driver not in fault_kind.drivers:
+        raise ScenarioError(f"{where}.kind: {name} needs clients.driver {' or '.join(fault_kind.drivers)} "
+                            f"(the {clients.driver} driver has no such fault)")
     if fault_kind.acts_on == "server" and target.kind == "external" and not target.command:
         raise ScenarioError(f"{where}: {name} needs a target started by the harness")
     if fault_kind.acts_on == "db" and target.kind == "external" and not target.sqlite_path:

@@ -127,6 +127,9 @@ def build_app(sio: socketio.AsyncServer, config: ServerConfig, db_description: s
     async def index_route(request: web.Request) -> web.FileResponse:
         return web.FileResponse(STATIC / "index.html")
 
+    async def durable_route(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC / "durable.html")
+
     async def client_bundle_route(request: web.Request) -> web.StreamResponse:
         if not CLIENT_BUNDLE.exists():
             return web.Response(status=404, text=f"socket.io-client is not installed: run `make setup` in "
@@ -135,6 +138,7 @@ def build_app(sio: socketio.AsyncServer, config: ServerConfig, db_description: s
 
     app.router.add_get("/health", health_route)
     app.router.add_get("/", index_route)
+    app.router.add_get("/durable.html", durable_route)
     app.router.add_get("/socket.io/socket.io.js", client_bundle_route)
     return app
 

@@ -1,7 +1,8 @@
 """The guarantee suite's fixtures: run one cell of the expected matrix and assert its expectation.
 
 Options come from the sio-harness pytest plugin: `--chaos-proxy` (embedded | toxiproxy | auto),
-`--chaos-db` (sqlite | postgres | both), `--chaos-seed`, `--chaos-reports`. A cell whose fault is
+`--chaos-db` (sqlite | postgres | both), `--chaos-driver` (python | node | browser), `--chaos-seed`,
+`--chaos-reports`. A cell whose fault is
 frame-aware (a dropped ack, a dropped frame) always runs on the embedded proxy, because the real Toxiproxy
 cannot parse Socket.IO frames; the test records that as the user property `proxy`. At the end of the
 session `index.html` and `summary.md` are written over every run folder under `--chaos-reports`, and
@@ -100,6 +101,10 @@ def run_data(request: pytest.FixtureRequest, chaos_reports: Path) -> Callable[..
 
     async def _run(data: dict[str, Any], *, storage: str, frames: bool = False) -> RunResult:
         backend = config.getoption("--chaos-proxy")
+        driver = config.getoption("--chaos-driver")
+        # A page only the browser plays (the durable row) keeps its driver whatever the option says.
+        if driver and data.get("clients", {}).get("page", "tutorial") == "tutorial":
+            data = {**data, "clients": {**data.get("clients", {}), "driver": driver}}
         if frames and backend != "embedded":
             request.node.user_properties.append(("proxy", "embedded (frame-aware fault)"))
         scenario = suite_scenario(data, storage=storage, proxy=backend, frames=frames,

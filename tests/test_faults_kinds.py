@@ -30,10 +30,12 @@ DEFAULT_TARGET = {"client": "c1", "node": "n1"}
 
 
 def _scenario(name: str, **fault: Any) -> dict[str, Any]:
-    """A one-fault scenario; node and Redis kinds need a target with several nodes."""
+    """A one-fault scenario; node and Redis kinds need a target with several nodes, browser kinds the browser."""
     data: dict[str, Any] = {"name": "t", "seed": 1, "faults": [{"kind": name, **fault}]}
     if kind(name).acts_on in ("node", "redis"):
         data["target"] = {"kind": "reference", "nodes": 2}
+    if kind(name).drivers:
+        data["clients"] = {"driver": kind(name).drivers[0]}
     return data
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from harness.expectations import CATEGORIES, GUARANTEES, Expectations
-from harness.guarantees import EXPECTED, FAMILIES, cell_data, matrix_markdown
+from harness.guarantees import DURABLE, EXPECTED, FAMILIES, ROWS, cell_data, matrix_markdown, row_step
 from harness.scenario import resolve
 from harness.steps import ACKING, STEPS
 
 
 def test_every_cell_has_a_valid_expectation_and_scenario() -> None:
-    assert set(EXPECTED) == {(f, p) for f in FAMILIES for p in STEPS}
+    assert set(EXPECTED) == {(f, p) for f in FAMILIES for p in ROWS}
     for (family, profile), exp in EXPECTED.items():
         assert exp.holds and set(exp.holds) <= set(GUARANTEES)
         assert set(exp.finds) | set(exp.absent) <= set(CATEGORIES)
@@ -17,7 +17,7 @@ def test_every_cell_has_a_valid_expectation_and_scenario() -> None:
             broken = [g for g in exp.holds if category in GUARANTEES[g]]
             assert not broken, f"{family} x {profile}: {category} is both required and forbidden by {broken}"
         scenario = resolve(cell_data(family, profile, storage="postgres"))
-        assert scenario.target.profile == profile and scenario.target.storage == "postgres"
+        assert scenario.target.profile == row_step(profile) and scenario.target.storage == "postgres"
         assert scenario.expectations == Expectations(exp.holds, exp.finds, exp.absent)
 
 
@@ -43,6 +43,17 @@ def test_the_markdown_matrix_shows_observed_cells() -> None:
     assert text.count("\n") == len(FAMILIES) + 2
     assert "observed pass: 1 duplicated" in text and "recovered" not in text
     assert "observed **FAIL**: 2 missed" in text
+
+
+def test_the_durable_row_is_the_exactly_once_step_with_the_durable_page_in_a_browser() -> None:
+    for family in FAMILIES:
+        scenario = resolve(cell_data(family, DURABLE))
+        assert scenario.clients.driver == "browser" and scenario.clients.settings.page == "exactly-once-durable"
+        assert scenario.clients.settings.client_offset == "socket-id"  # the preset; the page uses its own
+        assert cell_data(family, DURABLE)["faults"] == cell_data(family, "exactly-once")["faults"]
+    refresh = EXPECTED[("page_refresh", DURABLE)]
+    assert "exactly-once" in refresh.holds and "abandoned" in refresh.absent
+    assert EXPECTED[("page_refresh", "exactly-once")].finds == {"abandoned": 1}
 
 
 def test_no_cell_requires_what_the_reconnection_race_decides() -> None:

@@ -1,4 +1,5 @@
-"""`sio-harness bench [checker|proxy|run|load|memory|suite|all]`: run the benchmark programs, print their figures.
+"""`sio-harness bench [checker|proxy|run|load|memory|suite|browser|all]`: run the benchmark programs, print
+their figures.
 
 The programs live in the checkout's `benchmarks/` folder (each also runs alone: `python benchmarks/bench_X.py`);
 this command imports them from there and calls their `main(argv)`. Every figure is the median of several
@@ -26,6 +27,7 @@ BENCHMARKS = {
     "memory": "peak RSS of the harness during a run that records about 1,000,000 events",
     "suite": "wall time of `pytest scenarios/`, serially and with -n 2",
     "multinode": "a run on 3 nodes over Redis (60 clients x 50 messages) against the same on one node",
+    "browser": "the browser driver: pages started per second, messages per second per page, memory per page",
 }
 QUICK_PROXY = ["--pings", "200", "--mbytes", "10"]
 

@@ -21,19 +21,20 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from harness.commands.matrix_table import matrix_table
-from harness.guarantees import EXPECTED, FAMILIES, MULTINODE, cell_data
+from harness.guarantees import DURABLE, EXPECTED, FAMILIES, MULTINODE, ROWS, cell_data, row_step
 from harness.report.matrix import MatrixCell, MatrixRow, write_matrix_page
 from harness.runfolder import RunFolder
 from harness.runner import RunResult, run_scenario
 from harness.scenario import Scenario, resolve
-from harness.steps import PROMISES, STEPS
+from harness.steps import PROMISES
 
 LADDER = ("exactly-once", "at-least-once", "at-most-once")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--profiles", default=",".join(STEPS),
-                        help="comma-separated profiles (rows); default: all five")
+    parser.add_argument("--profiles", default=None,
+                        help=f"comma-separated profiles; default: the five steps and {DURABLE} (the durable "
+                             f"page in Chromium; left out with a note when Chromium is missing)")
     parser.add_argument("--faults", default=None,
                         help=f"comma-separated fault families (columns); default: every family, the multi-node "
                              f"ones ({','.join(MULTINODE)}) only when Redis is found; all: "
@@ -79,7 +80,7 @@ class Cell:
 
     @property
     def keeps_promise(self) -> bool:
-        return all(self.run.verdict.guarantees.get(g) is True for g in PROMISES[self.profile])
+        return all(self.run.verdict.guarantees.get(g) is True for g in PROMISES[row_step(self.profile)])
 
     @property
     def as_expected(self) -> bool:
@@ -118,13 +119,25 @@ def _split(value: str, allowed: Any, what: str) -> list[str]:
     return items
 
 
+def _default_rows(console: Console) -> list[str]:
+    from harness.clients.browser_driver import chromium_path
+    from harness.errors import MissingBinaryError
+
+    try:
+        chromium_path()
+    except MissingBinaryError as exc:
+        console.print(f"row {DURABLE} left out: {exc}")
+        return [r for r in ROWS if r != DURABLE]
+    return list(ROWS)
+
+
 async def run(args: argparse.Namespace) -> int:
-    profiles = _split(args.profiles, STEPS, "profile")
+    console = Console()
+    profiles = _split(args.profiles, ROWS, "profile") if args.profiles else _default_rows(console)
     families = _split(args.faults or ",".join(_default_families()), FAMILIES, "fault family")
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     folder = Path(args.reports) / f"matrix-{stamp}"
     cells = [Cell(p, f) for p in profiles for f in families]
-    console = Console()
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task("matrix", total=len(cells))
@@ -148,7 +161,7 @@ async def run(args: argparse.Namespace) -> int:
 
 def write_html(folder: Path, cells: list[Cell], profiles: list[str], families: list[str]) -> Path:
     by_key = {(c.profile, c.family): c for c in cells}
-    rows = [MatrixRow(profile, tuple(PROMISES[profile]), tuple(_page_cell(by_key[(profile, f)], folder)
+    rows = [MatrixRow(profile, tuple(PROMISES[row_step(profile)]), tuple(_page_cell(by_key[(profile, f)], folder)
                                                                  for f in families))
             for profile in profiles]
     return write_matrix_page(folder, [FAMILIES[f].title for f in families], rows)

@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from harness.guarantees import FAMILIES
+from harness.guarantees import FAMILIES, row_step
 from harness.steps import PROMISES
 
 SHORT = {"exactly-once": "EO", "at-least-once": "ALO", "at-most-once": "AMO", "none": "none"}
@@ -56,7 +56,7 @@ def matrix_table(cells: Sequence[MatrixCell], profiles: Sequence[str], families:
         # A step's name breaks after its last hyphen in a narrow column (rich breaks lines only at spaces).
         head, hyphen, tail = profile.rpartition("-")
         label = f"{head}-\n{tail}" if hyphen and not wide else profile
-        headers.append(f"{label}\n[{', '.join(name(g) for g in PROMISES[profile])}]")
+        headers.append(f"{label}\n[{', '.join(name(g) for g in PROMISES[row_step(profile)])}]")
     rows: list[list[Text]] = []
     for family in families:
         row = [Text.assemble((family, "bold"), f"\n{FAMILIES[family].title}") if wide else Text(family)]

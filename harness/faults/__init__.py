@@ -9,11 +9,11 @@ and its test: see docs/faults.md.
 from __future__ import annotations
 
 from harness.errors import ScenarioError
-from harness.faults import database, frames, network, nodes, page_refresh, partition, redis, server
+from harness.faults import browser, database, frames, network, nodes, page_refresh, partition, redis, server
 from harness.faults.base import Fault, FaultKind
 
 KINDS: dict[str, FaultKind] = {k.name: k for family in (network, partition, page_refresh, server, database, frames,
-                                                              nodes, redis)
+                                                              nodes, redis, browser)
                                for k in family.KINDS}
 
 

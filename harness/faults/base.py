@@ -180,6 +180,8 @@ class FaultKind:
     """Whether a client kind may take target `all`."""
     searched: bool = False
     """Whether the property search (`harness.strategies`) draws this kind by default."""
+    drivers: tuple[str, ...] = ()
+    """The client drivers that can carry the kind out (`browser` for a closed tab); empty: any."""
 
     def check(self, ctx: FaultContext, fault: Fault) -> None:
         """Raise ScenarioError when this topology cannot carry the fault out (before anything runs)."""

@@ -64,7 +64,8 @@ def render(run_dir: Path, verdict: Verdict, scenario: dict[str, Any] | None, out
                 for k, t in (("ack", "send -> ack"), ("delivery", "send -> delivered")) if k in verdict.histograms],
         scenario_json=_pretty(scenario), meta_json=_pretty(meta),
         history_name=RunFolder.HISTORY, verdict_name=RunFolder.VERDICT, scenario_name=RunFolder.SCENARIO,
-        run_name=RunFolder.RUN, nodes=nodes)
+        run_name=RunFolder.RUN, nodes=nodes,
+        traces=[p.name for p in RunFolder(run_dir).browser_traces()])
 
 
 def _multinode(scenario: dict[str, Any] | None) -> bool:
