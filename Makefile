@@ -9,14 +9,19 @@ STAMP := $(VENV)/.installed-stamp
 DEV_STAMP := $(VENV)/.dev-installed-stamp
 NODE_STAMP := node_modules/.installed-stamp
 TEST_NODE_STAMP := examples/node_modules/.installed-stamp
+KNOWN_DIR := harness/scenarios_data/known
+KNOWN_NODE_STAMP := $(KNOWN_DIR)/node_modules/.installed-stamp
 NPM_CI := npm ci --no-audit --no-fund --loglevel=error
 PYTEST_ARGS ?=
 
-.PHONY: setup test-setup demo lint test clean
+.PHONY: setup test-setup known-setup demo lint test clean
 
 setup: $(STAMP) $(NODE_STAMP)
 
-test-setup: setup $(DEV_STAMP) $(TEST_NODE_STAMP)
+test-setup: setup $(DEV_STAMP) $(TEST_NODE_STAMP) $(KNOWN_NODE_STAMP)
+
+# The real npm packages the known-issues catalogue runs (`sio-harness known`).
+known-setup: setup $(KNOWN_NODE_STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +40,10 @@ $(TEST_NODE_STAMP): examples/package.json examples/package-lock.json
 	cd examples && $(NPM_CI)
 	touch $(TEST_NODE_STAMP)
 
+$(KNOWN_NODE_STAMP): $(KNOWN_DIR)/package.json $(KNOWN_DIR)/package-lock.json
+	cd $(KNOWN_DIR) && $(NPM_CI)
+	touch $(KNOWN_NODE_STAMP)
+
 demo: setup
 	$(VENV)/bin/sio-harness matrix
 
@@ -49,4 +58,4 @@ test: test-setup lint
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) node_modules examples/node_modules reports/*/
+	rm -rf $(VENV) node_modules examples/node_modules $(KNOWN_DIR)/node_modules reports/*/

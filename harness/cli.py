@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("harness.commands.run", "run one scenario (a file or a bundled name) and check it"),
     "replay": ("harness.commands.replay", "re-run a saved run folder, or re-check it with --check-only"),
     "list": ("harness.commands.list", "list the bundled scenarios"),
+    "known": ("harness.commands.known", "the catalogue of reported Socket.IO bugs this harness reproduces"),
     "validate": ("harness.commands.validate", "check scenario files against the schema"),
     "init": ("harness.commands.init", "write a starter target file describing your server"),
     "doctor": ("harness.commands.doctor", "start a target's server and name the tutorial step it behaves like"),

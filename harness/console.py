@@ -55,6 +55,9 @@ def _headline(scenario: Scenario, verdict: Verdict, outcome: Outcome, where: str
     held = [g for g in scenario.expectations.guarantees if verdict.guarantees.get(g) is True]
     if held:
         out.print(f"  holds: {', '.join(held)}")
+    if any(verdict.reconnects.values()):
+        out.print(f"  reconnects after a recoverable disconnect: {verdict.reconnects.get('recovered', 0)} "
+                  f"recovered, {verdict.reconnects.get('not_recovered', 0)} not recovered")
     colour = "red" if outcome.status == "fail" else "yellow"
     for line in outcome.reasons:
         out.print(f"  [{colour}]unmet:[/] {line}")

@@ -38,6 +38,21 @@ GUARANTEES: dict[str, tuple[str, ...]] = {
 
 DEFAULT_EXPECTED = ("exactly-once",)
 
+RECOVERABLE_REASONS = ("transport close", "transport error", "ping timeout")
+"""The client-side disconnect reasons after which a server with connection state recovery keeps the
+session (socket.io 4.8 persists it for these, never after `io client disconnect` or `io server
+disconnect`): the next connect of the same page is a reconnect that should recover (docs/checkers.md)."""
+
+RECOVERY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["recovered"],
+    "description": "at least `min` (default 1) reconnects after a recoverable disconnect whose connect "
+                   "carried this `recovered` flag",
+    "properties": {"recovered": {"type": "boolean"}, "min": {"type": "integer", "minimum": 1}},
+}
+"""The scenario schema of `expectations.recovery` (harness.scenario.schema() inserts it)."""
+
 
 class ExpectationError(HarnessError):
     """An expectation names a guarantee or category the checker does not know, or contradicts itself."""
@@ -55,12 +70,17 @@ class Expectations:
     guarantees: tuple[str, ...] = DEFAULT_EXPECTED
     violations: Mapping[str, int] = field(default_factory=dict)
     absent: tuple[str, ...] = ()
+    recovery: Mapping[str, Any] | None = None
+    """`{"recovered": False, "min": 1}`: at least one reconnect that should have recovered its session
+    did not (a reported CSR bug); `{"recovered": True, "min": n}`: at least n did."""
 
     def __post_init__(self) -> None:
         # Lists from JSON become tuples, so that two equal expectations compare (and hash) equal.
         object.__setattr__(self, "guarantees", tuple(self.guarantees))
         object.__setattr__(self, "absent", tuple(self.absent))
         object.__setattr__(self, "violations", dict(self.violations))
+        if self.recovery is not None:
+            object.__setattr__(self, "recovery", _recovery(self.recovery))
         for name in self.guarantees:
             if name not in GUARANTEES:
                 raise ExpectationError(
@@ -108,7 +128,8 @@ class Expectations:
         absent = data.get("absent", [])
         if isinstance(absent, str):
             absent = [absent]
-        return cls(guarantees=tuple(guarantees), violations=dict(violations), absent=tuple(absent))
+        return cls(guarantees=tuple(guarantees), violations=dict(violations), absent=tuple(absent),
+                   recovery=data.get("recovery"))
 
     @classmethod
     def from_scenario(cls, scenario: Mapping[str, Any] | None) -> Expectations:
@@ -120,10 +141,24 @@ class Expectations:
         return cls.from_dict(exp)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"guarantees": list(self.guarantees), "violations": dict(self.violations),
-                "absent": list(self.absent)}
+        data: dict[str, Any] = {"guarantees": list(self.guarantees), "violations": dict(self.violations),
+                                "absent": list(self.absent)}
+        if self.recovery is not None:
+            data["recovery"] = dict(self.recovery)
+        return data
 
     @property
     def empty(self) -> bool:
         """Nothing is expected: the run only reports what it observed."""
-        return not (self.guarantees or self.violations or self.absent)
+        return not (self.guarantees or self.violations or self.absent or self.recovery)
+
+
+def _recovery(data: Any) -> dict[str, Any]:
+    """`{"recovered": bool, "min": int >= 1}` with `min` filled, or ExpectationError."""
+    if not isinstance(data, Mapping) or not isinstance(data.get("recovered"), bool) \
+            or set(data) - {"recovered", "min"}:
+        raise ExpectationError(f'recovery must be like {{"recovered": false, "min": 1}}, got {data!r}')
+    minimum = data.get("min", 1)
+    if not isinstance(minimum, int) or isinstance(minimum, bool) or minimum < 1:
+        raise ExpectationError(f"recovery needs a minimum count >= 1, got {minimum!r}")
+    return {"recovered": data["recovered"], "min": minimum}

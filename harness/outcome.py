@@ -89,6 +89,7 @@ def decide(verdict: Verdict, expectations: Expectations, *, untriggered: Iterabl
             failed.append(f"expected no {name}, found {counts[name]}")
         elif _unjudged(verdict, name):
             missing.append(f"expected no {name}, but {name} could not be judged")
+    _recovery(verdict, expectations, failed, missing)
     if missing:
         missing += [r for r in verdict.inconclusive if r not in missing]
     if not quiet_reached and not any(r.startswith(NOT_QUIET) for r in missing):
@@ -98,6 +99,25 @@ def decide(verdict: Verdict, expectations: Expectations, *, untriggered: Iterabl
         missing.append(f"fault trigger never fired: {', '.join(fired_not)}")
     status: Status = "fail" if failed else "inconclusive" if missing else "pass"
     return Outcome(status, failed + missing)
+
+
+def _recovery(verdict: Verdict, expectations: Expectations, failed: list[str], missing: list[str]) -> None:
+    """The recovery expectation: too few reconnects with the wanted flag fails, unless no reconnect
+    that could recover happened at all (the schedule gave the server nothing to restore)."""
+    wanted = expectations.recovery
+    if wanted is None:
+        return
+    flag = "recovered" if wanted["recovered"] else "not_recovered"
+    found = verdict.reconnects.get(flag, 0)
+    total = sum(verdict.reconnects.values())
+    if found >= wanted["min"]:
+        return
+    text = (f"expected at least {wanted['min']} reconnects with recovered={str(wanted['recovered']).lower()}, "
+            f"found {found}")
+    if total:
+        failed.append(f"{text} of {total}")
+    else:
+        missing.append(f"{text}: no reconnect after a recoverable disconnect")
 
 
 def decide_saved(verdict: Verdict, expectations: Expectations, run_meta: Mapping[str, Any] | None) -> Outcome:
@@ -112,7 +132,7 @@ def decide_saved(verdict: Verdict, expectations: Expectations, run_meta: Mapping
 def expectations_of(verdict: Verdict) -> Expectations:
     """The expectations a verdict was checked against, as it recorded them."""
     return Expectations(guarantees=tuple(verdict.expected), violations=dict(verdict.expected_violations),
-                        absent=tuple(verdict.expected_absent))
+                        absent=tuple(verdict.expected_absent), recovery=verdict.expected_recovery)
 
 
 def observed(verdict: Verdict) -> str:

@@ -20,7 +20,7 @@ from typing import Any, Literal
 import jsonschema
 
 from harness.errors import ScenarioError
-from harness.expectations import CATEGORIES, GUARANTEES, ExpectationError, Expectations
+from harness.expectations import CATEGORIES, GUARANTEES, RECOVERY_SCHEMA, ExpectationError, Expectations
 from harness.faults import KINDS, kind
 from harness.faults.base import Fault
 from harness.faults.frames import trigger_defaults
@@ -210,6 +210,7 @@ def schema() -> dict[str, Any]:
     expectations["guarantees"]["items"] = {"enum": list(GUARANTEES)}
     expectations["violations"]["properties"] = {c: {"type": "integer", "minimum": 1} for c in CATEGORIES}
     expectations["absent"]["items"] = {"enum": list(CATEGORIES)}
+    expectations["recovery"] = RECOVERY_SCHEMA
     return data
 
 

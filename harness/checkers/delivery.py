@@ -34,6 +34,7 @@ from harness.checkers.verdict import (
     Verdict,
     judge,
 )
+from harness.expectations import RECOVERABLE_REASONS
 from harness.history import Event, HistoryError, lineage_root, message_id
 
 _FAIL, _INFO = 1, 2
@@ -118,6 +119,7 @@ class _Lineage:
         "out_of_order",
         "phantom",
         "proc",
+        "recoverable",
         "redelivered",
         "root",
         "sends",
@@ -141,6 +143,7 @@ class _Lineage:
         self.deliveries = deliveries
         self.connected: bool | None = None
         self.next: str | None = None  # the page that replaced this one after a refresh
+        self.recoverable = False  # its last disconnect left a session the server should restore
 
     def receive_row(self, p: int, t: int, sent: int) -> None:
         """Count one receipt of the row at position `p` (the slow path; `check` inlines the same)."""
@@ -171,6 +174,7 @@ class _Lineages:
         self.acks: dict[str, array] = {}
         self.deliveries: dict[str, array] = {}
         self.quiet: Mapping[str, Any] | None = None  # the value of an `info` quiet event
+        self.reconnects = {"recovered": 0, "not_recovered": 0}
 
     def __getitem__(self, proc: str) -> _Lineage:
         lineage = self.by_proc.get(proc)
@@ -394,10 +398,15 @@ def _other(e: Event, f: str, lineages: _Lineages, faults: _Faults) -> None:
     elif f == "refresh":
         following = v.get("next")
         lineages[e["proc"]].next = following if isinstance(following, str) else ""
+    elif f == "disconnect":
+        lineages[e["proc"]].recoverable = v.get("reason") in RECOVERABLE_REASONS
     elif f == "connect" and e["type"] == "ok":
         ln = lineages[e["proc"]]
         if ln.connect_offset is None:
             ln.connect_offset = _offset(v.get("server_offset"))
+        if ln.recoverable:
+            lineages.reconnects["recovered" if v.get("recovered") is True else "not_recovered"] += 1
+            ln.recoverable = False
 
 
 def _client_to_server(store: _Rows, lineages: _Lineages, sent_t: Mapping[str, int], acked: set[str],
@@ -634,6 +643,8 @@ def _verdict(expectations: Expectations, store: _Rows, lineages: _Lineages, faul
         notes=notes,
         inconclusive=inconclusive,
         undecided=[c for c in CATEGORIES if c in undecided],
+        reconnects=dict(lineages.reconnects),
+        expected_recovery=None if expectations.recovery is None else dict(expectations.recovery),
     )
     verdict.guarantees = judge(verdict.counts, verdict.undecided)
     return verdict

@@ -113,6 +113,10 @@ class Verdict:
     the verdict is conclusive."""
     undecided: list[str] = field(default_factory=list)
     """The categories whose absence the evidence cannot prove: a count of 0 there means "not seen"."""
+    reconnects: dict[str, int] = field(default_factory=dict)
+    """Reconnects after a recoverable disconnect (`RECOVERABLE_REASONS`), by the `recovered` flag of
+    their connect: `{"recovered": n, "not_recovered": m}`."""
+    expected_recovery: dict[str, Any] | None = None
 
     @property
     def counts(self) -> dict[str, int]:

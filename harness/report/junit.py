@@ -31,6 +31,10 @@ def junit_xml(run_id: str, verdict: Verdict, scenario: dict[str, Any] | None,
     for category in verdict.expected_absent:
         cases.append((f"no {category}", decide(verdict, Expectations((), absent=(category,))),
                       _offenders(verdict, [category])))
+    if verdict.expected_recovery is not None:
+        wanted = verdict.expected_recovery
+        cases.append((f"reconnects with recovered={str(wanted['recovered']).lower()} >= {wanted['min']}",
+                      decide(verdict, Expectations((), recovery=wanted)), f"reconnects: {verdict.reconnects}"))
     said = {r for _, o, _ in cases for r in o.reasons}
     rest = [r for r in (outcome.reasons if outcome else []) if r not in said]
     if rest:

@@ -77,7 +77,11 @@ def _what_was_expected(verdict: Verdict) -> str:
     expected = ", ".join(verdict.expected) or "no guarantee"
     found = ", ".join(f"{k} >= {v}" for k, v in verdict.expected_violations.items())
     absent = ", ".join(verdict.expected_absent)
-    return f"expected {expected}" + (f"; must find {found}" if found else "") + (f"; no {absent}" if absent else "")
+    recovery = verdict.expected_recovery
+    reconnects = (f"; reconnects with recovered={str(recovery['recovered']).lower()} >= {recovery['min']} "
+                  f"(seen: {verdict.reconnects})" if recovery else "")
+    return (f"expected {expected}" + (f"; must find {found}" if found else "") + (f"; no {absent}" if absent else "")
+            + reconnects)
 
 
 def _offending(verdict: Verdict) -> list[dict[str, Any]]:
