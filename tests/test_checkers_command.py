@@ -1,4 +1,4 @@
-"""`sio-harness check`: a saved run folder or a history and rows file; exit 0, 1 or 2."""
+"""`sio-harness check`: a saved run folder or a history and rows file; exit 0, 1, 2 or 3."""
 
 from __future__ import annotations
 
@@ -87,3 +87,10 @@ def test_the_console_script_path_works_as_a_subprocess(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1, proc.stderr
     assert "duplicated" in proc.stdout
+
+
+def test_an_empty_history_exits_3_inconclusive(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """No evidence is never a PASS: an empty history is inconclusive for every guarantee."""
+    assert main(["check", str(run_folder(tmp_path, Story()))]) == 3
+    out = capsys.readouterr().out
+    assert "INCONCLUSIVE" in out and "the history is empty" in out
