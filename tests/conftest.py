@@ -11,16 +11,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from backends_support import missing_backend
 
 ROOT = Path(__file__).resolve().parent.parent
-IN_CI = os.environ.get("CI", "").lower() == "true"
-
-
-def missing_backend(what: str) -> None:
-    """Skip locally, fail in CI: the one rule for every optional backend."""
-    if IN_CI:
-        pytest.fail(f"{what} is required under CI=true but is not available", pytrace=False)
-    pytest.skip(f"{what} not available")
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from conftest import missing_backend
+from backends_support import missing_backend
 
 from harness.processes import ManagedProcess, free_port
 
