@@ -74,6 +74,10 @@ def external_target(spec: TargetSpec, server_options: dict[str, float] | None = 
     return data
 
 
+ROOT = Path(__file__).resolve().parent.parent
+"""The project folder: `{root}` in a scenario's short-form external target."""
+
+
 def _target(data: dict[str, Any], name: str, source: str) -> Target:
     if data.get("kind", "reference") == "reference":
         return Target(**data)
@@ -90,9 +94,16 @@ def _target(data: dict[str, Any], name: str, source: str) -> Target:
         raise ScenarioError(f"{where}.sqlite_path: an external target must say where it stores its messages "
                             f"(the checker compares them with what clients saw); use {{db_path}} to let the "
                             f"harness pick the file, or a target file (docs/targets.md)")
-    start: dict[str, Any] = {"command": data["command"], **{k: data[k] for k in ("cwd", "env", "ready") if k in data}}
+    # `{root}` (the project folder) belongs to the short form only; a target file has `{target_dir}`.
+    def rooted(text: str) -> str:
+        return text.replace("{root}", str(ROOT))
+
+    start: dict[str, Any] = {"command": [rooted(a) for a in data["command"]],
+                             **({"cwd": rooted(data["cwd"])} if "cwd" in data else {}),
+                             **({"env": {k: rooted(v) for k, v in data["env"].items()}} if "env" in data else {}),
+                             **({"ready": data["ready"]} if "ready" in data else {})}
     spec = {"target_version": 1, "name": name[:64], "step": "exactly-once", "start": start,
-            "state": {"kind": "sqlite", "path": data["sqlite_path"]}}
+            "state": {"kind": "sqlite", "path": rooted(data["sqlite_path"])}}
     return Target(kind="external", spec=target_from_dict(spec, where, Path.cwd()))
 
 

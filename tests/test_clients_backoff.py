@@ -48,8 +48,8 @@ def test_an_endless_outage_stays_capped():
 
 
 def test_make_driver_rejects_an_unknown_kind(tmp_path):
-    with HistoryWriter(tmp_path / "h.jsonl") as history, pytest.raises(ScenarioError, match="python, node"):
-        make_driver("browser", "c1", ClientSettings(), history, url="http://127.0.0.1:1")
+    with HistoryWriter(tmp_path / "h.jsonl") as history, pytest.raises(ScenarioError, match="python, node, browser"):
+        make_driver("telnet", "c1", ClientSettings(), history, url="http://127.0.0.1:1")
 
 
 async def test_node_driver_without_node_says_how_to_fix(tmp_path, monkeypatch):

@@ -208,9 +208,13 @@ def test_target_takes_a_scenario_files_target_block(tmp_path: Path) -> None:
     (tmp_path / "s.json").write_text(json.dumps({"name": "s", "target": block}))
     assert target_block(str(tmp_path / "s.json"), None) == (block, "at-least-once")
     assert target_block(str(tmp_path / "s.json"), "csr") == (block, "csr")
-    (tmp_path / "t.json").write_text(json.dumps({"target_version": 1, "name": "mine"}))
-    with pytest.raises(HarnessError, match="not supported by this build yet"):
-        target_block(str(tmp_path / "t.json"), None)
+    (tmp_path / "t.json").write_text(json.dumps({"target_version": 1, "name": "mine", "step": "server-delivery",
+                                                 "url": "http://127.0.0.1:1"}))
+    assert target_block(str(tmp_path / "t.json"), None) == (
+        {"kind": "external", "file": str((tmp_path / "t.json").resolve())}, "server-delivery")
+    (tmp_path / "n.json").write_text(json.dumps({"name": "n"}))
+    with pytest.raises(HarnessError, match="neither a target file nor a scenario file"):
+        target_block(str(tmp_path / "n.json"), None)
 
 
 def test_a_second_search_starts_from_what_the_first_found(tmp_path: Path, stand_in: StandIn) -> None:

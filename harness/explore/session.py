@@ -11,7 +11,6 @@ time remains (up to `give_up` such cases). The result is one JSON object (`explo
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,25 +24,20 @@ from harness.explore.shrink import Shrunk, shrink, size
 from harness.report.explorations import EXIT_CODES, RESULT, merge
 from harness.scenario import load_raw
 from harness.strategies import KINDS, Campaign, Found, SearchOver, run_search, violations
+from harness.targetfile import load_target
 
 
 def target_block(path: str | None, step: str | None) -> tuple[dict[str, Any] | None, str]:
     """The scenario `target` block of `--target FILE` (None: the reference server) and the step searched.
 
-    FILE is a target file (`"target_version": 1`, read by `harness.targetfile` of the any-server work,
-    docs/targets.md), whose `step` is the default step; or a scenario file, whose `target` block is
-    taken as it is.
+    FILE is a target file (`"target_version": 1`, docs/targets.md), whose `step` is the default step; or a
+    scenario file, whose `target` block is taken as it is.
     """
     if path is None:
         return None, step or "exactly-once"
     data, where = load_raw(path)
     if "target_version" in data:
-        try:
-            targetfile = importlib.import_module("harness.targetfile")
-        except ImportError:
-            raise HarnessError(f"--target {where}: target files (issue 14) are not supported by this build "
-                               f"yet; give a scenario file whose `target` block names the server") from None
-        spec = targetfile.load_target(path)
+        spec = load_target(path)
         return {"kind": "external", "file": str(Path(path).resolve())}, step or str(spec.step)
     block = data.get("target")
     if not isinstance(block, dict):
@@ -85,7 +79,8 @@ class Session:
 
     @property
     def label(self) -> str:
-        against = _target_name(self.target) or self.profile
+        name = _target_name(self.target)
+        against = f"{self.profile} (target {name})" if name else self.profile
         return f"{against} with mutant {self.mutant}" if self.mutant else against
 
     def run(self, on_change: Callable[[Session], None] | None = None) -> dict[str, Any]:
@@ -234,10 +229,15 @@ class Session:
 
 
 def _target_name(target: dict[str, Any] | None) -> str:
-    """A target block's name: its `name`, else its target file's name; empty for the reference server."""
+    """A target block's name: its `name`, its target file's `name`, else its command's; empty for the
+    reference server."""
     if not target or target.get("kind", "reference") == "reference":
         return ""
-    return str(target.get("name") or Path(str(target.get("file") or target.get("command", ["server"])[0])).stem)
+    if target.get("name"):
+        return str(target["name"])
+    if target.get("file"):
+        return load_target(target["file"]).name
+    return Path(str(target.get("command", ["server"])[0])).stem
 
 
 def _case(found: Found, shrunk: Shrunk, proof: Proof) -> dict[str, Any]:
