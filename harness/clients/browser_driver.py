@@ -72,7 +72,7 @@ def chromium_path() -> str:
                              "SIO_HARNESS_CHROMIUM to a Chromium or Chrome executable")
 
 
-def _playwright() -> Any:
+def playwright_api() -> Any:
     try:
         from playwright.async_api import async_playwright
     except ImportError:
@@ -131,7 +131,7 @@ class SharedBrowser:
 
     async def _launch(self) -> None:
         executable = chromium_path()
-        async_playwright = _playwright()
+        async_playwright = playwright_api()
         self._profile = tempfile.mkdtemp(prefix="sio-harness-chromium-")
         self._process = await asyncio.create_subprocess_exec(
             executable, "--headless=new", "--no-sandbox", "--remote-debugging-port=0",

@@ -134,11 +134,14 @@ def _split(value: str, allowed: Any, what: str) -> list[str]:
 
 
 def _default_rows(console: Console) -> list[str]:
-    from harness.clients.browser_driver import chromium_path
+    """The five steps, and the durable page's row when the browser driver can run here (Chromium and
+    Playwright): `make demo` installs neither, and must not fail for want of them."""
+    from harness.clients.browser_driver import chromium_path, playwright_api
     from harness.errors import MissingBinaryError
 
     try:
         chromium_path()
+        playwright_api()
     except MissingBinaryError as exc:
         console.print(f"row {DURABLE} left out: {exc}")
         return [r for r in ROWS if r != DURABLE]
