@@ -26,9 +26,11 @@ from harness.scenario import bundled_dir, load
 KNOWN = bundled_dir() / "known"
 CONTROLS = ("control-recovery-with-offset",)
 """Scenarios that are no report: they show the harness sees a recovery when one happens."""
-PACKAGES = ("socket.io", "better-sqlite3", "@socket.io/redis-adapter", "redis")
+PACKAGES = ("socket.io", "better-sqlite3", "@socket.io/redis-adapter", "@socket.io/redis-streams-adapter", "redis")
 """The servers' packages (`make known-setup`); the client is the node driver's socket.io-client."""
 RUN_TIMEOUT = 120
+REDIS_SCENARIOS = ("redis-adapter-recovery", "recovery-twice-without-events")
+"""The scenarios whose server starts a redis-server of its own."""
 BEFORE_THE_CLOSE = {"zero-event-recovery": "nothing", "quiet-connection-recovery": "nothing",
                     "offline-before-first-event": "nothing", "redis-adapter-recovery": "events without offset",
                     "long-lived-recovery": "an offset", "volatile-status-offset": "an offset"}
@@ -44,7 +46,7 @@ def _needs_packages(report_scenario: str) -> None:
         missing.append("socket.io-client (make setup)")
     if not shutil.which("node"):
         missing.append("node")
-    if report_scenario == "redis-adapter-recovery" and not shutil.which("redis-server"):
+    if report_scenario in REDIS_SCENARIOS and not shutil.which("redis-server"):
         missing.append("redis-server")
     if missing:
         what = f"the known-issues catalogue's packages ({', '.join(missing)}; run `make known-setup`)"
@@ -108,6 +110,25 @@ async def test_report_recorded_as_not_reproduced_does_not_reproduce(report: Repo
     # row): a pass means the report does not reproduce, a fail that it does and the catalogue is stale.
     result = await _run(report.scenario or "", tmp_path)
     assert result.outcome.status == "pass", f"{report.reference} reproduces after all: {_why(result)}"
+    if report.scenario == "recovery-twice-without-events":
+        assert _quiet_between_recoveries(result, "c1"), "the report's schedule did not hold: an event came between " \
+            "the page's first recovery and its second disconnect, which would hide the bug"
+
+
+def _quiet_between_recoveries(result: RunResult, page: str) -> bool:
+    """Whether the page received nothing between its first recovered connect and its next disconnect (the
+    events it is replayed arrive before that connect is reported)."""
+    recovered = False
+    for e in read_history(RunFolder(result.run_dir).history):
+        if e["proc"] != page:
+            continue
+        if e["f"] == "connect" and e["type"] == "ok" and (e.get("value") or {}).get("recovered"):
+            recovered = True
+        elif recovered and e["f"] == "recv":
+            return False
+        elif recovered and e["f"] == "disconnect":
+            return True
+    return False
 
 
 @pytest.mark.timeout(RUN_TIMEOUT)
