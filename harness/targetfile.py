@@ -134,6 +134,9 @@ class TargetSpec:
 
     def not_applicable(self, acts_on: str, fault: str) -> str | None:
         """Why a fault acting on `acts_on` (server, db) cannot happen to this target, or None when it can."""
+        if fault == "deaf_node" and not self.uses("redis_subscribe_url"):
+            return ("not applicable: deaf_node silences a node's subscribe link, which this target does not "
+                    "use (its command takes no {redis_subscribe_url}: an adapter with one Redis client)")
         if acts_on == "server" and not self.started_by_harness:
             needed = CONTROLS_NEEDED.get(fault, ("stop", "start"))
             missing = [n for n in needed if not (self.controls and getattr(self.controls, n))]

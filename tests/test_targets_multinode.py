@@ -93,3 +93,77 @@ async def test_each_node_is_its_own_process_with_its_own_port_and_redis_links(tm
     assert result.verdict.counts["duplicated"] == 0 and result.verdict.counts["lost"] == 0
     received = {e["proc"] for e in events if e["f"] == "recv"}
     assert received == {"c1", "c2", "c3", "c4"}
+
+
+def _moved_connects(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The connects on n2, after the fault, of the clients whose home was n1."""
+    fault_t = next(e["t"] for e in events if e["f"] == "fault")
+    homes = {e["proc"] for e in events if e["f"] == "connect" and e["type"] == "ok" and e["t"] < fault_t
+             and e["value"]["node"] == "n1"}
+    return [e["value"] for e in events if e["f"] == "connect" and e["type"] == "ok" and e["t"] > fault_t
+            and e["proc"] in homes and e["value"]["node"] == "n2"]
+
+
+# What each adapter's documentation and code promise a client of n1 that fails over to n2:
+# - classic (@socket.io/redis-adapter, README "Connection state recovery: NO"): its adapter keeps no
+#   session anywhere (socket.io-adapter's base `persistSession` does nothing), so never recovered.
+# - streams (@socket.io/redis-streams-adapter, "Connection state recovery: YES"): `persistSession` writes
+#   the session to Redis when the connection closes on n1 and n2's `restoreSession` takes it (GETDEL) with
+#   the stream's entries after the client's offset. A graceful stop closes every connection first, so a
+#   client recovers on n2; a SIGKILLed node closes nothing and writes no session, so after a crash no
+#   client recovers anywhere (redis-streams-adapter issue 27, "connection recovery failed, when one
+#   server goes down").
+CSR_ACROSS_NODES = {("classic", "node_crash"): False, ("streams", "node_crash"): False,
+                    ("classic", "node_restart"): False, ("streams", "node_restart"): True}
+
+
+@pytest.mark.parametrize(("adapter", "fault"), list(CSR_ACROSS_NODES))
+async def test_csr_across_nodes_is_what_each_adapter_promises(adapter: str, fault: str, tmp_path, adapters):
+    recovered = CSR_ACROSS_NODES[(adapter, fault)]
+    trouble = {"kind": fault, "target": "n1", "trigger": {"after_sends": {"client": "c1", "n": 6}},
+               **({"duration": 0.3} if fault == "node_crash" else {})}
+    # The exactly-once step's failover expectation (harness/guarantees.py: the serverOffset replay may
+    # repeat or skip rows after a failover), plus the recovery flag every moved client must carry.
+    expectations = {"guarantees": ["no-phantoms"], "absent": ["duplicated", "lost"],
+                    "recovery": {"recovered": recovered, "min": 1}}
+    result = await runner.run_scenario(resolve(_scenario(adapters[adapter], trouble, expectations=expectations)),
+                                       tmp_path)
+    assert result.passed, result.outcome.reasons
+    moved = _moved_connects(list(read_history(result.run_dir / "history.jsonl")))
+    assert moved, f"n1's clients never connected to n2 under {fault}"
+    assert [c["recovered"] for c in moved] == [recovered] * len(moved), moved
+
+
+async def test_polling_sessions_stay_on_one_node_through_a_failover(tmp_path, adapters, node_modules):
+    """Polling-only clients on two nodes: an Engine.IO session's requests are separate HTTP requests, and
+    one that reached the other node would be refused ("Session ID unknown") and end the session. So each
+    client keeps one session until the crash of its node, and one on n2 after it.
+
+    The node driver (socket.io-client): python-engineio's polling client aborts on the long payload of the
+    failover's serverOffset replay ("Unexpected packet from server"), reconnects, and aborts again."""
+    data = json.loads(adapters["classic"].read_text())
+    data["start"]["cwd"] = str(adapters["classic"].parent)
+    data["protocol"] = {"transports": ["polling"]}
+    target = tmp_path / "polling.json"
+    target.write_text(json.dumps(data))
+    scenario = resolve({
+        "name": "polling-sticky", "seed": 3, "target": {"kind": "external", "file": str(target)},
+        "clients": {"count": 4, "driver": "node"}, "workload": {"messages": 20, "rate": 40},
+        "faults": [{"kind": "node_crash", "target": "n1", "trigger": {"after_sends": {"client": "c1", "n": 10}},
+                    "duration": 0.3}],
+        "expectations": {"guarantees": ["no-phantoms"], "absent": ["duplicated", "lost"]}})
+    result = await runner.run_scenario(scenario, tmp_path)
+    assert result.passed, result.outcome.reasons
+    events = list(read_history(result.run_dir / "history.jsonl"))
+    fault_t = next(e["t"] for e in events if e["f"] == "fault")
+    connects = [e for e in events if e["f"] == "connect" and e["type"] == "ok"]
+    homes = {e["proc"]: e["value"]["node"] for e in connects if e["t"] < fault_t}
+    assert sorted(homes) == ["c1", "c2", "c3", "c4"] and set(homes.values()) == {"n1", "n2"}
+    for client, home in homes.items():
+        sessions = [(e["value"]["sid"], e["value"]["node"]) for e in connects if e["proc"] == client]
+        drops = [e for e in events if e["proc"] == client and e["f"] == "disconnect"]
+        if home == "n2":
+            assert len(sessions) == 1 and not drops, f"{client} on the live node kept its session: {sessions}"
+        else:
+            assert [node for _, node in sessions] == ["n1", "n2"], f"{client}: {sessions}"
+            assert len(drops) == 1 and drops[0]["t"] > fault_t, f"{client} lost only the crashed node's session"

@@ -24,10 +24,19 @@ function option(name, fallback) {
 const port = Number(option("port", process.env.PORT || 3000));
 const redisUrl = option("redis", "redis://127.0.0.1:6379");
 const db = new Database(option("db", "chat.db"));
-// Several processes write this file: WAL lets them read while one writes, and a write waits up to 1 s
-// for the lock another process holds instead of failing at once.
-db.pragma("journal_mode = WAL");
+// Several processes write this file: a write waits up to 1 s for the lock another process holds instead
+// of failing at once, and WAL lets them read while one writes. Switching to WAL ignores the busy timeout:
+// the node that loses that race on a fresh file gets SQLITE_BUSY at once, and tries again.
 db.pragma("busy_timeout = 1000");
+for (let attempt = 1; ; attempt++) {
+  try {
+    db.pragma("journal_mode = WAL");
+    break;
+  } catch (e) {
+    if (e.code !== "SQLITE_BUSY" || attempt === 50) throw e;
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+  }
+}
 db.exec(`CREATE TABLE IF NOT EXISTS messages (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   client_offset TEXT UNIQUE,
