@@ -64,6 +64,17 @@ def test_an_unknown_redis_placeholder_is_one_line(tmp_path, capsys):
     assert err.count("\n") == 1
 
 
+@pytest.mark.parametrize(("adapter", "how"), [("classic", "by the offset replay (no CSR)"),
+                                              ("streams", "by connection state recovery")])
+def test_the_doctor_gives_one_node_its_redis_and_tells_the_adapters_apart(adapter, how, adapters, capsys):
+    """The doctor starts one node of a multi-node target, with a Redis of its own for its adapter."""
+    assert main(["doctor", str(adapters[adapter])]) == 0
+    out = capsys.readouterr().out
+    assert "behaves like: exactly-once" in out
+    recovery = next(line for line in out.splitlines() if line.split()[1:2] == ["recovery"])
+    assert how in recovery, recovery
+
+
 def _scenario(target: Path, fault: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
     return {"name": f"ext-nodes-{target.parent.name}", "seed": 1,
             "target": {"kind": "external", "file": str(target)},
