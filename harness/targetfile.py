@@ -134,6 +134,9 @@ class TargetSpec:
 
     def not_applicable(self, acts_on: str, fault: str) -> str | None:
         """Why a fault acting on `acts_on` (server, db) cannot happen to this target, or None when it can."""
+        if acts_on == "server" and self.nodes > 1:
+            return (f"not applicable: {fault} acts on a single server; this target runs {self.nodes} nodes "
+                    f"(the node faults act on one of them)")
         if fault == "deaf_node" and not self.uses("redis_subscribe_url"):
             return ("not applicable: deaf_node silences a node's subscribe link, which this target does not "
                     "use (its command takes no {redis_subscribe_url}: an adapter with one Redis client)")

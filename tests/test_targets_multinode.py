@@ -16,9 +16,12 @@ from backends_support import missing_backend
 
 from harness import runner
 from harness.cli import main
+from harness.commands.targeting import not_applicable
+from harness.guarantees import cell_data
 from harness.history import read_history
 from harness.redis import find_redis_binary
 from harness.scenario import resolve
+from harness.targetfile import load_target
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -73,6 +76,20 @@ def test_the_doctor_gives_one_node_its_redis_and_tells_the_adapters_apart(adapte
     assert "behaves like: exactly-once" in out
     recovery = next(line for line in out.splitlines() if line.split()[1:2] == ["recovery"])
     assert how in recovery, recovery
+
+
+@pytest.mark.parametrize(("adapter", "family", "reason"), [
+    ("classic", "disconnect", "a single-server cell"),
+    ("classic", "redis_sessions", "a switch of the reference server"),
+    ("streams", "deaf_node", "takes no {redis_subscribe_url}"),
+    ("classic", "deaf_node", None),
+    ("streams", "node_crash", None),
+])
+def test_which_cells_a_multi_node_target_gets(adapter: str, family: str, reason: str | None) -> None:
+    spec = load_target(ADAPTERS[adapter])
+    found = not_applicable(spec, "exactly-once", cell_data(family, "exactly-once"))
+    assert (found is None) if reason is None else (found is not None and reason in found), found
+    assert "server_crash acts on a single server" in (spec.not_applicable("server", "server_crash") or "")
 
 
 def _scenario(target: Path, fault: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:

@@ -69,6 +69,9 @@ def not_applicable(spec: TargetSpec | None, step: str, data: dict[str, Any]) -> 
     if cell.get("nodes", 1) > 1 and spec.nodes < 2:
         return ("not applicable: a multi-node cell needs a target file with nodes 2 or more, whose command "
                 "takes {redis_url} (docs/multinode.md)")
+    if cell.get("nodes", 1) == 1 and spec.nodes > 1:
+        return (f"not applicable: a single-server cell (its expectations hold one server's order); this "
+                f"target runs {spec.nodes} nodes, judged by the multi-node cells (docs/multinode.md)")
     if "--session-store" in cell.get("switches", []):
         return ("not applicable: where CSR sessions are kept is a switch of the reference server; a target's "
                 "own adapter decides it")
@@ -82,9 +85,6 @@ def not_applicable(spec: TargetSpec | None, step: str, data: dict[str, Any]) -> 
     except ScenarioError as exc:
         return f"not applicable: {str(exc).split(': field ', 1)[-1]}"
     for fault in data.get("faults", []):
-        if spec.nodes > 1 and kind(fault["kind"]).acts_on == "server":
-            return (f"not applicable: {fault['kind']} acts on a single server; this target runs {spec.nodes} "
-                    f"nodes (the node faults act on one of them)")
         reason = spec.not_applicable(kind(fault["kind"]).acts_on, fault["kind"])
         if reason:
             return reason
