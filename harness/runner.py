@@ -25,6 +25,7 @@ from typing import Any
 from harness.checkers.files import check_files
 from harness.checkers.verdict import Verdict
 from harness.clients.base import ClientDriver
+from harness.harnessload import HarnessLoad, LoadMonitor, overload_reasons
 from harness.history import HistoryWriter, OpType, write_rows
 from harness.librarylog import RunLog
 from harness.nemesis import Nemesis
@@ -77,6 +78,7 @@ class RunResult:
     quiet: QuietReport
     seconds: float
     untriggered: list[str] = field(default_factory=list)
+    harness_load: HarnessLoad = field(default_factory=HarnessLoad)
 
     @property
     def passed(self) -> bool:
@@ -163,6 +165,7 @@ async def run_scenario(scenario: Scenario, reports_dir: str | os.PathLike[str] =
     library_log = RunLog(folder.libraries)
     untriggered: list[str] = []
     topo = Topology(scenario, run_dir, history)
+    monitor = LoadMonitor()
     try:
         say("up", "starting server, proxy and clients")
         await topo.start_backend()
@@ -171,7 +174,9 @@ async def run_scenario(scenario: Scenario, reports_dir: str | os.PathLike[str] =
         nemesis = Nemesis(topo.nemesis_context(), scenario.faults)
         await nemesis.arm()
         await topo.start_clients()
+        embedded = topo.backend.embedded
         try:
+            monitor.start(embedded.state.largest_client_backlog if embedded is not None else None)
             say("workload", f"workload: {scenario.clients.count} x {scenario.workload.messages} messages")
             nemesis.begin()
             await asyncio.gather(*(_workload(scenario, slot, d, nemesis) for slot, d in topo.drivers.items()))
@@ -183,6 +188,7 @@ async def run_scenario(scenario: Scenario, reports_dir: str | os.PathLike[str] =
             await server.ensure_running()
         say("quiet", "waiting for quiet")
         quiet = await wait_quiet(topo.drivers, history, scenario.quiet.settle, scenario.quiet.timeout)
+        load = await monitor.stop()
         # The checker reads this: deliveries still in flight when quiet was not reached are no proof
         # of a loss (docs/runner.md, "Outcome").
         history.append("harness", "ok" if quiet.reached else "info", "quiet",
@@ -196,6 +202,7 @@ async def run_scenario(scenario: Scenario, reports_dir: str | os.PathLike[str] =
             await server.release()
             rows = await topo.read_final_rows()
     finally:
+        await monitor.stop()
         try:
             await topo.close()
         finally:
@@ -204,14 +211,18 @@ async def run_scenario(scenario: Scenario, reports_dir: str | os.PathLike[str] =
     write_rows(folder.rows, rows)
     say("check", "checking")
     verdict = check_run(run_dir, scenario)
-    outcome = decide(verdict, scenario.expectations, untriggered=untriggered, quiet_reached=quiet.reached)
+    overloaded = overload_reasons(load, scenario.overload)
+    outcome = decide(verdict, scenario.expectations, untriggered=untriggered, quiet_reached=quiet.reached,
+                     overloaded=overloaded)
     say("report", "writing reports")
     folder.write_run({"run_id": run_id, "quiet": quiet.__dict__, "untriggered": untriggered,
                       "seconds": round(time.monotonic() - started, 3), "phases": phases,
+                      "harness_load": {**load.to_dict(), "overloaded": overloaded},
                       "outcome": outcome.to_dict()})
     write_run_report(run_dir, verdict, scenario, outcome)
     return RunResult(run_id=run_id, run_dir=run_dir, scenario=scenario, verdict=verdict, outcome=outcome,
-                     quiet=quiet, seconds=round(time.monotonic() - started, 3), untriggered=untriggered)
+                     quiet=quiet, seconds=round(time.monotonic() - started, 3), untriggered=untriggered,
+                     harness_load=load)
 
 
 async def _finish_schedule(nemesis: Nemesis, scenario: Scenario, history: RunHistory) -> None:

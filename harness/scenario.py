@@ -187,6 +187,16 @@ class Quiet:
 
 
 @dataclass
+class Overload:
+    """The bounds on the harness's own load beyond which a run is inconclusive (docs/reliability.md,
+    "Harness overloaded"): its event loop's lag (p99 of a periodic timer's lateness) and the largest
+    backlog of bytes the embedded proxy held for one client that was not reading them."""
+
+    loop_lag_p99_ms: float = 250.0
+    proxy_backlog_bytes: int = 1 << 20
+
+
+@dataclass
 class Scenario:
     name: str
     seed: int
@@ -198,6 +208,7 @@ class Scenario:
     expectations: Expectations
     quiet: Quiet
     description: str = ""
+    overload: Overload = field(default_factory=Overload)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -323,7 +334,8 @@ def resolve(data: dict[str, Any], seed: int | None = None, source: str = "scenar
         raise ScenarioError(f"{source}: field expectations: {exc}") from None
     return Scenario(name=data["name"], seed=seed, target=target, proxy=data.get("proxy", "embedded"),
                     clients=clients, workload=workload, faults=faults, expectations=expectations,
-                    quiet=_quiet(data.get("quiet", {}), target), description=data.get("description", ""))
+                    quiet=_quiet(data.get("quiet", {}), target), description=data.get("description", ""),
+                    overload=Overload(**data.get("overload", {})))
 
 
 def _quiet(data: dict[str, Any], target: Target) -> Quiet:
