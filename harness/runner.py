@@ -99,11 +99,18 @@ def new_run_id(name: str) -> str:
     return f"{stamp}-{name}-{secrets.token_hex(3)}"
 
 
-async def _workload(scenario: Scenario, slot: str, driver: ClientDriver, nemesis: Nemesis) -> None:
+async def _workload(scenario: Scenario, index: int, slot: str, driver: ClientDriver, nemesis: Nemesis) -> None:
+    """The sends of the `index`-th client (0 for c1): none when it is not one of the workload's senders."""
     w = scenario.workload
+    senders = scenario.clients.count if w.senders is None else min(w.senders, scenario.clients.count)
+    if index >= senders:
+        return
     filler = "x" * w.content_size
     interval = 1.0 / w.rate if w.rate else 0.0
     start = time.monotonic()
+    if w.stagger:
+        # N clients sending at once make N x N deliveries at once: spread them so the rate is the rate.
+        start += interval * index / senders
     for n in range(1, w.messages + 1):
         if interval:
             delay = start + (n - 1) * interval - time.monotonic()
@@ -179,7 +186,8 @@ async def run_scenario(scenario: Scenario, reports_dir: str | os.PathLike[str] =
             monitor.start(embedded.state.largest_client_backlog if embedded is not None else None)
             say("workload", f"workload: {scenario.clients.count} x {scenario.workload.messages} messages")
             nemesis.begin()
-            await asyncio.gather(*(_workload(scenario, slot, d, nemesis) for slot, d in topo.drivers.items()))
+            await asyncio.gather(*(_workload(scenario, i, slot, d, nemesis)
+                                   for i, (slot, d) in enumerate(topo.drivers.items())))
             say("heal", "healing")
             await _finish_schedule(nemesis, scenario, history)
             untriggered = [f.label for f in nemesis.pending]

@@ -178,6 +178,10 @@ class Workload:
     messages: int = 100
     rate: float = 0.0
     content_size: int = 0
+    senders: int | None = None
+    """How many clients send (c1 first); the others only listen. None: every client."""
+    stagger: bool = False
+    """Spread the senders' first sends evenly over one interval (1 / rate) instead of all at once."""
 
 
 @dataclass
