@@ -113,6 +113,7 @@ RetryMode = Literal["none", "queue", "manual"]
 
 OffsetStyle = Literal["none", "socket-id", "socket-id-undefined", "random"]
 PageName = Literal["tutorial", "exactly-once-durable"]
+NodeProcess = Literal["per-page", "shared"]
 """The page a browser plays: the tutorial's (`/`), or the fix that survives a reload (`/durable.html`)."""
 """`socket-id`: `<socket id>-<counter>` taken from the live socket; `socket-id-undefined`: the same but
 reproducing the tutorial's trap (`undefined-<counter>` while offline); `random`: a random id."""
@@ -143,13 +144,16 @@ class ClientSettings:
     randomization_factor: float = 0.5
     page: PageName = "tutorial"
     """Which page the `browser` driver loads; the other drivers play only the tutorial's."""
+    node_process: NodeProcess = "per-page"
+    """The node driver's processes: one per page (a page refresh kills it, as a reload does), or one
+    `shared` by every page of the run (runs of hundreds of clients; a refresh drops the page's socket)."""
     transports: tuple[str, ...] = ("websocket",)
     """The frame-aware proxy toxics need frames on a WebSocket; socket.io-client's own default is
     `("polling", "websocket")`."""
 
 
 SCENARIO_SETTINGS = ("ack", "ack_timeout", "retries", "retry_mode", "client_offset", "persist_offset",
-                     "reconnection_delay", "reconnection_delay_max", "page")
+                     "reconnection_delay", "reconnection_delay_max", "page", "node_process")
 """The ClientSettings a scenario file can set (its `clients` block, beside `driver` and `count`)."""
 
 
