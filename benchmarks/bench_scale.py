@@ -2,7 +2,8 @@
 conclusive (the harness says "harness overloaded" when it could not keep up: docs/reliability.md).
 
 Each run is `run_scenario` on the reference server (exactly-once step, SQLite, rate limit off, embedded proxy
-in the harness process, python driver: every page on the harness's one event loop), no faults. Every
+in the harness process), no faults, with the python driver (every page on the harness's one event loop) or
+`--driver node` (every page in one Node.js process, `node_process: shared`). Every
 message is broadcast to every client, so N clients make N deliveries a message; a few clients send (the
 `senders` of the workload) and the rest listen, which keeps the deliveries of a run within a minute.
 
@@ -13,7 +14,7 @@ message is broadcast to every client, so N clients make N deliveries a message; 
 
 Deliveries per second: the clients' `recv` events from the first send to the last delivery.
 
-    python benchmarks/bench_scale.py [--counts 100,500,1000] [--senders 20] [--messages 5]
+    python benchmarks/bench_scale.py [--driver python] [--counts 100,500,1000] [--senders 20] [--messages 5]
                                      [--demand 2000] [--seconds 8] [--modes flat,paced] [--quick]
 """
 
@@ -49,13 +50,17 @@ class ScaleRun:
     reasons: list[str]
     lag_p99_ms: float
     seconds: float
+    phases: dict[str, float]
 
 
-def scenario(clients: int, senders: int, messages: int, rate: float) -> dict[str, Any]:
+def scenario(clients: int, senders: int, messages: int, rate: float, driver: str = "python") -> dict[str, Any]:
+    page: dict[str, Any] = {"driver": driver, "count": clients}
+    if driver == "node":
+        page["node_process"] = "shared"
     return {"name": f"bench-scale-{clients}", "seed": 1,
             "target": {"kind": "reference", "profile": "exactly-once", "storage": "sqlite",
                        "switches": ["--rate-limit", "0"]},
-            "clients": {"count": clients},
+            "clients": page,
             "workload": {"messages": messages, "rate": rate, "senders": min(senders, clients), "stagger": True},
             "quiet": {"settle": 1.0, "timeout": 120}}
 
@@ -87,10 +92,11 @@ async def one(clients: int, mode: str, args: argparse.Namespace, folder: str) ->
         rate, messages = 0.0, args.messages
     else:
         rate, messages = paced(clients, args.senders, args.demand, args.seconds)
-    result = await run_scenario(resolve(scenario(clients, args.senders, messages, rate)), folder)
+    result = await run_scenario(resolve(scenario(clients, args.senders, messages, rate, args.driver)), folder)
     deliveries, per_second = deliveries_per_second(result.run_dir / "history.jsonl")
     return ScaleRun(clients, mode, deliveries, per_second, result.outcome.status, result.outcome.reasons,
-                    result.harness_load.lag_p99_ms(), result.seconds)
+                    result.harness_load.lag_p99_ms(), result.seconds,
+                    orjson.loads((result.run_dir / "run.json").read_bytes())["phases"])
 
 
 async def measure(args: argparse.Namespace) -> list[ScaleRun]:
@@ -101,7 +107,9 @@ async def measure(args: argparse.Namespace) -> list[ScaleRun]:
                 run = await one(clients, mode, args, tmp)
                 console.print(f"  {clients} clients, {mode}: {run.deliveries} deliveries, "
                               f"{run.per_second:,.0f}/s, {run.status}, loop lag p99 {run.lag_p99_ms:.0f} ms, "
-                              f"{run.seconds:.1f} s" + (f" ({'; '.join(run.reasons)})" if run.reasons else ""))
+                              f"{run.seconds:.1f} s (up {run.phases.get('up', 0):.1f}, workload "
+                              f"{run.phases.get('workload', 0):.1f}, quiet {run.phases.get('quiet', 0):.1f})"
+                              + (f" ({'; '.join(run.reasons)})" if run.reasons else ""))
                 runs.append(run)
     return runs
 
@@ -120,6 +128,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="deliveries per second the paced runs ask for (default: 2000)")
     parser.add_argument("--seconds", type=float, default=8.0, help="length of a paced workload (default: 8)")
     parser.add_argument("--modes", default="flat,paced", help="flat, paced or both (default: flat,paced)")
+    parser.add_argument("--driver", choices=["python", "node"], default="python",
+                        help="python (every page on the harness's loop) or node (every page in one shared "
+                             "Node.js process); default python")
     parser.add_argument("--repeat", type=int, default=1, help="ignored: one run per count and mode")
     parser.add_argument("--quick", action="store_true", help="50 clients, 5 senders, paced only")
     args = parser.parse_args(argv)
@@ -133,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     figures = [Figure(f"deliveries/s, {r.clients} clients, {r.mode}" + ("" if r.mode == "flat" else
                       f" (asked {args.demand:,.0f}/s)"), [r.per_second], "/s",
                       note=r.status) for r in runs]
-    print_table("scale: python driver, exactly-once, SQLite, embedded proxy, no faults", figures,
+    print_table(f"scale: {args.driver} driver, exactly-once, SQLite, embedded proxy, no faults", figures,
                 caption=machine())
     largest = largest_conclusive(runs)
     console.print(f"  largest client count with a conclusive verdict (paced at {args.demand:,.0f} deliveries/s): "

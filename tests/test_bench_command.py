@@ -74,9 +74,9 @@ def test_scale_paces_the_senders_to_the_demand_and_names_the_largest_conclusive_
     assert rate == 0.1 and messages == 2  # 20 senders x 0.1/s x 1000 receivers = 2,000 deliveries/s
     assert scale.paced(10, 20, 1000.0, 5.0) == (10.0, 50)  # no more senders than clients
     run = scale.ScaleRun
-    runs = [run(100, "paced", 1, 1.0, "pass", [], 1.0, 1.0), run(500, "paced", 1, 1.0, "fail", [], 1.0, 1.0),
-            run(1000, "paced", 1, 1.0, "inconclusive", ["harness overloaded"], 900.0, 1.0),
-            run(1000, "flat", 1, 1.0, "pass", [], 1.0, 1.0)]
+    runs = [run(100, "paced", 1, 1.0, "pass", [], 1.0, 1.0, {}), run(500, "paced", 1, 1.0, "fail", [], 1.0, 1.0, {}),
+            run(1000, "paced", 1, 1.0, "inconclusive", ["harness overloaded"], 900.0, 1.0, {}),
+            run(1000, "flat", 1, 1.0, "pass", [], 1.0, 1.0, {})]
     assert scale.largest_conclusive(runs) == 500
     assert scale.largest_conclusive(runs[2:]) is None
 

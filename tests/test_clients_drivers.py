@@ -2,8 +2,9 @@
 
 Every test runs on the python driver and on the node driver (the official socket.io-client 4.8), the
 latter both with a process per page and with one process shared by every page (`node_process: shared`): the
-same assertion passing on all is what shows the python driver is faithful, and the shared process too. Servers are real processes:
-the reference server, or tests/clients_app.py where the test must see each try on the wire.
+same assertion passing on all is what shows the python driver is faithful, and the shared process too.
+Servers are real processes: the reference server, or tests/clients_app.py where the test must see each try
+on the wire.
 """
 
 from __future__ import annotations

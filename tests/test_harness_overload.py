@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import resource
 import time
 
+import pytest
+
 from harness import runner
+from harness.errors import ScenarioError
 from harness.harnessload import HarnessLoad, LoadMonitor, overload_reasons, percentile
 from harness.scenario import Overload, load, resolve
+from harness.topology import open_files_for
 
 
 def test_percentile_is_nearest_rank_of_what_was_measured() -> None:
@@ -75,3 +80,16 @@ async def test_a_calm_run_is_not_overloaded(tmp_path) -> None:
     result = await runner.run_scenario(load("baseline-no-faults"), tmp_path)
     assert result.passed, result.outcome.reasons
     assert result.harness_load.lags_ms and result.harness_load.lag_p99_ms() < 250
+
+
+def test_many_clients_raise_the_open_file_limit_within_the_hard_one() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+        open_files_for(1000)
+        assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] >= 4000
+        if hard != resource.RLIM_INFINITY:
+            with pytest.raises(ScenarioError, match="open files"):
+                open_files_for(hard)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
