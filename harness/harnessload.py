@@ -37,12 +37,16 @@ class HarnessLoad:
     """None when it could not be measured (no embedded proxy in the harness process)."""
 
     def lag_p99_ms(self) -> float:
-        return percentile(self.lags_ms, 0.99)
+        """The p99 of the ticks' lateness, but never one tick's alone: in a short run (under 100 ticks) the
+        p99 is the largest tick, and one stall (the process descheduled once) is not an overload; two are."""
+        ordered = sorted(self.lags_ms)
+        p99 = percentile(ordered, 0.99)
+        return min(p99, ordered[-2]) if len(ordered) >= 2 else 0.0
 
     def to_dict(self) -> dict[str, Any]:
         lags = self.lags_ms
         return {"loop_lag_ms": {"ticks": len(lags), "p50": round(percentile(lags, 0.5), 3),
-                                "p99": round(percentile(lags, 0.99), 3), "max": round(max(lags, default=0.0), 3)},
+                                "p99": round(self.lag_p99_ms(), 3), "max": round(max(lags, default=0.0), 3)},
                 "proxy_backlog_bytes": self.proxy_backlog_bytes}
 
 

@@ -30,11 +30,15 @@ def test_lag_over_the_bound_is_a_reason_and_under_it_is_none() -> None:
     assert overload_reasons(calm, bounds) == []
     busy = HarnessLoad(lags_ms=[1.0] * 90 + [412.4] * 10, proxy_backlog_bytes=None)
     assert overload_reasons(busy, bounds) == ["harness overloaded: event loop lag p99 412 ms > 250 ms"]
+    one_stall = HarnessLoad(lags_ms=[1.0, 600.0, 2.0])
+    assert one_stall.lag_p99_ms() == 2.0 and overload_reasons(one_stall, bounds) == []
+    two_stalls = HarnessLoad(lags_ms=[1.0, 600.0, 300.0])
+    assert overload_reasons(two_stalls, bounds) == ["harness overloaded: event loop lag p99 300 ms > 250 ms"]
     backed_up = HarnessLoad(lags_ms=[1.0], proxy_backlog_bytes=1001)
     assert overload_reasons(backed_up, bounds) == [
         "harness overloaded: proxy backlog 1001 bytes for one client > 1000 bytes"]
     tiny = Overload(loop_lag_p99_ms=0.001)
-    assert overload_reasons(HarnessLoad(lags_ms=[0.0123]), tiny) == [
+    assert overload_reasons(HarnessLoad(lags_ms=[0.0123, 0.02]), tiny) == [
         "harness overloaded: event loop lag p99 0.0123 ms > 0.001 ms"]
 
 
