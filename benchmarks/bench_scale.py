@@ -102,9 +102,10 @@ async def one(clients: int, mode: str, args: argparse.Namespace, folder: str) ->
 async def measure(args: argparse.Namespace) -> list[ScaleRun]:
     runs = []
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
+        folder = args.reports or tmp
         for clients in args.counts:
             for mode in args.modes:
-                run = await one(clients, mode, args, tmp)
+                run = await one(clients, mode, args, folder)
                 console.print(f"  {clients} clients, {mode}: {run.deliveries} deliveries, "
                               f"{run.per_second:,.0f}/s, {run.status}, loop lag p99 {run.lag_p99_ms:.0f} ms, "
                               f"{run.seconds:.1f} s (up {run.phases.get('up', 0):.1f}, workload "
@@ -131,6 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--driver", choices=["python", "node"], default="python",
                         help="python (every page on the harness's loop) or node (every page in one shared "
                              "Node.js process); default python")
+    parser.add_argument("--reports", default=None, metavar="DIR",
+                        help="keep the run folders there (default: a temporary folder, removed)")
     parser.add_argument("--repeat", type=int, default=1, help="ignored: one run per count and mode")
     parser.add_argument("--quick", action="store_true", help="50 clients, 5 senders, paced only")
     args = parser.parse_args(argv)

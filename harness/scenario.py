@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import jsonschema
 
-from harness.errors import ScenarioError
+from harness.errors import ScenarioError, most_precise
 from harness.expectations import CATEGORIES, GUARANTEES, RECOVERY_SCHEMA, ExpectationError, Expectations
 from harness.faults import KINDS, kind
 from harness.faults.base import Fault
@@ -255,11 +255,7 @@ def validate(data: Any, source: str = "scenario") -> None:
     errors = list(validator.iter_errors(data))
     if not errors:
         return
-    # The deepest error names the field most precisely. Inside a oneOf, a `const` miss only says which
-    # branch this is not (e.g. the other target kind); prefer the error inside the branch the user meant.
-    error = max(errors, key=lambda e: len(e.absolute_path))
-    while error.context:
-        error = max(error.context, key=lambda e: (e.validator != "const", len(e.absolute_path)))
+    error = most_precise(errors)
     message = error.message
     if error.validator == "additionalProperties":
         message = f"{message}; see `sio-harness validate --schema` for the fields allowed here"
@@ -412,6 +408,12 @@ def _resolve_fault(raw: dict[str, Any], index: int, rng: random.Random, clients:
             raise ScenarioError(f"{where}.trigger.after_sends.n: {n} is more than the {workload.messages} "
                                 f"messages each client sends, so the fault would never fire")
         trigger["after_sends"] = {"client": client, "n": n}
+        once = spec.get("once_received")
+        if once is not None:
+            if once["client"] not in clients.slots:
+                raise ScenarioError(f"{where}.trigger.after_sends.once_received.client: no client "
+                                    f"{once['client']!r} (the scenario has {', '.join(clients.slots)})")
+            trigger["after_sends"]["once_received"] = {"client": once["client"], "n": once.get("n", 1)}
     else:
         spec = trigger["frame"]
         watched = spec.get("client", fault_target)
