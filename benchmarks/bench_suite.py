@@ -16,6 +16,7 @@ Target: each at most 5 minutes on the 2-core machine.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import subprocess
@@ -45,6 +46,8 @@ class SuiteRun:
     run_folders: int
     merged: int | None
     """Runs `summary.md` lists (None: no summary written)."""
+    unpassed: list[str]
+    """The first reason of every run folder whose outcome was not a pass."""
 
     @property
     def merge_ok(self) -> bool:
@@ -64,12 +67,23 @@ def one_run(path: str, workers: int, proxy: str, storage: str) -> SuiteRun:
         done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False, env=env)
         elapsed = time.perf_counter() - start
         folders = sum(1 for p in Path(reports).iterdir() if (p / "verdict.json").is_file())
+        unpassed = [_first_reason(p) for p in sorted(Path(reports).glob("*/run.json"))]
         summary_md = Path(reports) / "summary.md"
         found = MERGED.search(summary_md.read_text()) if summary_md.is_file() else None
     lines = [m.group(1) for m in map(SUMMARY.match, done.stdout.splitlines()) if m]
     failed = [line.split(" - ")[0] for line in done.stdout.splitlines() if line.startswith(("FAILED ", "ERROR "))]
     summary = lines[-1] if lines else f"exit {done.returncode}, no summary line"
-    return SuiteRun(elapsed, summary, failed, folders, int(found.group(2)) if found else None)
+    return SuiteRun(elapsed, summary, failed, folders, int(found.group(2)) if found else None,
+                    [r for r in unpassed if r is not None])
+
+
+def _first_reason(run_json: Path) -> str | None:
+    """`<scenario>: <status>: <first reason>` of a run that did not pass, None for a pass."""
+    outcome = json.loads(run_json.read_text()).get("outcome") or {}
+    if outcome.get("status", "pass") == "pass":
+        return None
+    reasons = outcome.get("reasons") or ["no reason recorded"]
+    return f"{run_json.parent.name.split('-', 2)[-1]}: {outcome.get('status')}: {reasons[0]}"
 
 
 def combos(text: str) -> list[tuple[str, str]]:
@@ -111,6 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                          if run.merged is not None else f"no summary.md over {run.run_folders} run folders")
                 merge_broken |= run.run_folders > 0 and not run.merge_ok
                 lines.append(f"{name}: {'; '.join([run.summary, *run.failed])}; {merge}")
+                lines += [f"    {reason}" for reason in run.unpassed]
             figures.append(figure)
     print_table("suite: wall time", figures, caption=machine())
     for line in lines:
