@@ -162,3 +162,16 @@ async def test_two_runs_at_once_do_not_collide(tmp_path):
                                          runner.run_scenario(load("baseline-no-faults"), tmp_path))
     assert first.run_dir != second.run_dir
     assert first.passed and second.passed, (first.outcome.reasons, second.outcome.reasons)
+
+
+async def test_listeners_send_nothing_and_staggered_senders_take_turns(tmp_path):
+    data = {"name": "senders", "seed": 1, "target": {"kind": "reference", "profile": "baseline"},
+            "clients": {"count": 3}, "workload": {"messages": 2, "rate": 10, "senders": 2, "stagger": True},
+            "expectations": {"guarantees": ["at-most-once"]}}
+    result = await runner.run_scenario(resolve(data), tmp_path)
+    assert result.passed, result.outcome.reasons
+    events = list(read_history(result.run_dir / "history.jsonl"))
+    sends = [e["proc"] for e in events if e["f"] == "send" and e["type"] == "invoke"]
+    # c2 starts half an interval after c1, so its first send falls between c1's two.
+    assert sends == ["c1", "c2", "c1", "c2"]
+    assert sum(1 for e in events if e["f"] == "recv" and e["proc"] == "c3") == 4

@@ -81,6 +81,11 @@ class ServerState:
         self.proxies: dict[str, Proxy] = {}
         self.lock = asyncio.Lock()
 
+    def largest_client_backlog(self) -> int:
+        """The most bytes any open link holds for its client (`Link.client_backlog`), 0 without links."""
+        return max((link.client_backlog() for proxy in self.proxies.values() for link in proxy.toxics.links),
+                   default=0)
+
     def get(self, name: str) -> Proxy:
         try:
             return self.proxies[name]
