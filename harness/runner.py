@@ -119,6 +119,17 @@ async def _workload(scenario: Scenario, slot: str, driver: ClientDriver, nemesis
             await asyncio.sleep(0)
 
 
+async def _workloads(scenario: Scenario, drivers: dict[str, ClientDriver], nemesis: Nemesis) -> None:
+    """Every client's workload at once; one failing cancels the others instead of leaving them running,
+    and its own error (one line for a user) is what is raised, not a group."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            for slot, driver in drivers.items():
+                group.create_task(_workload(scenario, slot, driver, nemesis))
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+
+
 async def wait_quiet(drivers: dict[str, ClientDriver], history: RunHistory, settle: float,
                      timeout: float, stored: Callable[[], Awaitable[int | None]] | None = None) -> QuietReport:
     """Wait until every client is connected, nothing is pending, no client saw anything for `settle` s
@@ -197,7 +208,7 @@ async def run_scenario(scenario: Scenario, reports_dir: str | os.PathLike[str] =
         try:
             say("workload", f"workload: {scenario.clients.count} x {scenario.workload.messages} messages")
             nemesis.begin()
-            await asyncio.gather(*(_workload(scenario, slot, d, nemesis) for slot, d in topo.drivers.items()))
+            await _workloads(scenario, topo.drivers, nemesis)
             say("heal", "healing")
             await _finish_schedule(nemesis, scenario, history)
             untriggered = [f.label for f in nemesis.pending]
