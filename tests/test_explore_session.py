@@ -136,11 +136,13 @@ def test_shrinking_drops_faults_clients_and_messages(tmp_path: Path) -> None:
         {"kind": "partition", "target": "c1", "trigger": {"after_sends": {"client": "c1", "n": 20}}, "duration": 1.0},
     ], 24, seed=1)
 
-    def trial(candidate: dict[str, Any]) -> frozenset[str]:
+    def trial(candidate: dict[str, Any], current: dict[str, Any]) -> frozenset[str]:
         return frozenset({"redelivered"} if any(f["kind"] == "server_crash" for f in candidate["faults"]) else ())
 
     shrunk = shrink(data, frozenset({"redelivered"}), trial)
     assert [f["kind"] for f in shrunk.data["faults"]] == ["server_crash"]
+    # The outage is the likeliest cause of the four: tried alone first, kept after its two runs.
+    assert shrunk.kept[0] == "only fault 2 (server_crash)"
     assert size(shrunk.data) < size(data) and shrunk.data["clients"]["count"] == 1
     assert shrunk.data["workload"]["messages"] <= 1 + strategies.TAIL
     assert not shrunk.cut_short and shrunk.runs < 30
@@ -154,13 +156,45 @@ def test_shrinking_cut_short_keeps_the_smallest_case_so_far() -> None:
     ], 60, seed=1)
     calls = iter(range(2))
 
-    def trial(candidate: dict[str, Any]) -> frozenset[str] | None:
+    def trial(candidate: dict[str, Any], current: dict[str, Any]) -> frozenset[str] | None:
         if next(calls, None) is None:
             return None
         return frozenset({"redelivered"} if candidate["faults"] else ())
 
     shrunk = shrink(data, frozenset({"redelivered"}), trial)
     assert shrunk.cut_short and shrunk.runs == 2 and len(shrunk.data["faults"]) == 1
+
+
+def test_a_five_fault_case_is_down_to_its_cause_in_two_runs() -> None:
+    """The likeliest cause alone comes first, so a single-cause case loses its other faults in the two runs
+    the search keeps back for it (`Campaign.follow_runs`), however late it was found."""
+    data = strategies.schedule_scenario("exactly-once", "ack-before-commit", [
+        {"kind": "latency", "target": "c1", "trigger": {"after_sends": {"client": "c1", "n": 2}}, "duration": 0.5},
+        {"kind": "disconnect", "target": "c2", "trigger": {"after_sends": {"client": "c1", "n": 5}}, "duration": 0.3},
+        {"kind": "partition", "target": "c1", "trigger": {"after_sends": {"client": "c1", "n": 8}}, "duration": 0.3},
+        {"kind": "ack_drop", "target": "c1", "trigger": {"frame": {"nth": 10}}},
+        {"kind": "server_crash", "trigger": {"after_sends": {"client": "c1", "n": 12}}, "duration": 0.4},
+    ], 20, seed=1)
+    tried: list[list[str]] = []
+
+    def trial(candidate: dict[str, Any], current: dict[str, Any]) -> frozenset[str] | None:
+        if len(tried) == 2:
+            return None  # the time kept back is spent
+        tried.append([f["kind"] for f in candidate["faults"]])
+        return frozenset({"lost"} if any(f["kind"] == "server_crash" for f in candidate["faults"]) else ())
+
+    shrunk = shrink(data, frozenset({"lost"}), trial)
+    assert tried == [["server_crash"], ["server_crash"]]
+    assert [f["kind"] for f in shrunk.data["faults"]] == ["server_crash"] and shrunk.cut_short
+
+
+def test_the_search_leaves_time_to_confirm_and_shrink_what_it_finds(tmp_path: Path, stand_in: StandIn) -> None:
+    campaign = strategies.Campaign(reports=tmp_path, budget=10.0, guess=1.0)
+    assert campaign.search_reserve() == pytest.approx(campaign.reserve() + campaign.follow_runs * 1.0)
+    campaign.started -= 10.0 - campaign.search_reserve() - 0.5  # less than one run left before the reserve
+    with pytest.raises(strategies.SearchOver):
+        campaign.check(strategies.schedule_scenario("exactly-once", None, [], 5, seed=1))
+    assert stand_in.schedules == []
 
 
 def test_the_proof_sentence() -> None:

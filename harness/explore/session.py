@@ -1,7 +1,8 @@
 """One exploration from start to result: search, shrink, prove, count coverage, within one budget.
 
 The budget is split as the work goes (docs/explore.md): the search stops drawing while there is still
-time for the proof's replays (and one run of margin); shrinking stops at the same point, keeping the
+time for a found case's confirmation, a shrinking to its cause and the proof's replays; shrinking stops
+at the proof's time (twice it, once the case is down to its cause), keeping the
 smallest case so far and saying it was cut short; the proof's replays use what is left. A found case
 whose replays never show its violation is recorded as not reproducible and the search goes on while
 time remains (up to `give_up` such cases). The result is one JSON object (`explore.json`), also what
@@ -20,7 +21,7 @@ from typing import Any
 from harness.checkers.coverage import WINDOWS
 from harness.errors import HarnessError
 from harness.explore.proof import Proof, replay
-from harness.explore.shrink import Shrunk, shrink, size
+from harness.explore.shrink import CAUSE_TARGET, Shrunk, shrink, size
 from harness.report.explorations import EXIT_CODES, RESULT, merge
 from harness.scenario import load_raw
 from harness.strategies import KINDS, Campaign, Found, SearchOver, run_search, violations
@@ -157,9 +158,11 @@ class Session:
         self.phase = "shrinking"
         self.best = {"data": found.data, "runs_to_find": found.runs, "seconds_to_find": round(found.seconds, 1)}
 
-        def trial(data: dict[str, Any]) -> frozenset[str] | None:
-            # Twice the proof's time is kept back: the proof may have to fall back to a larger case.
-            ran = campaign.execute(data, reserve=2 * campaign.reserve())
+        def trial(data: dict[str, Any], current: dict[str, Any]) -> frozenset[str] | None:
+            # Twice the proof's time is kept back, as the proof may have to fall back to a larger case; but
+            # not while the case holds more faults than its cause: getting there is worth more than a fallback.
+            keep = 1 if len(current["faults"]) > CAUSE_TARGET else 2
+            ran = campaign.execute(data, reserve=keep * campaign.reserve())
             if ran is None:
                 return None
             shown = violations(ran) if ran.outcome.status == "fail" else frozenset()
