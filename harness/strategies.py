@@ -3,7 +3,8 @@ sends, faults and heals.
 
 The machine does not drive a live topology step by step (a network cannot be rewound). Its rules write a
 schedule on a *send clock*: `send` advances the clock by k messages, `fault` starts a fault right after
-c1's current message (an `after_sends` trigger; a lost ack at the Nth ACK frame), `heal` ends the oldest
+c1's current message (an `after_sends` trigger; a lost ack at the Nth ACK frame; once c1 is cut, one
+fault may wait for c1's first reconnect, a frame trigger on its CONNECT), `heal` ends the oldest
 open fault after the sends since its start (at the workload's steady rate); server and database outages
 never overlap. `teardown` runs that schedule once as an ordinary scenario. Because every fault is placed
 by an event trigger, not by wall-clock time, a schedule puts its faults at the same protocol points on
@@ -63,9 +64,10 @@ OUTAGE_GAP = 24
 milliseconds before it is up again, and a crash of a server still starting would be a second outage."""
 
 RECONNECTING = ("disconnect", "partition", "server_crash", "server_restart", "db_outage")
-"""Faults near which a lost ack on c1 never fired (a database outage delays the acks past a reconnect)."""
-FRAME_GAP = 3
-"""Sends between a lost ack and the next fault that cuts c1."""
+"""Faults after which c1 reconnects (a database outage delays the acks past a reconnect)."""
+RECONNECT_FRAME = {"client": "c1", "sio_type": "CONNECT", "stream": "upstream", "nth": 2}
+"""c1's first reconnect: its Socket.IO CONNECT (the first is the run's own connect). A fault started there
+lands in the reconnect's handshake and its offset replay, which no send count can time."""
 
 MAX_FRAME_FAULTS = 2
 """Lost acks per schedule (see `frame_fault`)."""
@@ -328,10 +330,9 @@ def chaos_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
             self.outage_over = 0
             """the clock from which the next server or database fault may start"""
             self.c1_cut = False
-            """a fault already scheduled cuts c1's connection (no lost ack may follow: see frame_fault)"""
-
-        def _near_frame(self) -> bool:
-            return bool(self.frames) and self.clock < max(self.frames) + FRAME_GAP
+            """a fault already scheduled cuts c1's connection: c1 will reconnect"""
+            self.at_reconnect = False
+            """a fault is already placed at c1's first reconnect"""
 
         @rule(k=st.integers(1, 8))
         def send(self, k: int) -> None:
@@ -346,15 +347,18 @@ def chaos_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
         if client_kinds:
             @rule(kind=st.sampled_from(client_kinds), slot=st.sampled_from(["c1", "c2"]))
             def fault(self, kind: str, slot: str) -> None:
-                if slot == "c1" and kind in RECONNECTING:
-                    if self._near_frame():
-                        return
-                    self.c1_cut = True
+                self.c1_cut = self.c1_cut or (slot == "c1" and kind in RECONNECTING)
                 self._start({"kind": kind, "target": slot})
 
+            @precondition(lambda self: self.c1_cut and not self.at_reconnect)
+            @rule(kind=st.sampled_from(client_kinds), duration=st.sampled_from([0.1, 0.3]))
+            def reconnect_fault(self, kind: str, duration: float) -> None:
+                self.at_reconnect = True
+                self.schedule.append({"kind": kind, "target": "c1", "trigger": {"frame": dict(RECONNECT_FRAME)},
+                                      "duration": duration})
+
         if outage_kinds:
-            @precondition(lambda self: not self.outage_open and self.clock >= self.outage_over
-                          and not self._near_frame())
+            @precondition(lambda self: not self.outage_open and self.clock >= self.outage_over)
             @rule(kind=st.sampled_from(outage_kinds))
             def outage(self, kind: str) -> None:
                 self.c1_cut = self.c1_cut or kind in RECONNECTING
@@ -378,11 +382,7 @@ def chaos_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
             # One per frame number and MAX_FRAME_FAULTS in all. Measured without this: Hypothesis drew the
             # rule up to 8 times at one clock, most of those toxics never fired, and half of a 4-minute
             # search's runs were inconclusive ("fault trigger never fired: ack_drop@c1").
-            # Nor after a fault that cuts c1, nor right before one (FRAME_GAP): the frame toxic does not count
-            # the frames of c1's connection after a reconnect, so such a lost ack never fired (measured: 75
-            # of 141 runs of a 5-minute search, all with a crash, outage or cut of c1 near the lost ack).
-            @precondition(lambda self: max(self.clock, 1) not in self.frames and len(self.frames) < MAX_FRAME_FAULTS
-                          and not self.c1_cut)
+            @precondition(lambda self: max(self.clock, 1) not in self.frames and len(self.frames) < MAX_FRAME_FAULTS)
             @rule(drawn=st.one_of(frame_faults))
             def frame_fault(self, drawn: tuple[str, dict[str, Any]]) -> None:
                 self.frames.add(max(self.clock, 1))

@@ -15,7 +15,7 @@ import pytest
 from harness import strategies
 from harness.explore.proof import Proof, Replay
 from harness.explore.session import Session, merge
-from harness.explore.shrink import shrink, size
+from harness.explore.shrink import EARLIEST, shrink, size
 from harness.outcome import Outcome
 
 
@@ -144,7 +144,7 @@ def test_shrinking_drops_faults_clients_and_messages(tmp_path: Path) -> None:
     # The outage is the likeliest cause of the four: tried alone first, kept after its two runs.
     assert shrunk.kept[0] == "only fault 2 (server_crash)"
     assert size(shrunk.data) < size(data) and shrunk.data["clients"]["count"] == 1
-    assert shrunk.data["workload"]["messages"] <= 1 + strategies.TAIL
+    assert shrunk.data["workload"]["messages"] <= EARLIEST + strategies.TAIL
     assert not shrunk.cut_short and shrunk.runs < 30
 
 
