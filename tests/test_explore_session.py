@@ -258,3 +258,11 @@ def test_a_second_search_starts_from_what_the_first_found(tmp_path: Path, stand_
     assert first["status"] == again["status"] == "found"
     assert again["case"]["runs_to_find"] == 1
     assert again["case"]["found_size"] == first["case"]["size"]
+
+
+def test_a_step_without_acks_draws_no_lost_acks(capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.commands.explore import _acked
+
+    assert _acked("server-delivery", ("ack_drop", "server_crash")) == ("server_crash",)
+    assert "ack_drop: step server-delivery does not acknowledge sends; not drawn" in capsys.readouterr().out
+    assert _acked("exactly-once", ("ack_drop", "server_crash")) == ("ack_drop", "server_crash")
