@@ -266,3 +266,19 @@ def test_a_step_without_acks_draws_no_lost_acks(capsys: pytest.CaptureFixture[st
     assert _acked("server-delivery", ("ack_drop", "server_crash")) == ("server_crash",)
     assert "ack_drop: step server-delivery does not acknowledge sends; not drawn" in capsys.readouterr().out
     assert _acked("exactly-once", ("ack_drop", "server_crash")) == ("ack_drop", "server_crash")
+
+
+def test_a_case_that_replays_only_sometimes_is_set_aside_while_the_search_goes_on(
+        tmp_path: Path, stand_in: StandIn) -> None:
+    # Every scenario fails on its first three runs only: found, confirmed, shrunk (two runs), one replay of
+    # two fails. The search looks for a better case; none replays every time, so the best one is reported.
+    stand_in.fails_at_most = 3
+    result = _session(tmp_path).run()
+    assert result["status"] == "found"
+    case, weak = result["case"], result["partial"]
+    assert 0 < case["proof"]["reproduced"] < len(case["proof"]["replays"]) and len(weak) == 2
+    files = {case["scenario"], *(w["scenario"] for w in weak)}
+    assert len(files) == 3 and all(Path(f).exists() for f in files)
+    assert case["scenario"] == str(tmp_path / "explore" / "found-exactly-once-replay-off-by-one.json")
+    saved = json.loads(Path(case["scenario"]).read_text())
+    assert [f["kind"] for f in saved["faults"]] == case["faults"]

@@ -208,6 +208,9 @@ def print_result(result: dict[str, Any]) -> None:
         runs = ", ".join(r["run_dir"] for r in lost["proof"]["replays"])
         out.print(f"[yellow]not reproducible[/]: {'; '.join(lost['reasons'])} failed once, then "
                   f"{lost['proof']['sentence']}; runs: {lost['first_run']}, {runs}")
+    for weak in result.get("partial", []):
+        out.print(f"[yellow]replayed only sometimes[/] (set aside for a better case): {'; '.join(weak['reasons'])}, "
+                  f"{weak['proof']['sentence']}; scenario of its last proof: {weak['scenario']}")
     if result.get("unconfirmed"):
         out.print(f"{len(result['unconfirmed'])} failure(s) did not fail again on a second run and were not shrunk: "
                   f"{', '.join(result['unconfirmed'][:5])}")

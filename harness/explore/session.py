@@ -69,6 +69,9 @@ class Session:
     phase: str = "search"
     best: dict[str, Any] | None = None
     unreproducible: list[dict[str, Any]] = field(default_factory=list)
+    partial: list[dict[str, Any]] = field(default_factory=list)
+    """Cases some but not all of whose replays violated: kept in hand while the search looks for one that
+    replays every time; the best is reported if none does."""
     unconfirmed: list[str] = field(default_factory=list)
     """First runs of failures that did not fail again on one more run: not shrunk, and the search goes on."""
     campaign: Campaign = field(init=False)
@@ -92,12 +95,17 @@ class Session:
         result: dict[str, Any] | None = None
         with campaign.interruptible():
             found = self._remembered()
-            while result is None and not campaign.interrupted and len(self.unreproducible) < self.give_up:
+            while (result is None and not campaign.interrupted
+                   and len(self.unreproducible) + len(self.partial) < self.give_up):
                 found = found or run_search(campaign, self._settings())
                 if found is None:
                     break
                 result = self._follow(found, on_change)
                 found = None
+        if result is None and self.partial:
+            result = max(self.partial, key=_rate)
+            self.partial.remove(result)
+            _move_scenario(result, self._scenario_file())
         if result is not None:
             self._remember(result)
         final = self._result(result)
@@ -177,10 +185,18 @@ class Session:
         shrunk, proof = self._prove(shrunk, found.categories)
         case = _case(found, shrunk, proof)
         campaign.found = None
-        if proof.reproduced or not proof.replays:
+        if proof.reproduced == self.replays or not proof.replays:
             # Not one replay could run (the budget or an interruption ended first): unproven, not unreproducible.
             return case
-        self.unreproducible.append(case)
+        # A case that replays only sometimes is a weak report (measured: an ack-before-commit case of a
+        # crash right after the first send, 2 of 3): search on for one that replays every time.
+        if proof.reproduced:
+            # Its file is set aside: the next case's proof writes the scenario file afresh.
+            aside = proof.scenario.with_name(f"{proof.scenario.stem}-partial-{len(self.partial) + 1}.json")
+            _move_scenario(case, aside)
+            self.partial.append(case)
+        else:
+            self.unreproducible.append(case)
         campaign.discount(found.data)
         self.phase = "search"
         self.best = None
@@ -195,7 +211,7 @@ class Session:
         the one that failed most often.
         """
         self.reports.mkdir(parents=True, exist_ok=True)
-        scenario_file = self.reports / f"found-{self.profile}{'-' + self.mutant if self.mutant else ''}.json"
+        scenario_file = self._scenario_file()
         tried: list[tuple[Shrunk, Proof]] = []
         for data in [shrunk.data, *reversed(shrunk.steps)]:
             if tried and self.campaign.left() < self.replays * self.campaign.estimate():
@@ -216,6 +232,9 @@ class Session:
         best[1].scenario.write_text(json.dumps(best[0].data, indent=2) + "\n")
         return best
 
+    def _scenario_file(self) -> Path:
+        return self.reports / f"found-{self.profile}{'-' + self.mutant if self.mutant else ''}.json"
+
     def _result(self, case: dict[str, Any] | None) -> dict[str, Any]:
         campaign = self.campaign
         if case:
@@ -227,7 +246,7 @@ class Session:
                 "target": self.label, "profile": self.profile, "mutant": self.mutant, "seed": self.seed,
                 "shard": self.shard, "budget": self.budget, "seconds": round(campaign.elapsed(), 1),
                 "runs": campaign.runs, "inconclusive": campaign.inconclusive, "case": case,
-                "unreproducible": self.unreproducible, "unconfirmed": self.unconfirmed,
+                "unreproducible": self.unreproducible, "partial": self.partial, "unconfirmed": self.unconfirmed,
                 "coverage": campaign.coverage.to_json()}
 
 
@@ -241,6 +260,18 @@ def _target_name(target: dict[str, Any] | None) -> str:
     if target.get("file"):
         return load_target(target["file"]).name
     return Path(str(target.get("command", ["server"])[0])).stem
+
+
+def _move_scenario(case: dict[str, Any], to: Path) -> None:
+    """Move a case's scenario file to `to`, and say so in the case."""
+    Path(case["scenario"]).replace(to)
+    case["scenario"] = case["proof"]["scenario"] = str(to)
+
+
+def _rate(case: dict[str, Any]) -> float:
+    """The share of a case's replays that violated."""
+    proof = case["proof"]
+    return float(proof["reproduced"]) / max(len(proof["replays"]), 1)
 
 
 def _case(found: Found, shrunk: Shrunk, proof: Proof) -> dict[str, Any]:
