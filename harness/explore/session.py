@@ -238,7 +238,9 @@ class Session:
     def _result(self, case: dict[str, Any] | None) -> dict[str, Any]:
         campaign = self.campaign
         if case:
-            status = "found" if case["proof"]["reproduced"] else "unproven"
+            # Interrupted before a replay could run: the case is in hand, unproven, and the stop was asked for.
+            status = ("found" if case["proof"]["reproduced"] else
+                      "interrupted" if campaign.interrupted else "unproven")
         else:
             status = ("interrupted" if campaign.interrupted else
                       "not-reproducible" if self.unreproducible else "nothing-found")
