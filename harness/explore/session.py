@@ -4,8 +4,9 @@ The budget is split as the work goes (docs/explore.md): the search stops drawing
 time for a found case's confirmation, a shrinking to its cause and the proof's replays; shrinking stops
 at the proof's time (twice it, once the case is down to its cause), keeping the
 smallest case so far and saying it was cut short; the proof's replays use what is left. A found case
-whose replays never show its violation is recorded as not reproducible and the search goes on while
-time remains (up to `give_up` such cases). The result is one JSON object (`explore.json`), also what
+whose replays never show its violation is recorded as not reproducible, one that some replays show is set
+aside, and the search goes on while time remains (up to `give_up` such cases); the best case set aside is
+reported if no case replays every time. The result is one JSON object (`explore.json`), also what
 `--workers` and `--shard` merge.
 """
 
