@@ -188,10 +188,19 @@ def test_a_five_fault_case_is_down_to_its_cause_in_two_runs() -> None:
     assert [f["kind"] for f in shrunk.data["faults"]] == ["server_crash"] and shrunk.cut_short
 
 
-def test_the_search_leaves_time_to_confirm_and_shrink_what_it_finds(tmp_path: Path, stand_in: StandIn) -> None:
-    campaign = strategies.Campaign(reports=tmp_path, budget=10.0, guess=1.0)
-    assert campaign.search_reserve() == pytest.approx(campaign.reserve() + campaign.follow_runs * 1.0)
-    campaign.started -= 10.0 - campaign.search_reserve() - 0.5  # less than one run left before the reserve
+def test_late_in_the_budget_the_search_draws_no_more_faults_than_a_cause(tmp_path: Path, stand_in: StandIn) -> None:
+    campaign = strategies.Campaign(reports=tmp_path, budget=20.0, guess=1.0)
+    assert campaign.max_faults() == strategies.MAX_FAULTS
+    # Less time left than a found case needs to be confirmed, shrunk and proven: schedules of two faults.
+    campaign.started -= 20.0 - campaign.reserve() - campaign.follow_runs * 1.0 + 0.5
+    assert campaign.max_faults() == strategies.CAUSE_FAULTS
+    machine = strategies.chaos_machine(campaign)()
+    for kind in ("disconnect", "latency", "partition"):
+        if machine._room():
+            machine.fault(kind, "c1")
+    assert len(machine.schedule) == strategies.CAUSE_FAULTS
+    # And the search stops while the confirmation and the proof still fit.
+    campaign.started -= campaign.left() - campaign.search_reserve() - 0.5
     with pytest.raises(strategies.SearchOver):
         campaign.check(strategies.schedule_scenario("exactly-once", None, [], 5, seed=1))
     assert stand_in.schedules == []

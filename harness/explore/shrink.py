@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.faults import kind as fault_kind
-from harness.strategies import RATE, RECONNECTING, TAIL
+from harness.strategies import CAUSE_FAULTS, RATE, RECONNECTING, TAIL
 
 Trial = Callable[[dict[str, Any], dict[str, Any]], frozenset[str] | None]
 """Runs a candidate (the second argument is the case it was made from): the violation categories it
 showed, or None when there was no time to run it."""
 
-CAUSE_TARGET = 2
+CAUSE_TARGET = CAUSE_FAULTS
 """Faults a single-cause case is shrunk to at least: the time it takes to get there is worth the proof's
 fallback time (see `Session._follow`)."""
 
