@@ -1,8 +1,9 @@
 """One exploration from start to result: search, shrink, prove, count coverage, within one budget.
 
 The budget is split as the work goes (docs/explore.md): the search stops drawing while there is still
-time for a found case's confirmation, a shrinking to its cause and the proof's replays; shrinking stops
-at the proof's time (twice it, once the case is down to its cause), keeping the
+time for a found case's confirmation and the proof's replays (and draws no more faults than a cause once
+shrinking would have no time); shrinking stops at the proof's time (twice it, once the case is down to
+its cause), keeping the
 smallest case so far and saying it was cut short; the proof's replays use what is left. A found case
 whose replays never show its violation is recorded as not reproducible, one that some replays show is set
 aside, and the search goes on while time remains (up to `give_up` such cases); the best case set aside is
