@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
 from harness.checkers.coverage import Coverage, fault_windows
+from harness.errors import HarnessError, ScenarioError
 from harness.faults import KINDS as FAULT_KINDS
 from harness.faults import kind as fault_kind
 from harness.history import HistoryError, read_history
@@ -301,7 +302,18 @@ class Campaign:
             return self.results[key]
         if self.found is not None:
             raise SearchOver
-        result = self.execute(data, reserve=self.search_reserve())
+        try:
+            result = self.execute(data, reserve=self.search_reserve())
+        except HarnessError as exc:
+            if isinstance(exc, ScenarioError):
+                raise  # the search drew a schedule the harness refuses: a bug of the search
+            # The harness failed to carry the run out (measured: a crashed server's port taken by another
+            # process before its restart): no verdict about the server, and no reason to end the search.
+            log.warning("a run could not be carried out, counted as inconclusive: %s", exc)
+            self.runs += 1
+            self.inconclusive.append(f"harness error: {exc}")
+            self.results[key] = []
+            return []
         if result is None:
             raise SearchOver
         failures = _broken(result)

@@ -294,3 +294,21 @@ def test_a_case_that_replays_only_sometimes_is_set_aside_while_the_search_goes_o
     assert case["scenario"] == str(tmp_path / "explore" / "found-exactly-once-replay-off-by-one.json")
     saved = json.loads(Path(case["scenario"]).read_text())
     assert [f["kind"] for f in saved["faults"]] == case["faults"]
+
+
+def test_a_run_the_harness_could_not_carry_out_does_not_end_the_search(tmp_path: Path, stand_in: StandIn) -> None:
+    from harness.errors import HarnessError
+
+    plain = stand_in.__call__
+    calls = []
+
+    async def first_fails(scenario: Any, reports: Path) -> SimpleNamespace:
+        calls.append(scenario)
+        if len(calls) == 1:
+            raise HarnessError("healing server_crash@server failed: port already in use")
+        return await plain(scenario, reports)
+
+    strategies.run_scenario = first_fails  # type: ignore[assignment]
+    result = _session(tmp_path).run()
+    assert result["status"] == "found" and len(calls) > 1
+    assert result["inconclusive"][0].startswith("harness error: healing server_crash@server failed")

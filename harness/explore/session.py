@@ -157,7 +157,14 @@ class Session:
         campaign = self.campaign
         self.phase = "confirming"
         again = campaign.execute(found.data, reserve=campaign.reserve())
-        if again is not None and not (violations(again) & found.categories and again.outcome.status == "fail"):
+        if again is None:
+            # No time to confirm it, so none to shrink or prove it either (a proof run squeezed into the last
+            # seconds would call a case that fails only sometimes not reproducible): unproven, as drawn.
+            self._scenario_file().parent.mkdir(parents=True, exist_ok=True)
+            self._scenario_file().write_text(json.dumps(found.data, indent=2) + "\n")
+            campaign.found = None
+            return _case(found, Shrunk(found.data, cut_short=True), Proof(self._scenario_file(), self.replays))
+        if not (violations(again) & found.categories and again.outcome.status == "fail"):
             # A failure that does not fail twice would spend the shrinking budget on a case that fails only
             # sometimes (measured: 20 shrinking runs kept nothing, or a proof of 1 of 2).
             self.unconfirmed.append(str(found.run_dir))
