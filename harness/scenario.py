@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import jsonschema
 
-from harness.errors import ScenarioError
+from harness.errors import ScenarioError, most_precise
 from harness.expectations import CATEGORIES, GUARANTEES, RECOVERY_SCHEMA, ExpectationError, Expectations
 from harness.faults import KINDS, kind
 from harness.faults.base import Fault
@@ -39,7 +39,7 @@ class Target:
     mutant: str | None = None
     storage: str = "sqlite"
     nodes: int = 1
-    """Reference server: processes sharing broadcasts through Redis (docs/multinode.md)."""
+    """Processes sharing broadcasts through Redis (docs/multinode.md); an external target's is its file's."""
     failover: str = "next"
     """Where a client goes when its home node is down: `next`, `random` or `sticky-wait`."""
     spec: TargetSpec | None = None
@@ -63,14 +63,17 @@ class Target:
             if self.nodes > 1:
                 data.update(nodes=self.nodes, failover=self.failover)
             return data
-        return external_target(self.spec, self.server_options)
+        return external_target(self.spec, self.server_options, self.failover)
 
 
-def external_target(spec: TargetSpec, server_options: dict[str, float] | None = None) -> dict[str, Any]:
+def external_target(spec: TargetSpec, server_options: dict[str, float] | None = None,
+                    failover: str = "next") -> dict[str, Any]:
     """A scenario's `target` object for the target file `spec` (what `--target FILE` puts in a scenario)."""
     data: dict[str, Any] = {"kind": "external", "spec": spec.to_dict(), "target_dir": str(spec.target_dir)}
     if server_options:
         data["server_options"] = dict(server_options)
+    if spec.nodes > 1 and failover != "next":
+        data["failover"] = failover
     return data
 
 
@@ -84,10 +87,12 @@ def _target(data: dict[str, Any], name: str, source: str) -> Target:
     where = f"{source}: field target"
     if "file" in data:
         base = Path(source).parent if Path(source).is_file() else Path.cwd()
-        return Target(kind="external", spec=load_target(base / data["file"]))
+        loaded = load_target(base / data["file"])
+        return Target(kind="external", spec=loaded, nodes=loaded.nodes, failover=data.get("failover", "next"))
     if "spec" in data:
         folder = Path(data.get("target_dir", Path.cwd()))
-        return Target(kind="external", spec=target_from_dict(data["spec"], f"{where}.spec", folder),
+        loaded = target_from_dict(data["spec"], f"{where}.spec", folder)
+        return Target(kind="external", spec=loaded, nodes=loaded.nodes, failover=data.get("failover", "next"),
                       server_options=dict(data.get("server_options", {})))
     # The short form: a command line and its SQLite file, the tutorial's protocol, the final step.
     if not data.get("sqlite_path"):
@@ -236,11 +241,7 @@ def validate(data: Any, source: str = "scenario") -> None:
     errors = list(validator.iter_errors(data))
     if not errors:
         return
-    # The deepest error names the field most precisely. Inside a oneOf, a `const` miss only says which
-    # branch this is not (e.g. the other target kind); prefer the error inside the branch the user meant.
-    error = max(errors, key=lambda e: len(e.absolute_path))
-    while error.context:
-        error = max(error.context, key=lambda e: (e.validator != "const", len(e.absolute_path)))
+    error = most_precise(errors)
     message = error.message
     if error.validator == "additionalProperties":
         message = f"{message}; see `sio-harness validate --schema` for the fields allowed here"
@@ -392,6 +393,12 @@ def _resolve_fault(raw: dict[str, Any], index: int, rng: random.Random, clients:
             raise ScenarioError(f"{where}.trigger.after_sends.n: {n} is more than the {workload.messages} "
                                 f"messages each client sends, so the fault would never fire")
         trigger["after_sends"] = {"client": client, "n": n}
+        once = spec.get("once_received")
+        if once is not None:
+            if once["client"] not in clients.slots:
+                raise ScenarioError(f"{where}.trigger.after_sends.once_received.client: no client "
+                                    f"{once['client']!r} (the scenario has {', '.join(clients.slots)})")
+            trigger["after_sends"]["once_received"] = {"client": once["client"], "n": once.get("n", 1)}
     else:
         spec = trigger["frame"]
         watched = spec.get("client", fault_target)
