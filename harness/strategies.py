@@ -73,6 +73,10 @@ lands in the reconnect's handshake and its offset replay, which no send count ca
 
 MAX_FRAME_FAULTS = 2
 """Lost acks per schedule (see `frame_fault`)."""
+MAX_HARNESS_ERRORS = 3
+"""Runs in a row the harness could not carry out after which the search stops with the error: one is a
+race (a crashed server's port taken before its restart), three are a broken setup (measured: a target
+whose node module lost its native binding failed every run)."""
 MAX_FAULTS = 1_000
 """No limit on a schedule's faults but the state machine's steps."""
 CAUSE_FAULTS = 2
@@ -215,6 +219,8 @@ class Campaign:
     results: dict[str, list[str]] = field(default_factory=dict)
     """Schedule (as JSON) -> its failures: Hypothesis's re-executions read this instead of a new run."""
     on_run: Callable[[], None] | None = None
+    failed_in_a_row: int = 0
+    """Runs in a row the harness could not carry out (see MAX_HARNESS_ERRORS)."""
     interrupted: bool = False
     """Set on Ctrl-C or SIGTERM (see `interruptible`): the run in progress ends normally, then the search,
     shrinking or proof in progress stops."""
@@ -310,11 +316,16 @@ class Campaign:
                 raise  # the search drew a schedule the harness refuses: a bug of the search
             # The harness failed to carry the run out (measured: a crashed server's port taken by another
             # process before its restart): no verdict about the server, and no reason to end the search.
-            log.warning("a run could not be carried out, counted as inconclusive: %s", exc)
             self.runs += 1
+            self.failed_in_a_row += 1
+            if self.failed_in_a_row >= MAX_HARNESS_ERRORS:
+                raise HarnessError(f"{MAX_HARNESS_ERRORS} runs in a row could not be carried out; the last: "
+                                   f"{exc}") from exc
+            log.warning("a run could not be carried out, counted as inconclusive: %s", exc)
             self.inconclusive.append(f"harness error: {exc}")
             self.results[key] = []
             return []
+        self.failed_in_a_row = 0
         if result is None:
             raise SearchOver
         failures = _broken(result)

@@ -312,3 +312,14 @@ def test_a_run_the_harness_could_not_carry_out_does_not_end_the_search(tmp_path:
     result = _session(tmp_path).run()
     assert result["status"] == "found" and len(calls) > 1
     assert result["inconclusive"][0].startswith("harness error: healing server_crash@server failed")
+
+
+def test_runs_that_never_start_end_the_search_with_the_error(tmp_path: Path, stand_in: StandIn) -> None:
+    from harness.errors import HarnessError
+
+    async def broken(scenario: Any, reports: Path) -> SimpleNamespace:
+        raise HarnessError("external server exited with code 1 before it was ready")
+
+    strategies.run_scenario = broken  # type: ignore[assignment]
+    with pytest.raises(HarnessError, match="3 runs in a row could not be carried out; the last: external server"):
+        _session(tmp_path).run()
