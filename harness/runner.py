@@ -223,7 +223,7 @@ async def run_scenario(scenario: Scenario, reports_dir: str | os.PathLike[str] =
             nemesis.begin()
             await _workloads(scenario, topo.drivers, nemesis)
             say("heal", "healing")
-            await _finish_schedule(nemesis, scenario, history)
+            await _finish_schedule(nemesis, scenario, history, topo.drivers)
             untriggered = [f.label for f in nemesis.pending]
         finally:
             await nemesis.heal_all()
@@ -269,11 +269,14 @@ async def run_scenario(scenario: Scenario, reports_dir: str | os.PathLike[str] =
                      harness_load=load)
 
 
-async def _finish_schedule(nemesis: Nemesis, scenario: Scenario, history: RunHistory) -> None:
+async def _finish_schedule(nemesis: Nemesis, scenario: Scenario, history: RunHistory,
+                           drivers: dict[str, ClientDriver]) -> None:
     """Let started faults run to their heal, and give armed frame faults their chance while traffic flows.
 
-    A frame can only arrive while clients are busy, so a frame fault still waiting once no client has
-    seen anything for the settle window has missed its frame; it is reported as untriggered.
+    A frame can only arrive while clients are busy, so a frame fault still waiting once every client is
+    connected and none has seen anything for the settle window has missed its frame; it is reported as
+    untriggered. A client still reconnecting is silent during its backoff, yet its reconnect's frames
+    (the CONNECT, the replay, the acks of its buffered sends) are still to come.
     """
     longest = max((f.trigger.get("at", 0) + (f.duration or 0) for f in scenario.faults), default=0)
     deadline = time.monotonic() + longest + scenario.quiet.timeout
@@ -283,7 +286,8 @@ async def _finish_schedule(nemesis: Nemesis, scenario: Scenario, history: RunHis
         if not nemesis.frames_waiting:
             return
         # Polled: "no client traffic for a window" is an absence, which no event announces.
-        if time.monotonic_ns() - history.last_client_event >= settle_ns:
+        reconnecting = any(not d.connected for d in drivers.values())
+        if not reconnecting and time.monotonic_ns() - history.last_client_event >= settle_ns:
             return
         await asyncio.sleep(0.02)
 

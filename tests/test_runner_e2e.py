@@ -58,6 +58,24 @@ async def test_baseline_run_writes_a_complete_run_folder(tmp_path):
     assert json.loads((result.run_dir / "run.json").read_text())["outcome"] == {"status": "pass", "reasons": []}
 
 
+async def test_a_frame_trigger_on_the_reconnect_fires_after_the_backoff(tmp_path):
+    """The reconnect's CONNECT comes after a silent backoff: the schedule must not give up on it then."""
+    scenario = resolve({"name": "reconnect-frame", "seed": 7, "proxy": "embedded",
+                        "target": {"kind": "reference", "profile": "exactly-once", "storage": "sqlite"},
+                        "clients": {"count": 1, "ack_timeout": 0.5, "retries": 3}, "workload": {"messages": 12},
+                        "faults": [{"kind": "disconnect", "target": "c1",
+                                    "trigger": {"after_sends": {"client": "c1", "n": 4}}},
+                                   {"kind": "latency", "target": "c1", "duration": 0.2,
+                                    "trigger": {"frame": {"sio_type": "CONNECT", "nth": 2}}}],
+                        "expectations": {"guarantees": ["exactly-once"]}})
+    result = await runner.run_scenario(scenario, tmp_path)
+    assert result.untriggered == [], result.outcome.reasons
+    events = read_history(result.run_dir / "history.jsonl")
+    started = [e["value"]["fault"] for e in events if e["f"] == "fault"]
+    assert started == ["disconnect", "latency"]
+    assert result.passed, result.outcome.reasons
+
+
 async def test_a_run_that_never_becomes_quiet_is_inconclusive_not_failed(tmp_path):
     # A settle window longer than the timeout: quiet cannot be reached, whatever the server does.
     scenario = resolve({"name": "never-quiet", "seed": 3, "clients": {"count": 1}, "workload": {"messages": 5},
