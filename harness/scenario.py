@@ -460,10 +460,12 @@ def _resolve_fault(raw: dict[str, Any], index: int, rng: random.Random, clients:
         trigger["after_sends"] = {"client": client, "n": n}
         once = spec.get("once_received")
         if once is not None:
-            if once["client"] not in clients.slots:
-                raise ScenarioError(f"{where}.trigger.after_sends.once_received.client: no client "
-                                    f"{once['client']!r} (the scenario has {', '.join(clients.slots)})")
-            trigger["after_sends"]["once_received"] = {"client": once["client"], "n": once.get("n", 1)}
+            waits = once if isinstance(once, list) else [once]
+            for wait in waits:
+                if wait["client"] not in clients.slots:
+                    raise ScenarioError(f"{where}.trigger.after_sends.once_received.client: no client "
+                                        f"{wait['client']!r} (the scenario has {', '.join(clients.slots)})")
+            trigger["after_sends"]["once_received"] = [{"client": w["client"], "n": w.get("n", 1)} for w in waits]
     else:
         spec = trigger["frame"]
         watched = spec.get("client", fault_target)

@@ -29,15 +29,17 @@ CONTROLS = ("control-recovery-with-offset",)
 PACKAGES = ("socket.io", "better-sqlite3", "@socket.io/redis-adapter", "@socket.io/redis-streams-adapter", "redis")
 """The servers' packages (`make known-setup`); the client is the node driver's socket.io-client."""
 RUN_TIMEOUT = 120
-REDIS_SCENARIOS = ("redis-adapter-recovery", "recovery-twice-without-events")
-"""The scenarios whose server starts a redis-server of its own."""
+REDIS_SCENARIOS = ("redis-adapter-recovery", "recovery-twice-without-events", "node-death-recovery")
+"""The scenarios whose server starts a redis-server of its own, or whose nodes share the harness's."""
 BEFORE_THE_CLOSE = {"zero-event-recovery": "nothing", "quiet-connection-recovery": "nothing",
                     "offline-before-first-event": "nothing", "redis-adapter-recovery": "events without offset",
-                    "long-lived-recovery": "an offset", "volatile-status-offset": "an offset"}
+                    "long-lived-recovery": "an offset", "volatile-status-offset": "an offset",
+                    "node-death-recovery": "an offset"}
 """What the page that was not recovered had received when its transport closed: the zero-event reports
 are about a page that got nothing yet; with the classic Redis adapter the page got events, but the
 adapter appends no CSR offset to them (so its failure is the adapter's, not the zero-event one); the
-long-lived and volatile reports are about a page that held a real offset and still was not recovered."""
+long-lived and volatile reports, and the node that dies, are about a page that held a real offset and still
+was not recovered."""
 
 
 def _needs_packages(report_scenario: str) -> None:

@@ -65,6 +65,23 @@ async def test_once_received_holds_the_fault_until_that_client_holds_an_offset(t
     assert history.received("c2") == 1 and nemesis.pending == []
 
 
+async def test_once_received_may_name_every_client_that_must_hold_an_offset(tmp_path):
+    nemesis, proxies, _, history = make(tmp_path, clients=3, faults=[
+        {"kind": "disconnect", "target": "c2", "duration": 0.01,
+         "trigger": {"after_sends": {"client": "c1", "n": 1,
+                                     "once_received": [{"client": "c2"}, {"client": "c3", "n": 2}]}}}])
+    nemesis.begin()
+    first = asyncio.create_task(nemesis.on_send("c1", 1))
+    for proc in ("c2", "c3"):
+        history.append(proc, "ok", "recv", {"id": "c1:1", "server_offset": 1})
+    await asyncio.sleep(0)
+    assert not first.done(), "c3 has received one of its two"
+    history.append("c3", "ok", "recv", {"id": "c1:2", "server_offset": 2})
+    await first
+    await nemesis.wait_schedule()
+    assert [e["f"] for e in read_history(history.path) if e["proc"] == "nemesis"] == ["fault", "heal"]
+
+
 async def test_once_received_that_never_comes_leaves_the_fault_untriggered(tmp_path, monkeypatch):
     monkeypatch.setattr("harness.nemesis.schedule.RECEIVE_WAIT", 0.05)
     nemesis, proxies, _, _ = make(tmp_path, [

@@ -6,8 +6,9 @@ kind's (`harness.faults`). Triggers put a fault at a reproducible point:
 - `{"at": s}`: `s` seconds after the workload starts;
 - `{"after_sends": {"client": "c2", "n": 30}}`: right after c2's 30th send and before its 31st (the
   workload calls `on_send`, which runs the fault start before the workload goes on). With
-  `"once_received": {"client": "c3", "n": 1}` the sender then waits until c3 has received one broadcast
-  (c3 holds a server offset, which recovery needs) and the fault starts then; if c3 receives nothing
+  `"once_received": {"client": "c3", "n": 1}` (or a list of them) the sender then waits until c3 has
+  received one broadcast (c3 holds a server offset, which recovery needs) and the fault starts then; if
+  c3 receives nothing
   within `RECEIVE_WAIT` the fault never starts and the run reports it untriggered;
 - `{"frame": {...,"nth": 5}}`: at the 5th matching Socket.IO frame on the target's link, counted by the
   embedded proxy's `frame` toxic.
@@ -121,12 +122,21 @@ class Nemesis:
         """Called by the workload after each send: starts the faults waiting for this exact count."""
         for index in self._send_waiters.pop((slot, sent), []):
             fault = self.faults[index]
-            once = fault.trigger["after_sends"].get("once_received")
-            if once and not await self.ctx.history.wait_received(once["client"], once["n"], RECEIVE_WAIT):
+            waits = fault.trigger["after_sends"].get("once_received") or []
+            if not await self._received(waits):
                 self._unmet.append(index)
                 continue
             active = await self.start(index, fault)
             self._tasks_of(active.fault).append(asyncio.create_task(self._heal_later(active)))
+
+    async def _received(self, waits: list[dict[str, Any]]) -> bool:
+        """Whether every client named has received its count within `RECEIVE_WAIT` (counted from now)."""
+        deadline = time.monotonic() + RECEIVE_WAIT
+        for wait in waits:
+            left = max(deadline - time.monotonic(), 0.0)
+            if not await self.ctx.history.wait_received(wait["client"], wait["n"], left):
+                return False
+        return True
 
     async def wait_schedule(self, timeout: float | None = None) -> bool:
         """Wait until every time- and send-triggered fault that started has healed; False on timeout.

@@ -9,8 +9,16 @@ const os = require("node:os");
 const path = require("node:path");
 const { load } = require("./common");
 
-// Resolves to {client, close}: a connected node-redis client, and how to stop everything.
-function startRedis() {
+// Resolves to {client, close}: a connected node-redis client, and how to stop everything. With `url` (the
+// harness's Redis of a multi-node run, shared by the nodes) no redis-server is started; the client logs
+// its errors instead of throwing, so a node survives a Redis outage the way the adapters expect.
+function startRedis(url) {
+  if (url) {
+    const { createClient } = load("redis");
+    const client = createClient({ url });
+    client.on("error", (e) => console.error(`redis: ${e.message}`));
+    return client.connect().then(() => ({ client, close: () => client.quit().catch(() => {}) }));
+  }
   const socketPath = path.join(os.tmpdir(), `sio-harness-redis-${process.pid}.sock`);
   const child = spawn("redis-server", ["--port", "0", "--unixsocket", socketPath, "--save", "", "--appendonly", "no"],
     { stdio: "ignore" });
