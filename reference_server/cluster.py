@@ -24,7 +24,7 @@ Connection state recovery on several nodes (`--session-store`):
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,12 +51,29 @@ class RedisSettings:
     session_store: str = "memory"
 
 
+WAKE_UP = "rows"
+"""The channel message (`method`) by which a node says it committed a row (reference_server.feed)."""
+
+
 class NodeRedisManager(socketio.AsyncRedisManager):
-    """`AsyncRedisManager` with the subscription on its own connection to `subscribe_url`."""
+    """`AsyncRedisManager` with the subscription on its own connection to `subscribe_url`, and the
+    feed's wake-up on the same channel."""
 
     def __init__(self, *, redis_settings: RedisSettings, **options: Any) -> None:
         super().__init__(url=redis_settings.url, channel=redis_settings.channel, **options)
         self.settings = redis_settings
+        self.on_wake_up: Callable[[], None] | None = None
+
+    async def announce(self) -> None:
+        """Wake the other nodes' feeds; python-socketio's publish retries once, then gives up (logged)."""
+        await self._publish({"method": WAKE_UP, "host_id": self.host_id})
+
+    async def _listen(self) -> AsyncIterator[Any]:
+        async for raw in super()._listen():
+            if self.on_wake_up is not None and _is_wake_up(raw, self.host_id):
+                self.on_wake_up()
+                continue
+            yield raw
 
     def _redis_connect(self) -> None:
         # python-socketio builds the pubsub from the publishing client; here it has its own client, so
@@ -65,6 +82,14 @@ class NodeRedisManager(socketio.AsyncRedisManager):
         if self.settings.subscribe_url != self.settings.url:
             subscriber = aioredis.Redis.from_url(self.settings.subscribe_url, **self.redis_options)
             self.pubsub = subscriber.pubsub(ignore_subscribe_messages=True)
+
+
+def _is_wake_up(raw: Any, host_id: str) -> bool:
+    try:
+        message = json.loads(raw)
+    except (TypeError, ValueError):
+        return False
+    return isinstance(message, dict) and message.get("method") == WAKE_UP and message.get("host_id") != host_id
 
 
 def _frozen(value: Any) -> frozenset[str]:
