@@ -5,6 +5,11 @@ delivered to this node's sockets at once and published on one Redis channel, and
 delivers what it hears on that channel to its own sockets. The database is shared (one SQLite file or
 one PostgreSQL database), so rows, ids and the serverOffset replay are the same on every node.
 
+That is the tutorial's way to scale out (`--broadcast pubsub`). With `--broadcast feed` (the default
+for the exactly-once profile) no row travels through Redis: a commit publishes only a wake-up
+(`NodeRedisManager.announce`), and every node sends the rows from the database itself, in commit order
+(reference_server.feed).
+
 Two Redis addresses: `--redis` for publishing (and the session store), `--redis-subscribe` for the
 subscription. In production they are the same server; the harness gives each its own proxy link so
 that it can cut one node's subscription alone, the failure of python-socketio issue 1581 (one
