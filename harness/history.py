@@ -39,6 +39,7 @@ space and the user text, so an id is recognised in a stored row and in a receive
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import time
@@ -101,6 +102,8 @@ class HistoryWriter:
         self.annotate: Callable[[str, str, str, dict[str, Any]], dict[str, Any]] | None = None
         """Called with (proc, type, f, value) before each write; returns the value to write (the
         topology adds the serving node to a client's `connect`, see docs/multinode.md)."""
+        self._received: dict[str, int] = {}
+        self._receive_waiters: list[tuple[str, int, asyncio.Future[None]]] = []
 
     def append(self, proc: str, type_: OpType, f: str, value: dict[str, Any] | None = None,
                t: int | None = None) -> Event:
@@ -113,7 +116,33 @@ class HistoryWriter:
         # a crash of this process, which is what makes the file crash-safe.
         self._fh.write(orjson.dumps(event) + b"\n")
         self.count += 1
+        if f == "recv" and type_ == "ok":
+            self._count_received(proc.split(".", 1)[0])
         return event
+
+    def received(self, slot: str) -> int:
+        """Broadcasts received so far by client `slot`, over all its lineages (its refreshed pages too)."""
+        return self._received.get(slot, 0)
+
+    async def wait_received(self, slot: str, n: int, timeout: float) -> bool:
+        """Wait until client `slot` has received `n` broadcasts; False if `timeout` passed first."""
+        if self.received(slot) >= n:
+            return True
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._receive_waiters.append((slot, n, waiter))
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), timeout)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            self._receive_waiters = [w for w in self._receive_waiters if w[2] is not waiter]
+
+    def _count_received(self, slot: str) -> None:
+        self._received[slot] = count = self._received.get(slot, 0) + 1
+        for waiting_slot, n, waiter in self._receive_waiters:
+            if waiting_slot == slot and count >= n and not waiter.done():
+                waiter.set_result(None)
 
     def close(self) -> None:
         if not self._fh.closed:

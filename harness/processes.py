@@ -102,6 +102,7 @@ class ManagedProcess:
                     pass
                 if time.monotonic() > deadline:
                     raise ProcessStartError(f"{self.name} not ready at {url} after {timeout:.0f}s"
+                                            f"{self._starvation_hint(time.monotonic() - start)}"
                                             f"{self._log_hint()}")
                 # Polling is the only readiness signal a foreign process offers; keep the step short.
                 await asyncio.sleep(0.01)
@@ -121,8 +122,28 @@ class ManagedProcess:
                 pass
             if time.monotonic() - start > timeout:
                 raise ProcessStartError(f"{self.name} not listening on {host}:{port} after "
-                                        f"{timeout:.0f}s{self._log_hint()}")
+                                        f"{timeout:.0f}s{self._starvation_hint(time.monotonic() - start)}"
+                                        f"{self._log_hint()}")
             await asyncio.sleep(0.01)
+
+    def _starvation_hint(self, waited: float) -> str:
+        """How much CPU the child had in `waited` seconds: a start that never ran tells a starved machine
+        from a hung server, which the wall clock alone cannot."""
+        cpu = self.cpu_seconds()
+        if cpu is None:
+            return ""
+        return f" (it used {cpu:.1f} s of CPU in {waited:.0f} s; load average {os.getloadavg()[0]:.1f})"
+
+    def cpu_seconds(self) -> float | None:
+        """User + system CPU seconds of the child so far (Linux /proc), None when unknown."""
+        if self.proc is None:
+            return None
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return None
+        # Fields 14 and 15 of proc(5), counted after the ")" that ends the command name.
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def _log_hint(self) -> str:
         if self.log_path and self.log_path.exists():
@@ -279,8 +300,12 @@ def python_module_argv(module: str, *args: str) -> list[str]:
 async def start_reference_server(port: int, db: str, profile: str = "baseline", *, host: str = "127.0.0.1",
                                  mutant: str | None = None, extra: Sequence[str] = (),
                                  log_path: str | os.PathLike[str] | None = None,
-                                 ready_timeout: float = 10.0, name: str = "") -> ManagedProcess:
-    """Start `python -m reference_server` and wait until its health endpoint answers."""
+                                 ready_timeout: float = 30.0, name: str = "") -> ManagedProcess:
+    """Start `python -m reference_server` and wait until its health endpoint answers.
+
+    The server is ready in under a second on an idle machine; the bound is for a loaded CI machine, where
+    a Python start was seen to take over 10 s (the error says how much CPU the child got meanwhile).
+    """
     argv = python_module_argv("reference_server", "--host", host, "--port", str(port), "--db", db,
                               "--profile", profile, *extra)
     if mutant:

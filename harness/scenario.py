@@ -392,6 +392,12 @@ def _resolve_fault(raw: dict[str, Any], index: int, rng: random.Random, clients:
             raise ScenarioError(f"{where}.trigger.after_sends.n: {n} is more than the {workload.messages} "
                                 f"messages each client sends, so the fault would never fire")
         trigger["after_sends"] = {"client": client, "n": n}
+        once = spec.get("once_received")
+        if once is not None:
+            if once["client"] not in clients.slots:
+                raise ScenarioError(f"{where}.trigger.after_sends.once_received.client: no client "
+                                    f"{once['client']!r} (the scenario has {', '.join(clients.slots)})")
+            trigger["after_sends"]["once_received"] = {"client": once["client"], "n": once.get("n", 1)}
     else:
         spec = trigger["frame"]
         watched = spec.get("client", fault_target)

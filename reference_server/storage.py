@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -88,6 +89,30 @@ SETUP_TIMEOUT = 5.0
 """Seconds the schema setup waits for a SQLite lock held by another process."""
 
 
+def _create_schema(path: Path, timeout: float) -> None:
+    """WAL mode and the table, waiting up to `timeout` for another process doing the same.
+
+    Several nodes starting on one fresh file race to switch it to WAL. SQLite answers the loser
+    "database is locked" at once, without calling its busy handler (it could deadlock otherwise), so
+    `timeout` alone does not make the loser wait: it retries here until the winner is done.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            setup = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+            try:
+                setup.execute("PRAGMA journal_mode=WAL")
+                setup.execute(SQLITE_SCHEMA)
+            finally:
+                setup.close()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        # The winner holds the lock for a few milliseconds; there is no event to wait on across processes.
+        time.sleep(0.01)
+
+
 class SQLiteStorage(Storage):
     """A SQLite file through aiosqlite, in WAL mode.
 
@@ -107,15 +132,9 @@ class SQLiteStorage(Storage):
 
         # The schema is made on a plain sqlite3 connection first: it runs once before the server listens,
         # and a file that cannot be opened fails here cleanly (aiosqlite leaves its worker thread
-        # behind when its own connect fails). It may wait longer than a write: several nodes starting on
-        # one fresh file race to create the schema, and the loser must wait, not fail.
+        # behind when its own connect fails).
         try:
-            setup = sqlite3.connect(self.path, timeout=max(self.busy_timeout, SETUP_TIMEOUT), isolation_level=None)
-            try:
-                setup.execute("PRAGMA journal_mode=WAL")
-                setup.execute(SQLITE_SCHEMA)
-            finally:
-                setup.close()
+            await asyncio.to_thread(_create_schema, self.path, max(self.busy_timeout, SETUP_TIMEOUT))
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open SQLite database {self.path}: {exc}") from exc
         self._db = await aiosqlite.connect(self.path, timeout=self.busy_timeout, isolation_level=None)

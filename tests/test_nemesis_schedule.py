@@ -47,6 +47,42 @@ async def test_after_sends_starts_between_send_n_and_n_plus_1(tmp_path):
     assert [e["f"] for e in read_history(history.path) if e["proc"] == "nemesis"] == ["fault", "heal"]
 
 
+async def test_once_received_holds_the_fault_until_that_client_holds_an_offset(tmp_path):
+    nemesis, proxies, _, history = make(tmp_path, [
+        {"kind": "disconnect", "target": "c2", "duration": 0.01,
+         "trigger": {"after_sends": {"client": "c1", "n": 2, "once_received": {"client": "c2"}}}}])
+    nemesis.begin()
+    await nemesis.on_send("c1", 1)
+    sixth = asyncio.create_task(nemesis.on_send("c1", 2))
+    await asyncio.sleep(0)
+    history.append("c1", "ok", "recv", {"id": "c1:1", "server_offset": 1})
+    await asyncio.sleep(0)
+    assert not sixth.done() and proxies.calls == [], "c1's receive is not c2's"
+    history.append("c2.1", "ok", "recv", {"id": "c1:1", "server_offset": 1})  # a refreshed page counts
+    await sixth
+    await nemesis.wait_schedule()
+    assert [e["f"] for e in read_history(history.path) if e["proc"] == "nemesis"] == ["fault", "heal"]
+    assert history.received("c2") == 1 and nemesis.pending == []
+
+
+async def test_once_received_that_never_comes_leaves_the_fault_untriggered(tmp_path, monkeypatch):
+    monkeypatch.setattr("harness.nemesis.schedule.RECEIVE_WAIT", 0.05)
+    nemesis, proxies, _, _ = make(tmp_path, [
+        {"kind": "disconnect", "target": "c2", "duration": 0.01,
+         "trigger": {"after_sends": {"client": "c1", "n": 1, "once_received": {"client": "c2", "n": 3}}}}])
+    nemesis.begin()
+    await nemesis.on_send("c1", 1)
+    assert proxies.calls == []
+    assert [f.label for f in nemesis.pending] == ["disconnect@c2"]
+
+
+def test_once_received_names_a_client_of_the_scenario():
+    with pytest.raises(ScenarioError, match="once_received.client: no client 'c9'"):
+        resolve({"name": "t", "clients": {"count": 2}, "workload": {"messages": 5}, "faults": [
+            {"kind": "disconnect", "target": "c2",
+             "trigger": {"after_sends": {"client": "c1", "n": 1, "once_received": {"client": "c9"}}}}]})
+
+
 async def test_time_trigger_and_duration(tmp_path):
     nemesis, proxies, _, history = make(tmp_path, [
         {"kind": "latency", "target": "c1", "trigger": {"at": 0.1}, "duration": 0.1,

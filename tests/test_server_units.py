@@ -3,6 +3,8 @@ and the harness's database helpers."""
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -20,6 +22,7 @@ from reference_server.storage import (
     SQLiteStorage,
     StorageConfigError,
     StorageError,
+    _create_schema,
     open_storage,
     redact_dsn,
 )
@@ -160,6 +163,35 @@ async def test_sqlite_write_fails_fast_while_the_harness_holds_the_lock(tmp_path
         assert [r["content"] for r in await read_db_rows(sqlite_url(tmp_path / "chat.db"))] == ["before", "after"]
     finally:
         await storage.close()
+
+
+async def test_sqlite_open_waits_for_a_node_that_is_creating_the_same_fresh_file(tmp_path: Path) -> None:
+    # Another node's RESERVED lock on the fresh file makes SQLite refuse the switch to WAL at once, without
+    # its busy handler: two nodes starting together failed one start in about fifty this way.
+    other = sqlite3.connect(tmp_path / "chat.db", isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    released = threading.Timer(0.2, other.rollback)
+    released.start()
+    storage = SQLiteStorage(tmp_path / "chat.db")
+    started = time.monotonic()
+    try:
+        await storage.open()
+        assert time.monotonic() - started >= 0.2
+        assert await storage.insert("first", None) == 1
+    finally:
+        released.join()
+        other.close()
+        await storage.close()
+
+
+def test_sqlite_setup_gives_up_when_the_lock_is_never_released(tmp_path: Path) -> None:
+    other = sqlite3.connect(tmp_path / "chat.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            _create_schema(tmp_path / "chat.db", 0.2)
+    finally:
+        other.close()
 
 
 async def test_postgres_storage_survives_a_cut_link_and_reconnects(postgres_admin_dsn: str) -> None:

@@ -5,7 +5,10 @@ kind's (`harness.faults`). Triggers put a fault at a reproducible point:
 
 - `{"at": s}`: `s` seconds after the workload starts;
 - `{"after_sends": {"client": "c2", "n": 30}}`: right after c2's 30th send and before its 31st (the
-  workload calls `on_send`, which runs the fault start before the workload goes on);
+  workload calls `on_send`, which runs the fault start before the workload goes on). With
+  `"once_received": {"client": "c3", "n": 1}` the sender then waits until c3 has received one broadcast
+  (c3 holds a server offset, which recovery needs) and the fault starts then; if c3 receives nothing
+  within `RECEIVE_WAIT` the fault never starts and the run reports it untriggered;
 - `{"frame": {...,"nth": 5}}`: at the 5th matching Socket.IO frame on the target's link, counted by the
   embedded proxy's `frame` toxic.
 
@@ -29,6 +32,10 @@ from harness.faults import kind as kind_of
 from harness.faults.base import Heal
 from harness.faults.frames import await_fired, require_frame_toxics, watch
 from harness.nemesis.context import NemesisContext
+
+RECEIVE_WAIT = 10.0
+"""Seconds an `after_sends` trigger waits for its `once_received` client; a client that receives nothing
+for that long is not a protocol point any fault can be placed after."""
 
 
 @dataclass
@@ -65,6 +72,7 @@ class Nemesis:
         self._armed: dict[int, ActiveFault] = {}
         self._parked: dict[int, ActiveFault] = {}
         self._lock = asyncio.Lock()
+        self._unmet: list[int] = []
         for index, fault in enumerate(faults):
             self._check_supported(fault)
             spec = fault.trigger.get("after_sends")
@@ -112,7 +120,12 @@ class Nemesis:
     async def on_send(self, slot: str, sent: int) -> None:
         """Called by the workload after each send: starts the faults waiting for this exact count."""
         for index in self._send_waiters.pop((slot, sent), []):
-            active = await self.start(index, self.faults[index])
+            fault = self.faults[index]
+            once = fault.trigger["after_sends"].get("once_received")
+            if once and not await self.ctx.history.wait_received(once["client"], once["n"], RECEIVE_WAIT):
+                self._unmet.append(index)
+                continue
+            active = await self.start(index, fault)
             self._tasks_of(active.fault).append(asyncio.create_task(self._heal_later(active)))
 
     async def wait_schedule(self, timeout: float | None = None) -> bool:
@@ -141,7 +154,7 @@ class Nemesis:
     @property
     def pending(self) -> list[Fault]:
         """Faults whose trigger never fired: send counts never reached, frames never seen."""
-        waiting = [i for ids in self._send_waiters.values() for i in ids]
+        waiting = [i for ids in self._send_waiters.values() for i in ids] + self._unmet
         waiting += [i for i, active in self._armed.items() if not active.recorded]
         waiting += list(self._parked)
         waiting += [a.index for a in self.active
