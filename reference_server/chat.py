@@ -87,6 +87,10 @@ class ChatServer:
         except BadMessage as exc:
             raise socketio.exceptions.ConnectionRefusedError(str(exc)) from None
         async with self._order:
+            if self.feed is not None:
+                # The client may hold a row this node has not sent yet (its old node sent it, or died
+                # before announcing it): caught up first, the replay covers it and the feed will not.
+                await self.feed.catch_up()
             if self.switches.replay and self.mutant != "drop-replay" and not self.is_recovered(sid):
                 await self._replay(sid, offset)
             try:

@@ -90,5 +90,10 @@ class RowFeed:
             except TimeoutError:
                 pass
             self._woken.clear()
-            async with self.lock:
-                await self.catch_up()
+            try:
+                async with self.lock:
+                    await self.catch_up()
+            except Exception:
+                # A poller that dies leaves this node's clients deaf with nothing said (python-socketio
+                # 1581's failure, here): log it and read again at the next turn.
+                log.exception("broadcasting the stored rows failed")

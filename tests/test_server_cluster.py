@@ -155,3 +155,22 @@ async def test_a_row_whose_node_died_before_announcing_it_still_reaches_every_no
         await b_inbox.wait_for("orphan", timeout=3)
         await a.disconnect()
         await b.disconnect()
+
+
+async def test_a_client_holding_a_row_this_node_has_not_sent_yet_does_not_get_it_again(tmp_path: Path) -> None:
+    """A client failing over may hold a row its old node sent and this node's feed has not read yet (the
+    old node died before announcing it): the connect catches the feed up first, so neither the replay
+    nor the feed sends that row again. The next row comes after it in id order, so its arrival shows
+    the first one was not sent."""
+    async with two_nodes(tmp_path, profile="exactly-once") as (urls, _):
+        sender, _ = await _client(urls[1])
+        with closing(sqlite3.connect(tmp_path / "chat.db", isolation_level=None)) as db:
+            db.execute("INSERT INTO messages (content, client_offset) VALUES ('held', 'x-0')")
+        client = RecoveringAsyncClient(reconnection=False)
+        inbox = Inbox(client)
+        await client.connect(urls[0], transports=["websocket"], auth={"serverOffset": 1})
+        await sender.call("chat message", ("next", "s-0"), timeout=10)
+        await inbox.wait_for("next")
+        assert inbox.contents == ["next"]
+        await client.disconnect()
+        await sender.disconnect()
