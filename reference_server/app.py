@@ -90,7 +90,7 @@ async def serve(config: ServerConfig, recovery: ModuleType | None = None) -> Non
                           announce=sio.manager.announce if feed is not None else None)
         await chat.start()
         if feed is not None:
-            sio.manager.on_wake_up = feed.wake
+            sio.manager.feed = feed
             await feed.start()
         if manager is not None:
             # python-socketio subscribes on the first connection; a node must hear the channel from the

@@ -29,13 +29,14 @@ Connection state recovery on several nodes (`--session-store`):
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import socketio
 from redis import asyncio as aioredis
 
+from reference_server.feed import RowFeed
 from reference_server.recovery import PacketLog, RecoveryManager, Session, StoredPacket
 
 TAIL = 1000
@@ -67,7 +68,8 @@ class NodeRedisManager(socketio.AsyncRedisManager):
     def __init__(self, *, redis_settings: RedisSettings, **options: Any) -> None:
         super().__init__(url=redis_settings.url, channel=redis_settings.channel, **options)
         self.settings = redis_settings
-        self.on_wake_up: Callable[[], None] | None = None
+        self.feed: RowFeed | None = None
+        """This node's feed when it broadcasts with `--broadcast feed`: woken by the other nodes' commits."""
 
     async def announce(self) -> None:
         """Wake the other nodes' feeds; python-socketio's publish retries once, then gives up (logged)."""
@@ -75,8 +77,8 @@ class NodeRedisManager(socketio.AsyncRedisManager):
 
     async def _listen(self) -> AsyncIterator[Any]:
         async for raw in super()._listen():
-            if self.on_wake_up is not None and _is_wake_up(raw, self.host_id):
-                self.on_wake_up()
+            if self.feed is not None and _is_wake_up(raw, self.host_id):
+                self.feed.wake()
                 continue
             yield raw
 
@@ -193,7 +195,13 @@ class SharedRecoveryManager(RecoveryManager, NodeRedisManager):
     async def restore(self, eio_sid: str, namespace: str, pid: str, offset: str) -> str | None:
         if self.settings.session_store == "redis" and pid not in self._sessions:
             await self._load(pid)
-        return await super().restore(eio_sid, namespace, pid, offset)
+        if self.feed is None:
+            return await super().restore(eio_sid, namespace, pid, offset)
+        # A session from another node may end at a row this node's feed has not read yet; caught up
+        # first, that row is in this node's log (and sent from it), never sent again live.
+        async with self.feed.lock:
+            await self.feed.catch_up()
+            return await super().restore(eio_sid, namespace, pid, offset)
 
     async def _load(self, pid: str) -> None:
         try:
