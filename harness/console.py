@@ -69,7 +69,8 @@ def print_result(result: RunResult) -> None:
     if not result.quiet.reached:
         out.print(f"  [yellow]quiet not reached after {result.quiet.waited:.1f}s[/] "
                   f"(not connected: {result.quiet.not_connected or 'none'}, "
-                  f"pending: {result.quiet.pending or 'none'})")
+                  f"pending: {result.quiet.pending or 'none'}"
+                  f"{'; the server was still storing messages' if result.quiet.storing else ''})")
     out.print(f"  report: {RunFolder(result.run_dir).report}")
     if not result.passed:
         out.print(f"  replay: {result.replay_command}")

@@ -122,6 +122,36 @@ async def read_db_rows(db_url: str) -> list[Row]:
     return [{"id": i, "client_offset": o, "content": c} for i, o, c in records]
 
 
+async def count_db_rows(db_url: str) -> int:
+    """How many messages the database holds now: the runner's check that the server has stopped storing."""
+    if is_postgres(db_url):
+        import asyncpg
+
+        try:
+            conn = await asyncpg.connect(db_url, timeout=5)
+        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+            raise BackendUnavailableError(f"PostgreSQL at {redact(db_url)} is not reachable: {exc}") from None
+        try:
+            return int(await conn.fetchval("SELECT count(*) FROM messages"))
+        except asyncpg.UndefinedTableError:
+            return 0
+        finally:
+            await conn.close()
+    import aiosqlite
+
+    path = sqlite_path(db_url)
+    if not path.exists():
+        return 0
+    async with aiosqlite.connect(path, timeout=5) as db:
+        try:
+            (count,), = await db.execute_fetchall("SELECT count(*) FROM messages")
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return 0
+            raise BackendUnavailableError(f"cannot read {path}: {exc}") from None
+    return int(count)
+
+
 @asynccontextmanager
 async def hold_sqlite_lock(path: str | Path, acquire_timeout: float = 5.0) -> AsyncIterator[None]:
     """Hold the write lock of a SQLite file (`BEGIN EXCLUSIVE`) for the duration: the db_outage fault.

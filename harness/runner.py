@@ -16,7 +16,7 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +35,9 @@ from harness.scenario import Scenario
 from harness.topology import Topology
 
 Progress = Callable[[str], None]
+
+QUIET_STEP_NS = 20_000_000
+"""How often the wait for quiet looks (20 ms)."""
 
 
 class RunHistory(HistoryWriter):
@@ -65,6 +68,8 @@ class QuietReport:
     timeout: float
     not_connected: list[str] = field(default_factory=list)
     pending: dict[str, int] = field(default_factory=dict)
+    storing: bool = False
+    """The server's stored messages were still changing when the timeout came."""
 
 
 @dataclass
@@ -114,25 +119,54 @@ async def _workload(scenario: Scenario, slot: str, driver: ClientDriver, nemesis
             await asyncio.sleep(0)
 
 
-async def wait_quiet(drivers: dict[str, ClientDriver], history: RunHistory, settle: float,
-                     timeout: float) -> QuietReport:
-    """Wait until every client is connected, nothing is pending and no client saw anything for `settle` s.
+async def _workloads(scenario: Scenario, drivers: dict[str, ClientDriver], nemesis: Nemesis) -> None:
+    """Every client's workload at once; one failing cancels the others instead of leaving them running,
+    and its own error (one line for a user) is what is raised, not a group."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            for slot, driver in drivers.items():
+                group.create_task(_workload(scenario, slot, driver, nemesis))
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0] from None
 
-    Polled with a short step: "quiet" is the absence of events over a window, which no single event
-    announces.
+
+async def wait_quiet(drivers: dict[str, ClientDriver], history: RunHistory, settle: float,
+                     timeout: float, stored: Callable[[], Awaitable[int | None]] | None = None) -> QuietReport:
+    """Wait until every client is connected, nothing is pending, no client saw anything for `settle` s
+    and, when `stored` can count the server's stored messages, that count has not changed for `settle` s.
+
+    The second condition is for a server still working through a backlog (a burst of buffered sends
+    flushed at a reconnect, on a loaded machine): silent clients alone would end the run while it still
+    stores and broadcasts, and the rows it stored after that point would read as missed by everyone.
+    The count is read when an idle window begins and when it would end, so a run that is quiet pays
+    nothing more. Polled with a short step: "quiet" is the absence of events over a window, which no
+    single event announces.
     """
     start = time.monotonic()
     settle_ns = int(settle * 1e9)
+    window_of = -1
+    rows: int | None = None
+    rows_since = start
+    storing = False
     while True:
         not_connected = [slot for slot, d in drivers.items() if not d.connected]
         pending = {slot: d.pending for slot, d in drivers.items() if d.pending}
-        idle = time.monotonic_ns() - history.last_client_event >= settle_ns
+        last = history.last_client_event
+        idle_ns = time.monotonic_ns() - last
+        if stored is not None and last != window_of and idle_ns >= QUIET_STEP_NS:
+            window_of = last
+            rows, rows_since = await stored(), time.monotonic()
         waited = time.monotonic() - start
-        if not not_connected and not pending and idle:
-            return QuietReport(True, round(waited, 3), timeout)
+        if not not_connected and not pending and idle_ns >= settle_ns:
+            now_rows = await stored() if stored is not None else None
+            storing = now_rows != rows
+            if storing:
+                rows, rows_since = now_rows, time.monotonic()
+            elif now_rows is None or time.monotonic() - rows_since >= settle - 2 * QUIET_STEP_NS / 1e9:
+                return QuietReport(True, round(waited, 3), timeout)
         if waited >= timeout:
-            return QuietReport(False, round(waited, 3), timeout, not_connected, pending)
-        await asyncio.sleep(0.02)
+            return QuietReport(False, round(waited, 3), timeout, not_connected, pending, storing)
+        await asyncio.sleep(QUIET_STEP_NS / 1e9)
 
 
 async def run_scenario(scenario: Scenario, reports_dir: str | os.PathLike[str] = "reports", *,
@@ -174,7 +208,7 @@ async def run_scenario(scenario: Scenario, reports_dir: str | os.PathLike[str] =
         try:
             say("workload", f"workload: {scenario.clients.count} x {scenario.workload.messages} messages")
             nemesis.begin()
-            await asyncio.gather(*(_workload(scenario, slot, d, nemesis) for slot, d in topo.drivers.items()))
+            await _workloads(scenario, topo.drivers, nemesis)
             say("heal", "healing")
             await _finish_schedule(nemesis, scenario, history)
             untriggered = [f.label for f in nemesis.pending]
@@ -182,11 +216,13 @@ async def run_scenario(scenario: Scenario, reports_dir: str | os.PathLike[str] =
             await nemesis.heal_all()
             await server.ensure_running()
         say("quiet", "waiting for quiet")
-        quiet = await wait_quiet(topo.drivers, history, scenario.quiet.settle, scenario.quiet.timeout)
+        quiet = await wait_quiet(topo.drivers, history, scenario.quiet.settle, scenario.quiet.timeout,
+                                 stored=topo.stored_count)
         # The checker reads this: deliveries still in flight when quiet was not reached are no proof
         # of a loss (docs/runner.md, "Outcome").
         history.append("harness", "ok" if quiet.reached else "info", "quiet",
-                       {"waited": quiet.waited, "not_connected": quiet.not_connected, "pending": quiet.pending})
+                       {"waited": quiet.waited, "not_connected": quiet.not_connected, "pending": quiet.pending,
+                        **({"storing": True} if quiet.storing else {})})
         say("teardown", "closing clients, stopping the server")
         await topo.close_clients()
         if topo.state_needs_server:

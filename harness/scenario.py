@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import jsonschema
 
-from harness.errors import ScenarioError
+from harness.errors import ScenarioError, most_precise
 from harness.expectations import CATEGORIES, GUARANTEES, RECOVERY_SCHEMA, ExpectationError, Expectations
 from harness.faults import KINDS, kind
 from harness.faults.base import Fault
@@ -236,11 +236,7 @@ def validate(data: Any, source: str = "scenario") -> None:
     errors = list(validator.iter_errors(data))
     if not errors:
         return
-    # The deepest error names the field most precisely. Inside a oneOf, a `const` miss only says which
-    # branch this is not (e.g. the other target kind); prefer the error inside the branch the user meant.
-    error = max(errors, key=lambda e: len(e.absolute_path))
-    while error.context:
-        error = max(error.context, key=lambda e: (e.validator != "const", len(e.absolute_path)))
+    error = most_precise(errors)
     message = error.message
     if error.validator == "additionalProperties":
         message = f"{message}; see `sio-harness validate --schema` for the fields allowed here"

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import jsonschema
 
-from harness.errors import ScenarioError
+from harness.errors import ScenarioError, most_precise
 from harness.protocol import CLIENT_OFFSET, CONTENT, TEMPLATE_PLACEHOLDERS, Protocol, template_strings
 from harness.steps import ACKING, STEPS
 
@@ -188,9 +188,7 @@ def _check_schema(data: Any, source: str) -> None:
     errors = list(validator.iter_errors(data))
     if not errors:
         return
-    error = max(errors, key=lambda e: len(e.absolute_path))
-    while error.context:
-        error = max(error.context, key=lambda e: len(e.absolute_path))
+    error = most_precise(errors)
     where = _where(error.absolute_path)
     if error.validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))

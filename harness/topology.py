@@ -203,6 +203,18 @@ class Topology:
         spec = self.scenario.target.spec
         return spec is not None and spec.state.kind == "replay"
 
+    async def stored_count(self) -> int | None:
+        """How many messages the server has stored so far, None where reading it would disturb the run
+        (state `replay` connects a client of its own)."""
+        spec = self.scenario.target.spec
+        if spec is None:
+            from harness.databases import count_db_rows
+
+            return await count_db_rows(self.rows_url) if self.rows_url else None
+        if spec.state.kind == "replay":
+            return None
+        return len(await self.read_final_rows())
+
     async def read_final_rows(self) -> list[dict[str, Any]]:
         """The messages the server stored, as its target file says to read them (the tutorial's table for
         the reference server)."""

@@ -94,3 +94,4 @@ def test_an_empty_history_exits_3_inconclusive(tmp_path: Path, capsys: pytest.Ca
     assert main(["check", str(run_folder(tmp_path, Story()))]) == 3
     out = capsys.readouterr().out
     assert "INCONCLUSIVE" in out and "the history is empty" in out
+    assert out.count("inconclusive: the history is empty") == 1

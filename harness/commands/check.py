@@ -125,8 +125,6 @@ def print_verdict(verdict: Verdict, outcome: Outcome, expected: Expectations, co
         console.print(Text(f"inconclusive: {reason}", style="yellow"))
     for note in verdict.notes:
         console.print(Text(note, style="yellow"))
-    for reason in verdict.inconclusive:
-        console.print(Text(f"inconclusive: {reason}", style="yellow"))
 
 
 def _ids_of(verdict: Verdict, name: str) -> str:
