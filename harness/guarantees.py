@@ -323,11 +323,16 @@ EXPECTED[("redis_sessions", "exactly-once")] = _m(
                     f"{_FEED}, and each row has the same CSR offset on every node, so n2 restores from "
                     "where the client was on n1", holds=_IN_ORDER)
 
+_LATE_PUBLISH = ("python-socketio delivers an emit to the node's own sockets, then publishes it: a row n1 had "
+                 "delivered but not yet published when it froze is published when it runs again, and n2 "
+                 "delivers it to n1's clients, which have moved there meanwhile (redelivered; seen once in 40 "
+                 "cells at load average 24), so at-most-once of what is shown does not hold for sure")
 EXPECTED[("node_pause", "baseline")] = _m(
     "baseline", "what is sent into a frozen node is gone, and what others send while it is frozen is missed",
-    finds={"missed": 1, "indeterminate": 1})
+    holds=_FAILOVER_HOLDS, finds={"missed": 1, "indeterminate": 1}, finding=_LATE_PUBLISH)
 EXPECTED[("node_pause", "csr")] = _m(
-    "csr", _SCALING + " (a frozen node saves nothing until it runs again)", finds={"missed": 1, "indeterminate": 1})
+    "csr", _SCALING + " (a frozen node saves nothing until it runs again)", holds=_FAILOVER_HOLDS,
+    finds={"missed": 1, "indeterminate": 1}, finding=_LATE_PUBLISH)
 EXPECTED[("node_pause", "server-delivery")] = _m(
     "server-delivery", "no ack: sends into the frozen node are lost; the replay catches up the rest",
     holds=_FAILOVER_HOLDS, finds={"indeterminate": 1},
