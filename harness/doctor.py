@@ -35,6 +35,7 @@ from harness.databases import fresh_postgres_database, sqlite_url
 from harness.errors import HarnessError
 from harness.processes import ManagedProcess, free_port
 from harness.protocol import CLIENT_OFFSET, Protocol, template_strings
+from harness.redis import RedisServer
 from harness.scenario import Target
 from harness.state import Where, read_state
 from harness.steps import ACKING, STEPS
@@ -533,7 +534,15 @@ async def serve(spec: TargetSpec, run_dir: Path, postgres_dsn: str | None) -> As
                 raise HarnessError("database postgres: give a PostgreSQL role that may create databases with "
                                    "--postgres DSN or SIO_HARNESS_POSTGRES_DSN")
             db_url = await stack.enter_async_context(fresh_postgres_database(postgres_dsn))
-        handle = ServerHandle(Target(kind="external", spec=spec), free_port(), db_url, run_dir)
+        redis: dict[str, str] = {}
+        if spec.nodes > 1:
+            # One node is enough to check the step, but its adapter needs the Redis a run would give it.
+            server = RedisServer(run_dir, "doctor")
+            await server.start()
+            stack.push_async_callback(server.stop)
+            url = server.url_at(server.address)
+            redis = {"redis_url": url, "redis_subscribe_url": url, "redis_channel": server.channel}
+        handle = ServerHandle(Target(kind="external", spec=spec), free_port(), db_url, run_dir, redis=redis)
         stack.push_async_callback(_stop, handle)
         await handle.start()
         yield Started(handle, db_url)

@@ -105,9 +105,10 @@ def new_run_id(name: str) -> str:
 async def _workload(scenario: Scenario, slot: str, driver: ClientDriver, nemesis: Nemesis) -> None:
     w = scenario.workload
     filler = "x" * w.content_size
-    interval = 1.0 / w.rate if w.rate else 0.0
+    rate = w.rate_of(slot)
+    interval = 1.0 / rate if rate else 0.0
     start = time.monotonic()
-    for n in range(1, w.messages + 1):
+    for n in range(1, w.messages_of(slot) + 1):
         if interval:
             delay = start + (n - 1) * interval - time.monotonic()
             if delay > 0:

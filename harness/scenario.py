@@ -39,7 +39,7 @@ class Target:
     mutant: str | None = None
     storage: str = "sqlite"
     nodes: int = 1
-    """Reference server: processes sharing broadcasts through Redis (docs/multinode.md)."""
+    """Processes sharing broadcasts through Redis (docs/multinode.md); an external target's is its file's."""
     failover: str = "next"
     """Where a client goes when its home node is down: `next`, `random` or `sticky-wait`."""
     spec: TargetSpec | None = None
@@ -63,14 +63,17 @@ class Target:
             if self.nodes > 1:
                 data.update(nodes=self.nodes, failover=self.failover)
             return data
-        return external_target(self.spec, self.server_options)
+        return external_target(self.spec, self.server_options, self.failover)
 
 
-def external_target(spec: TargetSpec, server_options: dict[str, float] | None = None) -> dict[str, Any]:
+def external_target(spec: TargetSpec, server_options: dict[str, float] | None = None,
+                    failover: str = "next") -> dict[str, Any]:
     """A scenario's `target` object for the target file `spec` (what `--target FILE` puts in a scenario)."""
     data: dict[str, Any] = {"kind": "external", "spec": spec.to_dict(), "target_dir": str(spec.target_dir)}
     if server_options:
         data["server_options"] = dict(server_options)
+    if spec.nodes > 1 and failover != "next":
+        data["failover"] = failover
     return data
 
 
@@ -84,10 +87,12 @@ def _target(data: dict[str, Any], name: str, source: str) -> Target:
     where = f"{source}: field target"
     if "file" in data:
         base = Path(source).parent if Path(source).is_file() else Path.cwd()
-        return Target(kind="external", spec=load_target(base / data["file"]))
+        loaded = load_target(base / data["file"])
+        return Target(kind="external", spec=loaded, nodes=loaded.nodes, failover=data.get("failover", "next"))
     if "spec" in data:
         folder = Path(data.get("target_dir", Path.cwd()))
-        return Target(kind="external", spec=target_from_dict(data["spec"], f"{where}.spec", folder),
+        loaded = target_from_dict(data["spec"], f"{where}.spec", folder)
+        return Target(kind="external", spec=loaded, nodes=loaded.nodes, failover=data.get("failover", "next"),
                       server_options=dict(data.get("server_options", {})))
     # The short form: a command line and its SQLite file, the tutorial's protocol, the final step.
     if not data.get("sqlite_path"):
@@ -178,6 +183,15 @@ class Workload:
     messages: int = 100
     rate: float = 0.0
     content_size: int = 0
+    per_client: dict[str, dict[str, float]] = field(default_factory=dict)
+    """A client's own `messages` and `rate` over the ones above, by slot: a page that only listens while
+    another talks is a schedule some reports need (docs/known-issues.md)."""
+
+    def messages_of(self, slot: str) -> int:
+        return int(self.per_client.get(slot, {}).get("messages", self.messages))
+
+    def rate_of(self, slot: str) -> float:
+        return float(self.per_client.get(slot, {}).get("rate", self.rate))
 
 
 @dataclass
@@ -206,6 +220,8 @@ class Scenario:
         data["target"] = self.target.to_dict()
         if not self.description:
             data.pop("description")
+        if not self.workload.per_client:
+            data["workload"].pop("per_client")
         return data
 
     def to_json(self) -> str:
@@ -306,6 +322,10 @@ def resolve(data: dict[str, Any], seed: int | None = None, source: str = "scenar
                             f"retry_mode 'queue' or 'manual' (and a server that acks: profile at-least-once "
                             f"or exactly-once)")
     workload = Workload(**data.get("workload", {}))
+    unknown = sorted(set(workload.per_client) - set(clients.slots))
+    if unknown:
+        raise ScenarioError(f"{source}: field workload.per_client: no client {unknown[0]!r} "
+                            f"(the scenario has {', '.join(clients.slots)})")
 
     faults = [_resolve_fault(f, i, rng, clients, workload, target, source)
               for i, f in enumerate(data.get("faults", []))]
@@ -384,9 +404,10 @@ def _resolve_fault(raw: dict[str, Any], index: int, rng: random.Random, clients:
             raise ScenarioError(f"{where}.trigger.after_sends.client: no client {client!r} "
                                 f"(the scenario has {', '.join(clients.slots)})")
         n = _draw(rng, spec["n"], integer=True)
-        if n > workload.messages:
-            raise ScenarioError(f"{where}.trigger.after_sends.n: {n} is more than the {workload.messages} "
-                                f"messages each client sends, so the fault would never fire")
+        if n > workload.messages_of(client):
+            raise ScenarioError(f"{where}.trigger.after_sends.n: {n} is more than the "
+                                f"{workload.messages_of(client)} messages {client} sends, so the fault would "
+                                f"never fire")
         trigger["after_sends"] = {"client": client, "n": n}
         once = spec.get("once_received")
         if once is not None:

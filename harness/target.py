@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,7 +34,8 @@ class ServerHandle:
     """Start, crash (SIGKILL), stop (SIGTERM), pause and restart the target on one fixed port."""
 
     def __init__(self, target: Target, port: int, db_url: str, run_dir: Path,
-                 history: HistoryWriter | None = None, *, node: str = "", node_args: Sequence[str] = ()) -> None:
+                 history: HistoryWriter | None = None, *, node: str = "", node_args: Sequence[str] = (),
+                 redis: Mapping[str, str] | None = None) -> None:
         self.target = target
         self.spec: TargetSpec | None = target.spec
         self.port = port
@@ -45,6 +46,8 @@ class ServerHandle:
         """`n1`, `n2`, ... among several nodes; empty for a single server."""
         self.node_args = list(node_args)
         """Extra reference-server options of this node (`--node`, `--redis`, ...)."""
+        self.redis = dict(redis or {})
+        """An external node's Redis placeholders: `redis_url`, `redis_subscribe_url`, `redis_channel`."""
         self.process: ManagedProcess | None = None
         self.log_path = run_dir / (f"server-{node}.log" if node else "server.log")
         self._controlled_up = False
@@ -92,7 +95,8 @@ class ServerHandle:
         folder = self.spec.target_dir if self.spec is not None else Path.cwd()
         ping = {**PING_DEFAULTS, **self.target.server_options}
         return {"port": self.port, "db_url": self.db_url, "db_path": self.db_path, "run_dir": self.run_dir,
-                "target_dir": folder, "node": 0, "redis_url": "",
+                "target_dir": folder, "node": self.node or "n1", "redis_url": "", "redis_subscribe_url": "",
+                "redis_channel": "", **self.redis,
                 "ping_interval_ms": round(ping["ping_interval"] * 1000),
                 "ping_timeout_ms": round(ping["ping_timeout"] * 1000)}
 

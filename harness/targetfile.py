@@ -25,8 +25,8 @@ from harness.steps import ACKING, STEPS
 
 TARGET_VERSION = 1
 
-PLACEHOLDERS = ("port", "db_url", "db_path", "run_dir", "target_dir", "node", "redis_url", "ping_interval_ms",
-                "ping_timeout_ms")
+PLACEHOLDERS = ("port", "db_url", "db_path", "run_dir", "target_dir", "node", "redis_url", "redis_subscribe_url",
+                "redis_channel", "ping_interval_ms", "ping_timeout_ms")
 """What `{...}` may name in a command, cwd, env value, url or state path/command (docs/targets.md)."""
 
 PING_DEFAULTS = {"ping_interval": 25.0, "ping_timeout": 20.0}
@@ -134,6 +134,12 @@ class TargetSpec:
 
     def not_applicable(self, acts_on: str, fault: str) -> str | None:
         """Why a fault acting on `acts_on` (server, db) cannot happen to this target, or None when it can."""
+        if acts_on == "server" and self.nodes > 1:
+            return (f"not applicable: {fault} acts on a single server; this target runs {self.nodes} nodes "
+                    f"(the node faults act on one of them)")
+        if fault == "deaf_node" and not self.uses("redis_subscribe_url"):
+            return ("not applicable: deaf_node silences a node's subscribe link, which this target does not "
+                    "use (its command takes no {redis_subscribe_url}: an adapter with one Redis client)")
         if acts_on == "server" and not self.started_by_harness:
             needed = CONTROLS_NEEDED.get(fault, ("stop", "start"))
             missing = [n for n in needed if not (self.controls and getattr(self.controls, n))]
@@ -260,6 +266,10 @@ def _check_meaning(data: dict[str, Any], source: str) -> None:
     if start is not None and url:
         raise _fail(source, "url", "give start (the harness starts the server on {port}) or url (it "
                                    "already runs), not both")
+    if start is None and data.get("nodes", 1) > 1:
+        raise _fail(source, "nodes", f"{data['nodes']} nodes need start: the harness starts the command once per "
+                                     f"node, each on its own {{port}}; a server at url is one address (use "
+                                     f"nodes 1, or start)")
     if start is not None and data.get("controls"):
         raise _fail(source, "controls", "controls are for a server the harness did not start; with start "
                                         "the harness crashes and restarts it itself")

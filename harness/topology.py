@@ -1,8 +1,10 @@
 """The processes and connections of one run: database, server, proxy links and client pages.
 
-With `target.nodes` > 1 the server is several reference-server nodes sharing the database and a Redis
-(`harness.redis`), each node reaching Redis through two proxy links of its own (publish, subscribe), and
-each client's link pointing at the node `harness.routing.Router` gives it (docs/multinode.md).
+With `target.nodes` > 1 the server is several nodes sharing the database and a Redis (`harness.redis`):
+reference-server processes, or an external target's command started once per node with its own
+`{node}`, `{port}`, `{redis_url}` and `{redis_subscribe_url}`; each node reaches Redis through two proxy
+links of its own (publish, subscribe), and each client's link pointing at the node
+`harness.routing.Router` gives it (docs/multinode.md).
 
 `Topology` owns everything a run starts, on one `AsyncExitStack`, so it always comes down in reverse order
 (the runner and the pytest fixtures both build runs from it). Process management itself (spawning, PIDs,
@@ -105,14 +107,18 @@ class Topology:
             pub_at = await self._create_proxy(publish, self.redis.address)
             sub_at = await self._create_proxy(subscribe, self.redis.address)
             self.redis_links[node] = (publish, subscribe)
-            args = ["--node", node, "--redis", self.redis.url_at(pub_at), "--redis-subscribe",
-                    self.redis.url_at(sub_at), "--redis-channel", self.redis.channel]
-            if s.target.storage == "sqlite" and "--db-busy-timeout" not in s.target.switches:
-                # Several processes write one SQLite file; the single server's 50 ms wait for the lock
-                # would turn their contention into failed stores that no fault caused.
-                args += ["--db-busy-timeout", str(NODE_SQLITE_BUSY_TIMEOUT)]
+            redis = {"redis_url": self.redis.url_at(pub_at), "redis_subscribe_url": self.redis.url_at(sub_at),
+                     "redis_channel": self.redis.channel}
+            args: list[str] = []
+            if s.target.spec is None:
+                args = ["--node", node, "--redis", redis["redis_url"], "--redis-subscribe",
+                        redis["redis_subscribe_url"], "--redis-channel", redis["redis_channel"]]
+                if s.target.storage == "sqlite" and "--db-busy-timeout" not in s.target.switches:
+                    # Several processes write one SQLite file; the single server's 50 ms wait for the lock
+                    # would turn their contention into failed stores that no fault caused.
+                    args += ["--db-busy-timeout", str(NODE_SQLITE_BUSY_TIMEOUT)]
             self.nodes[node] = ServerHandle(s.target, free_port(), self.db_url, self.run_dir, self.history,
-                                            node=node, node_args=args)
+                                            node=node, node_args=args, redis=redis)
         group = NodeGroup(self.nodes)
         self.server = group
         self.stack.push_async_callback(self._stop_server)

@@ -26,14 +26,18 @@ from harness.scenario import bundled_dir, load
 KNOWN = bundled_dir() / "known"
 CONTROLS = ("control-recovery-with-offset",)
 """Scenarios that are no report: they show the harness sees a recovery when one happens."""
-PACKAGES = ("socket.io", "better-sqlite3", "@socket.io/redis-adapter", "redis")
+PACKAGES = ("socket.io", "better-sqlite3", "@socket.io/redis-adapter", "@socket.io/redis-streams-adapter", "redis")
 """The servers' packages (`make known-setup`); the client is the node driver's socket.io-client."""
 RUN_TIMEOUT = 120
+REDIS_SCENARIOS = ("redis-adapter-recovery", "recovery-twice-without-events")
+"""The scenarios whose server starts a redis-server of its own."""
 BEFORE_THE_CLOSE = {"zero-event-recovery": "nothing", "quiet-connection-recovery": "nothing",
-                    "offline-before-first-event": "nothing", "redis-adapter-recovery": "events without offset"}
+                    "offline-before-first-event": "nothing", "redis-adapter-recovery": "events without offset",
+                    "long-lived-recovery": "an offset", "volatile-status-offset": "an offset"}
 """What the page that was not recovered had received when its transport closed: the zero-event reports
 are about a page that got nothing yet; with the classic Redis adapter the page got events, but the
-adapter appends no CSR offset to them (so its failure is the adapter's, not the zero-event one)."""
+adapter appends no CSR offset to them (so its failure is the adapter's, not the zero-event one); the
+long-lived and volatile reports are about a page that held a real offset and still was not recovered."""
 
 
 def _needs_packages(report_scenario: str) -> None:
@@ -42,7 +46,7 @@ def _needs_packages(report_scenario: str) -> None:
         missing.append("socket.io-client (make setup)")
     if not shutil.which("node"):
         missing.append("node")
-    if report_scenario == "redis-adapter-recovery" and not shutil.which("redis-server"):
+    if report_scenario in REDIS_SCENARIOS and not shutil.which("redis-server"):
         missing.append("redis-server")
     if missing:
         what = f"the known-issues catalogue's packages ({', '.join(missing)}; run `make known-setup`)"
@@ -62,9 +66,9 @@ def _why(result: RunResult) -> str:
             f"reconnects {result.verdict.reconnects}; report {RunFolder(result.run_dir).report}")
 
 
-def _received_before_unrecovered_reconnects(result: RunResult) -> list[str]:
-    """For each reconnect that was not recovered, what its page had received before the disconnect:
-    "nothing", "events without offset" or "an offset"."""
+def _received_before_reconnects(result: RunResult) -> list[tuple[bool, str]]:
+    """For each reconnect after a recoverable disconnect, its `recovered` flag and what its page had
+    received before the disconnect: "nothing", "events without offset" or "an offset"."""
     got: dict[str, str] = {}
     recoverable: dict[str, bool] = {}
     out = []
@@ -77,8 +81,8 @@ def _received_before_unrecovered_reconnects(result: RunResult) -> list[str]:
                 got.setdefault(proc, "events without offset")
         elif f == "disconnect":
             recoverable[proc] = value.get("reason") in RECOVERABLE_REASONS
-        elif f == "connect" and e["type"] == "ok" and recoverable.pop(proc, False) and not value["recovered"]:
-            out.append(got.get(proc, "nothing"))
+        elif f == "connect" and e["type"] == "ok" and recoverable.pop(proc, False):
+            out.append((bool(value["recovered"]), got.get(proc, "nothing")))
     return out
 
 
@@ -94,7 +98,7 @@ async def test_reported_violation_reproduces(report: Report, tmp_path: Path) -> 
         f"{report.reference} no longer reproduces with {report.package} {installed_version(report.package)}: "
         f"{_why(result)}")
     if report.scenario in BEFORE_THE_CLOSE:
-        seen = _received_before_unrecovered_reconnects(result)
+        seen = [got for recovered, got in _received_before_reconnects(result) if not recovered]
         assert seen and set(seen) == {BEFORE_THE_CLOSE[report.scenario]}, (
             f"the report's precondition (received {BEFORE_THE_CLOSE[report.scenario]}) did not hold: {seen}")
 
@@ -106,6 +110,25 @@ async def test_report_recorded_as_not_reproduced_does_not_reproduce(report: Repo
     # row): a pass means the report does not reproduce, a fail that it does and the catalogue is stale.
     result = await _run(report.scenario or "", tmp_path)
     assert result.outcome.status == "pass", f"{report.reference} reproduces after all: {_why(result)}"
+    if report.scenario == "recovery-twice-without-events":
+        assert _quiet_between_recoveries(result, "c1"), "the report's schedule did not hold: an event came between " \
+            "the page's first recovery and its second disconnect, which would hide the bug"
+
+
+def _quiet_between_recoveries(result: RunResult, page: str) -> bool:
+    """Whether the page received nothing between its first recovered connect and its next disconnect (the
+    events it is replayed arrive before that connect is reported)."""
+    recovered = False
+    for e in read_history(RunFolder(result.run_dir).history):
+        if e["proc"] != page:
+            continue
+        if e["f"] == "connect" and e["type"] == "ok" and (e.get("value") or {}).get("recovered"):
+            recovered = True
+        elif recovered and e["f"] == "recv":
+            return False
+        elif recovered and e["f"] == "disconnect":
+            return True
+    return False
 
 
 @pytest.mark.timeout(RUN_TIMEOUT)
@@ -114,6 +137,9 @@ async def test_control_recovers_when_the_client_holds_an_offset(name: str, tmp_p
     result = await _run(name, tmp_path)
     assert result.outcome.status == "pass", _why(result)
     assert result.verdict.reconnects["recovered"] >= 1 and result.verdict.reconnects["not_recovered"] == 0
+    # The control's point is the page that holds an offset when its connection closes: its schedule cuts
+    # the connection right after a broadcast reached the page, never at a time the load can move.
+    assert {got for _, got in _received_before_reconnects(result)} == {"an offset"}
 
 
 def test_catalogue_and_scenario_files_agree() -> None:

@@ -58,7 +58,9 @@ async def test_multinode(family: str, profile: str, run_cell) -> None:
         assert moved, f"n1's clients never connected to n2 under {family}"
         if family == "redis_sessions" and profile != "baseline":
             assert any(c["recovered"] for c in moved), "with sessions in Redis a client recovers on n2"
-        elif family == "node_restart":
+        elif family == "node_restart" and result.scenario.target.spec is None:
+            # The reference server's memory store; an external target's adapter decides where sessions live
+            # (tests/test_targets_multinode.py checks the Node.js examples' own promises).
             assert not any(c["recovered"] for c in moved), "sessions in node memory never move to n2"
         kind = MULTINODE[family].faults[0]["kind"]
         recoveries = [f for f in _nodes(result).faults if f.kind == kind]

@@ -10,6 +10,7 @@ import pytest
 
 from harness.errors import HarnessError
 from harness.runner import _workloads
+from harness.scenario import Workload
 
 
 class Broken:
@@ -31,7 +32,7 @@ class Stuck:
 
 
 async def test_one_failing_workload_cancels_the_others_and_raises_its_own_error() -> None:
-    scenario: Any = SimpleNamespace(workload=SimpleNamespace(messages=5, rate=0.0, content_size=0))
+    scenario: Any = SimpleNamespace(workload=Workload(messages=5))
     nemesis: Any = SimpleNamespace(on_send=None)
     stuck = Stuck()
     with pytest.raises(HarnessError, match="lost its node process"):

@@ -48,7 +48,10 @@ def server_options(data: dict[str, Any]) -> dict[str, float]:
 def with_target(data: dict[str, Any], spec: TargetSpec | None) -> dict[str, Any]:
     """Scenario data aimed at `spec` (unchanged without one), keeping the options the scenario asks of
     its server."""
-    return data if spec is None else {**data, "target": external_target(spec, server_options(data))}
+    if spec is None:
+        return data
+    return {**data, "target": external_target(spec, server_options(data),
+                                              data.get("target", {}).get("failover", "next"))}
 
 
 def steps_for(spec: TargetSpec | None, requested: list[str], all_steps: bool) -> list[str]:
@@ -62,8 +65,16 @@ def not_applicable(spec: TargetSpec | None, step: str, data: dict[str, Any]) -> 
     """Why the target cannot be judged as a `step` server in the scenario `data`, or None."""
     if spec is None:
         return None
-    if data.get("target", {}).get("nodes", 1) > 1:
-        return "not applicable: a multi-node cell runs several reference-server nodes (docs/multinode.md)"
+    cell = data.get("target", {})
+    if cell.get("nodes", 1) > 1 and spec.nodes < 2:
+        return ("not applicable: a multi-node cell needs a target file with nodes 2 or more, whose command "
+                "takes {redis_url} (docs/multinode.md)")
+    if cell.get("nodes", 1) == 1 and spec.nodes > 1:
+        return (f"not applicable: a single-server cell (its expectations hold one server's order); this "
+                f"target runs {spec.nodes} nodes, judged by the multi-node cells (docs/multinode.md)")
+    if "--session-store" in cell.get("switches", []):
+        return ("not applicable: where CSR sessions are kept is a switch of the reference server; a target's "
+                "own adapter decides it")
     options = server_options(data)
     if options and not spec.uses("ping_interval_ms"):
         return ("not applicable: this cell needs a short Socket.IO ping (pingInterval/pingTimeout "
