@@ -9,6 +9,11 @@ suite) calls `decide`, so two of them can never disagree about the same run (doc
   a required or absent category could not be judged, the run did not become quiet, or a fault's trigger
   never fired (the schedule did not happen as written);
 - **pass**: otherwise.
+
+Above all of these, a run whose harness was overloaded (its own event loop lagging, its proxy holding a
+backlog for a client that could not read: `harness.harnessload`) is **inconclusive** whatever it found:
+its losses and timeouts may be the harness's, not the server's, and its pass proves nothing under a load
+the harness could not carry. Its reasons name the overload first, then what the run would have shown.
 """
 
 from __future__ import annotations
@@ -64,8 +69,9 @@ def _unjudged(verdict: Verdict, category: str) -> bool:
 
 
 def decide(verdict: Verdict, expectations: Expectations, *, untriggered: Iterable[str] = (),
-           quiet_reached: bool = True) -> Outcome:
-    """The run's outcome under `expectations` (see the module docstring for the rule)."""
+           quiet_reached: bool = True, overloaded: Iterable[str] = ()) -> Outcome:
+    """The run's outcome under `expectations` (see the module docstring for the rule); `overloaded`: the
+    reasons `harness.harnessload.overload_reasons` gave, if any."""
     counts = verdict.counts
     failed: list[str] = []
     missing: list[str] = []
@@ -97,6 +103,9 @@ def decide(verdict: Verdict, expectations: Expectations, *, untriggered: Iterabl
     fired_not = list(untriggered)
     if fired_not:
         missing.append(f"fault trigger never fired: {', '.join(fired_not)}")
+    overload = list(overloaded)
+    if overload:
+        return Outcome("inconclusive", overload + failed + missing)
     status: Status = "fail" if failed else "inconclusive" if missing else "pass"
     return Outcome(status, failed + missing)
 
@@ -121,12 +130,14 @@ def _recovery(verdict: Verdict, expectations: Expectations, failed: list[str], m
 
 
 def decide_saved(verdict: Verdict, expectations: Expectations, run_meta: Mapping[str, Any] | None) -> Outcome:
-    """`decide` for a saved run: quiet and untriggered faults come from its `run.json` (None: a folder
-    without one, such as a hand-made history, which has neither to report)."""
+    """`decide` for a saved run: quiet, untriggered faults and the harness's overload come from its
+    `run.json` (None: a folder without one, such as a hand-made history, which has none to report)."""
     meta = run_meta or {}
     quiet = meta.get("quiet") or {}
+    load = meta.get("harness_load") or {}
     return decide(verdict, expectations, untriggered=[str(u) for u in meta.get("untriggered", [])],
-                  quiet_reached=bool(quiet.get("reached", True)))
+                  quiet_reached=bool(quiet.get("reached", True)),
+                  overloaded=[str(r) for r in load.get("overloaded", [])])
 
 
 def expectations_of(verdict: Verdict) -> Expectations:

@@ -85,8 +85,12 @@ class ManagedProcess:
         if _LIVE.get(proc.pid) is not None and _LIVE[proc.pid].proc is proc:
             del _LIVE[proc.pid]
 
-    async def wait_http(self, url: str, timeout: float = 10.0) -> float:
-        """Poll `url` until it answers 200; return seconds waited. Fails fast if the child exits."""
+    async def wait_http(self, url: str, timeout: float = 10.0, *, own_pid: bool = False) -> float:
+        """Poll `url` until it answers 200; return seconds waited. Fails fast if the child exits.
+
+        `own_pid`: the answer must be JSON whose `pid` is this child's. Another run's server that took the
+        same port first (two `free_port` calls can hand out one port while neither has bound it yet) would
+        otherwise pass for this one, and this run's clients would talk to that run's server."""
         start = time.monotonic()
         deadline = start + timeout
         async with aiohttp.ClientSession() as session:
@@ -96,9 +100,9 @@ class ManagedProcess:
                                             f"before it was ready{self._log_hint()}")
                 try:
                     async with session.get(url, timeout=aiohttp.ClientTimeout(total=1)) as resp:
-                        if resp.status == 200:
+                        if resp.status == 200 and (not own_pid or await self._answers_as_me(resp)):
                             return time.monotonic() - start
-                except (TimeoutError, aiohttp.ClientError, OSError):
+                except (TimeoutError, aiohttp.ClientError, OSError, ValueError):
                     pass
                 if time.monotonic() > deadline:
                     raise ProcessStartError(f"{self.name} not ready at {url} after {timeout:.0f}s"
@@ -106,6 +110,10 @@ class ManagedProcess:
                                             f"{self._log_hint()}")
                 # Polling is the only readiness signal a foreign process offers; keep the step short.
                 await asyncio.sleep(0.01)
+
+    async def _answers_as_me(self, resp: aiohttp.ClientResponse) -> bool:
+        body = await resp.json(content_type=None)
+        return isinstance(body, dict) and body.get("pid") == self.pid
 
     async def wait_tcp(self, host: str, port: int, timeout: float = 10.0) -> float:
         """Poll until a TCP connect to host:port succeeds; return seconds waited."""
@@ -313,7 +321,7 @@ async def start_reference_server(port: int, db: str, profile: str = "baseline", 
     proc = ManagedProcess(f"reference server {name + ' ' if name else ''}({profile})", argv, log_path=log_path)
     await proc.start()
     try:
-        await proc.wait_http(f"http://{host}:{port}/health", timeout=ready_timeout)
+        await proc.wait_http(f"http://{host}:{port}/health", timeout=ready_timeout, own_pid=True)
     except BaseException:
         await proc.kill()
         raise

@@ -25,6 +25,7 @@ from typing import Any
 from harness.checkers.files import check_files
 from harness.checkers.verdict import Verdict
 from harness.clients.base import ClientDriver
+from harness.harnessload import HarnessLoad, LoadMonitor, overload_reasons
 from harness.history import HistoryWriter, OpType, write_rows
 from harness.librarylog import RunLog
 from harness.nemesis import Nemesis
@@ -82,6 +83,7 @@ class RunResult:
     quiet: QuietReport
     seconds: float
     untriggered: list[str] = field(default_factory=list)
+    harness_load: HarnessLoad = field(default_factory=HarnessLoad)
 
     @property
     def passed(self) -> bool:
@@ -102,12 +104,19 @@ def new_run_id(name: str) -> str:
     return f"{stamp}-{name}-{secrets.token_hex(3)}"
 
 
-async def _workload(scenario: Scenario, slot: str, driver: ClientDriver, nemesis: Nemesis) -> None:
+async def _workload(scenario: Scenario, index: int, slot: str, driver: ClientDriver, nemesis: Nemesis) -> None:
+    """The sends of the `index`-th client (0 for c1): none when it is not one of the workload's senders."""
     w = scenario.workload
+    senders = scenario.clients.count if w.senders is None else min(w.senders, scenario.clients.count)
+    if index >= senders:
+        return
     filler = "x" * w.content_size
     rate = w.rate_of(slot)
     interval = 1.0 / rate if rate else 0.0
     start = time.monotonic()
+    if w.stagger:
+        # N clients sending at once make N x N deliveries at once: spread them so the rate is the rate.
+        start += interval * index / senders
     for n in range(1, w.messages_of(slot) + 1):
         if interval:
             delay = start + (n - 1) * interval - time.monotonic()
@@ -125,8 +134,8 @@ async def _workloads(scenario: Scenario, drivers: dict[str, ClientDriver], nemes
     and its own error (one line for a user) is what is raised, not a group."""
     try:
         async with asyncio.TaskGroup() as group:
-            for slot, driver in drivers.items():
-                group.create_task(_workload(scenario, slot, driver, nemesis))
+            for index, (slot, driver) in enumerate(drivers.items()):
+                group.create_task(_workload(scenario, index, slot, driver, nemesis))
     except BaseExceptionGroup as failed:
         raise failed.exceptions[0] from None
 
@@ -198,6 +207,7 @@ async def run_scenario(scenario: Scenario, reports_dir: str | os.PathLike[str] =
     library_log = RunLog(folder.libraries)
     untriggered: list[str] = []
     topo = Topology(scenario, run_dir, history)
+    monitor = LoadMonitor()
     try:
         say("up", "starting server, proxy and clients")
         await topo.start_backend()
@@ -206,12 +216,14 @@ async def run_scenario(scenario: Scenario, reports_dir: str | os.PathLike[str] =
         nemesis = Nemesis(topo.nemesis_context(), scenario.faults)
         await nemesis.arm()
         await topo.start_clients()
+        embedded = topo.backend.embedded
         try:
+            monitor.start(embedded.state.largest_client_backlog if embedded is not None else None)
             say("workload", f"workload: {scenario.clients.count} x {scenario.workload.messages} messages")
             nemesis.begin()
             await _workloads(scenario, topo.drivers, nemesis)
             say("heal", "healing")
-            await _finish_schedule(nemesis, scenario, history)
+            await _finish_schedule(nemesis, scenario, history, topo.drivers)
             untriggered = [f.label for f in nemesis.pending]
         finally:
             await nemesis.heal_all()
@@ -219,6 +231,7 @@ async def run_scenario(scenario: Scenario, reports_dir: str | os.PathLike[str] =
         say("quiet", "waiting for quiet")
         quiet = await wait_quiet(topo.drivers, history, scenario.quiet.settle, scenario.quiet.timeout,
                                  stored=topo.stored_count)
+        load = await monitor.stop()
         # The checker reads this: deliveries still in flight when quiet was not reached are no proof
         # of a loss (docs/runner.md, "Outcome").
         history.append("harness", "ok" if quiet.reached else "info", "quiet",
@@ -233,6 +246,7 @@ async def run_scenario(scenario: Scenario, reports_dir: str | os.PathLike[str] =
             await server.release()
             rows = await topo.read_final_rows()
     finally:
+        await monitor.stop()
         try:
             await topo.close()
         finally:
@@ -241,21 +255,28 @@ async def run_scenario(scenario: Scenario, reports_dir: str | os.PathLike[str] =
     write_rows(folder.rows, rows)
     say("check", "checking")
     verdict = check_run(run_dir, scenario)
-    outcome = decide(verdict, scenario.expectations, untriggered=untriggered, quiet_reached=quiet.reached)
+    overloaded = overload_reasons(load, scenario.overload)
+    outcome = decide(verdict, scenario.expectations, untriggered=untriggered, quiet_reached=quiet.reached,
+                     overloaded=overloaded)
     say("report", "writing reports")
     folder.write_run({"run_id": run_id, "quiet": quiet.__dict__, "untriggered": untriggered,
                       "seconds": round(time.monotonic() - started, 3), "phases": phases,
+                      "harness_load": {**load.to_dict(), "overloaded": overloaded},
                       "outcome": outcome.to_dict()})
     write_run_report(run_dir, verdict, scenario, outcome)
     return RunResult(run_id=run_id, run_dir=run_dir, scenario=scenario, verdict=verdict, outcome=outcome,
-                     quiet=quiet, seconds=round(time.monotonic() - started, 3), untriggered=untriggered)
+                     quiet=quiet, seconds=round(time.monotonic() - started, 3), untriggered=untriggered,
+                     harness_load=load)
 
 
-async def _finish_schedule(nemesis: Nemesis, scenario: Scenario, history: RunHistory) -> None:
+async def _finish_schedule(nemesis: Nemesis, scenario: Scenario, history: RunHistory,
+                           drivers: dict[str, ClientDriver]) -> None:
     """Let started faults run to their heal, and give armed frame faults their chance while traffic flows.
 
-    A frame can only arrive while clients are busy, so a frame fault still waiting once no client has
-    seen anything for the settle window has missed its frame; it is reported as untriggered.
+    A frame can only arrive while clients are busy, so a frame fault still waiting once every client is
+    connected and none has seen anything for the settle window has missed its frame; it is reported as
+    untriggered. A client still reconnecting is silent during its backoff, yet its reconnect's frames
+    (the CONNECT, the replay, the acks of its buffered sends) are still to come.
     """
     longest = max((f.trigger.get("at", 0) + (f.duration or 0) for f in scenario.faults), default=0)
     deadline = time.monotonic() + longest + scenario.quiet.timeout
@@ -265,7 +286,8 @@ async def _finish_schedule(nemesis: Nemesis, scenario: Scenario, history: RunHis
         if not nemesis.frames_waiting:
             return
         # Polled: "no client traffic for a window" is an absence, which no event announces.
-        if time.monotonic_ns() - history.last_client_event >= settle_ns:
+        reconnecting = any(not d.connected for d in drivers.values())
+        if not reconnecting and time.monotonic_ns() - history.last_client_event >= settle_ns:
             return
         await asyncio.sleep(0.02)
 

@@ -25,7 +25,7 @@ from harness.faults import KINDS, kind
 from harness.faults.base import Fault
 from harness.faults.frames import trigger_defaults
 from harness.steps import ACKING, PROMISES, client_preset
-from harness.targetfile import TargetSpec, load_target, target_from_dict
+from harness.targetfile import PING_DEFAULTS, TargetSpec, load_target, target_from_dict
 
 
 @dataclass
@@ -118,6 +118,7 @@ RetryMode = Literal["none", "queue", "manual"]
 
 OffsetStyle = Literal["none", "socket-id", "socket-id-undefined", "random"]
 PageName = Literal["tutorial", "exactly-once-durable"]
+NodeProcess = Literal["per-page", "shared"]
 """The page a browser plays: the tutorial's (`/`), or the fix that survives a reload (`/durable.html`)."""
 """`socket-id`: `<socket id>-<counter>` taken from the live socket; `socket-id-undefined`: the same but
 reproducing the tutorial's trap (`undefined-<counter>` while offline); `random`: a random id."""
@@ -148,13 +149,16 @@ class ClientSettings:
     randomization_factor: float = 0.5
     page: PageName = "tutorial"
     """Which page the `browser` driver loads; the other drivers play only the tutorial's."""
+    node_process: NodeProcess = "per-page"
+    """The node driver's processes: one per page (a page refresh kills it, as a reload does), or one
+    `shared` by every page of the run (runs of hundreds of clients; a refresh drops the page's socket)."""
     transports: tuple[str, ...] = ("websocket",)
     """The frame-aware proxy toxics need frames on a WebSocket; socket.io-client's own default is
     `("polling", "websocket")`."""
 
 
 SCENARIO_SETTINGS = ("ack", "ack_timeout", "retries", "retry_mode", "client_offset", "persist_offset",
-                     "reconnection_delay", "reconnection_delay_max", "page")
+                     "reconnection_delay", "reconnection_delay_max", "page", "node_process")
 """The ClientSettings a scenario file can set (its `clients` block, beside `driver` and `count`)."""
 
 
@@ -183,6 +187,10 @@ class Workload:
     messages: int = 100
     rate: float = 0.0
     content_size: int = 0
+    senders: int | None = None
+    """How many clients send (c1 first); the others only listen. None: every client."""
+    stagger: bool = False
+    """Spread the senders' first sends evenly over one interval (1 / rate) instead of all at once."""
     per_client: dict[str, dict[str, float]] = field(default_factory=dict)
     """A client's own `messages` and `rate` over the ones above, by slot: a page that only listens while
     another talks is a schedule some reports need (docs/known-issues.md)."""
@@ -201,6 +209,21 @@ class Quiet:
 
 
 @dataclass
+class Overload:
+    """The bounds on the harness's own load beyond which a run is inconclusive (docs/reliability.md,
+    "Harness overloaded"): its event loop's lag (p99 of a periodic timer's lateness) and the largest
+    backlog of bytes the embedded proxy held for one client that was not reading them."""
+
+    loop_lag_p99_ms: float = 250.0
+    """Resolved scenarios get their own: `_overload` derives it from the run's timers."""
+    proxy_backlog_bytes: int = 1 << 20
+
+
+LOOP_LAG_FLOOR_MS = 250.0
+LOOP_LAG_CEILING_MS = 1000.0
+
+
+@dataclass
 class Scenario:
     name: str
     seed: int
@@ -212,6 +235,7 @@ class Scenario:
     expectations: Expectations
     quiet: Quiet
     description: str = ""
+    overload: Overload = field(default_factory=Overload)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -339,7 +363,32 @@ def resolve(data: dict[str, Any], seed: int | None = None, source: str = "scenar
         raise ScenarioError(f"{source}: field expectations: {exc}") from None
     return Scenario(name=data["name"], seed=seed, target=target, proxy=data.get("proxy", "embedded"),
                     clients=clients, workload=workload, faults=faults, expectations=expectations,
-                    quiet=_quiet(data.get("quiet", {}), target), description=data.get("description", ""))
+                    quiet=_quiet(data.get("quiet", {}), target), description=data.get("description", ""),
+                    overload=_overload(data.get("overload", {}), clients, target))
+
+
+def _overload(data: dict[str, Any], clients: Clients, target: Target) -> Overload:
+    """The scenario's overload bounds; the loop-lag bound, when not given, is the run's shortest protocol
+    timer (the client's ack timeout, the server's ping timeout) within 250 ms to 1 s: a harness stalled
+    for that long can make a pong or an ack late by itself, and less than that cannot."""
+    if "loop_lag_p99_ms" in data:
+        return Overload(**data)
+    timers = [_ping_timeout(target)]
+    if clients.settings.ack and clients.settings.ack_timeout:
+        timers.append(clients.settings.ack_timeout)
+    bound = min(max(min(timers) * 1000, LOOP_LAG_FLOOR_MS), LOOP_LAG_CEILING_MS)
+    return Overload(**{**data, "loop_lag_p99_ms": bound})
+
+
+def _ping_timeout(target: Target) -> float:
+    """Seconds the server waits for a pong: a reference server's `--ping-timeout` switch (socket.io's
+    20 s default otherwise), an external target's `ping_timeout` server option."""
+    if target.spec is not None:
+        return float({**PING_DEFAULTS, **target.server_options}["ping_timeout"])
+    switches = list(target.switches)
+    if "--ping-timeout" in switches[:-1]:
+        return float(switches[switches.index("--ping-timeout") + 1])
+    return 20.0
 
 
 def _quiet(data: dict[str, Any], target: Target) -> Quiet:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import resource
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from harness.clients.base import ClientDriver
 from harness.databases import sqlite_url
-from harness.errors import BackendUnavailableError
+from harness.errors import BackendUnavailableError, ScenarioError
 from harness.history import HistoryWriter
 from harness.nemesis import NemesisContext
 from harness.processes import free_port
@@ -40,6 +41,24 @@ NODE_SQLITE_BUSY_TIMEOUT = 1.0
 def client_seed(scenario: Scenario, index: int) -> int:
     """The seed of the `index`-th client (from 1): its own stream, derived from the scenario's seed."""
     return scenario.seed * 1000 + index
+
+
+FILES_PER_CLIENT = 4
+"""Descriptors a client costs the harness process: its proxy's listener and two link sockets, and the
+python driver's own socket."""
+
+
+def open_files_for(clients: int) -> None:
+    """Raise this process's soft limit on open files to what `clients` need (1,000 clients need about
+    4,000, more than the common default of 1,024), within the hard limit; past it, say so in one line."""
+    needed = FILES_PER_CLIENT * clients + 256
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        raise ScenarioError(f"{clients} clients need about {needed} open files; this process may open "
+                            f"{hard} (raise it with `ulimit -n {needed}`, or run fewer clients)")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
 
 
 class Topology:
@@ -135,6 +154,7 @@ class Topology:
     async def start_links(self) -> None:
         """One proxy per client, in front of the server (its node's, with several), on an ephemeral port."""
         assert self.server is not None
+        open_files_for(len(self.scenario.clients.slots))
         for slot in self.scenario.clients.slots:
             name = f"{self.prefix}-{slot}"
             upstream = f"127.0.0.1:{self.nodes[self.router.node_of(slot)].port}" if self.router \

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from harness.cli import main
@@ -65,3 +66,32 @@ def test_bench_proxy_prints_the_table_made_from_its_rows(capsys: pytest.CaptureF
     for path in ("direct", "embedded", "embedded + latency 0 ms", "embedded + frame toxic"):
         assert f"RTT median: {path}" in out and f"throughput: {path}" in out
     assert "20 pings of 64 B, 1 MB transfer" in out
+
+
+def test_scale_paces_the_senders_to_the_demand_and_names_the_largest_conclusive_count() -> None:
+    scale = load_benchmark("scale")
+    rate, messages = scale.paced(1000, 20, 2000.0, 8.0)
+    assert rate == 0.1 and messages == 2  # 20 senders x 0.1/s x 1000 receivers = 2,000 deliveries/s
+    assert scale.paced(10, 20, 1000.0, 5.0) == (10.0, 50)  # no more senders than clients
+    run = scale.ScaleRun
+    runs = [run(100, "paced", 1, 1.0, "pass", [], 1.0, 1.0, {}), run(500, "paced", 1, 1.0, "fail", [], 1.0, 1.0, {}),
+            run(1000, "paced", 1, 1.0, "inconclusive", ["harness overloaded"], 900.0, 1.0, {}),
+            run(1000, "flat", 1, 1.0, "pass", [], 1.0, 1.0, {})]
+    assert scale.largest_conclusive(runs) == 500
+    assert scale.largest_conclusive(runs[2:]) is None
+
+
+def test_scale_counts_deliveries_from_the_first_send_to_the_last_receipt(tmp_path) -> None:
+    scale = load_benchmark("scale")
+    lines = [{"t": 0, "proc": "server", "f": "start"}, {"t": 1_000_000_000, "proc": "c1", "f": "send"},
+             {"t": 1_500_000_000, "proc": "c1", "f": "recv"}, {"t": 3_000_000_000, "proc": "c2", "f": "recv"}]
+    history = tmp_path / "history.jsonl"
+    history.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in lines))
+    assert scale.deliveries_per_second(history) == (2, 1.0)
+
+
+def test_suite_combos_parse_and_refuse_nonsense() -> None:
+    suite = load_benchmark("suite")
+    assert suite.combos("embedded/sqlite, toxiproxy/postgres") == [("embedded", "sqlite"), ("toxiproxy", "postgres")]
+    with pytest.raises(SystemExit, match="PROXY/STORAGE"):
+        suite.combos("embedded")

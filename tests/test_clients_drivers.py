@@ -1,13 +1,16 @@
 """socket.io-client's behaviours (reference doc sections D-E), asserted alike on both drivers.
 
-Every test runs on the python driver and on the node driver (the official socket.io-client 4.8): the
-same assertion passing on both is what shows the python driver is faithful. Servers are real processes:
-the reference server, or tests/clients_app.py where the test must see each try on the wire.
+Every test runs on the python driver and on the node driver (the official socket.io-client 4.8), the
+latter both with a process per page and with one process shared by every page (`node_process: shared`): the
+same assertion passing on all is what shows the python driver is faithful, and the shared process too.
+Servers are real processes: the reference server, or tests/clients_app.py where the test must see each try
+on the wire.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sqlite3
 from pathlib import Path
 
@@ -21,9 +24,9 @@ from harness.processes import ManagedProcess, free_port, start_reference_server
 from harness.scenario import ClientSettings
 
 
-@pytest.fixture(params=["python", "node"])
+@pytest.fixture(params=["python", "node", "node-shared"])
 def kind(request: pytest.FixtureRequest) -> str:
-    if request.param == "node":
+    if request.param.startswith("node"):
         request.getfixturevalue("node_modules")
     return request.param
 
@@ -41,7 +44,9 @@ async def clients(kind: str, history_path: Path):
     made: list[ClientDriver] = []
 
     def make(slot: str, port: int, settings: ClientSettings) -> ClientDriver:
-        driver = make_driver(kind, slot, settings, history, url=f"http://127.0.0.1:{port}")
+        if kind == "node-shared":
+            settings = dataclasses.replace(settings, node_process="shared")
+        driver = make_driver(kind.removesuffix("-shared"), slot, settings, history, url=f"http://127.0.0.1:{port}")
         made.append(driver)
         return driver
 

@@ -15,7 +15,7 @@ import pytest
 from harness import strategies
 from harness.explore.proof import Proof, Replay
 from harness.explore.session import Session, merge
-from harness.explore.shrink import shrink, size
+from harness.explore.shrink import EARLIEST, shrink, size
 from harness.outcome import Outcome
 
 
@@ -136,13 +136,15 @@ def test_shrinking_drops_faults_clients_and_messages(tmp_path: Path) -> None:
         {"kind": "partition", "target": "c1", "trigger": {"after_sends": {"client": "c1", "n": 20}}, "duration": 1.0},
     ], 24, seed=1)
 
-    def trial(candidate: dict[str, Any]) -> frozenset[str]:
+    def trial(candidate: dict[str, Any], current: dict[str, Any]) -> frozenset[str]:
         return frozenset({"redelivered"} if any(f["kind"] == "server_crash" for f in candidate["faults"]) else ())
 
     shrunk = shrink(data, frozenset({"redelivered"}), trial)
     assert [f["kind"] for f in shrunk.data["faults"]] == ["server_crash"]
+    # The outage is the likeliest cause of the four: tried alone first, kept after its two runs.
+    assert shrunk.kept[0] == "only fault 2 (server_crash)"
     assert size(shrunk.data) < size(data) and shrunk.data["clients"]["count"] == 1
-    assert shrunk.data["workload"]["messages"] <= 1 + strategies.TAIL
+    assert shrunk.data["workload"]["messages"] <= EARLIEST + strategies.TAIL
     assert not shrunk.cut_short and shrunk.runs < 30
 
 
@@ -154,13 +156,57 @@ def test_shrinking_cut_short_keeps_the_smallest_case_so_far() -> None:
     ], 60, seed=1)
     calls = iter(range(2))
 
-    def trial(candidate: dict[str, Any]) -> frozenset[str] | None:
+    def trial(candidate: dict[str, Any], current: dict[str, Any]) -> frozenset[str] | None:
         if next(calls, None) is None:
             return None
         return frozenset({"redelivered"} if candidate["faults"] else ())
 
     shrunk = shrink(data, frozenset({"redelivered"}), trial)
     assert shrunk.cut_short and shrunk.runs == 2 and len(shrunk.data["faults"]) == 1
+
+
+def test_a_five_fault_case_is_down_to_its_cause_in_two_runs() -> None:
+    """The likeliest cause alone comes first, so a single-cause case loses its other faults in the two runs
+    the search keeps back for it (`Campaign.follow_runs`), however late it was found."""
+    data = strategies.schedule_scenario("exactly-once", "ack-before-commit", [
+        {"kind": "latency", "target": "c1", "trigger": {"after_sends": {"client": "c1", "n": 2}}, "duration": 0.5},
+        {"kind": "disconnect", "target": "c2", "trigger": {"after_sends": {"client": "c1", "n": 5}}, "duration": 0.3},
+        {"kind": "partition", "target": "c1", "trigger": {"after_sends": {"client": "c1", "n": 8}}, "duration": 0.3},
+        {"kind": "ack_drop", "target": "c1", "trigger": {"frame": {"nth": 10}}},
+        {"kind": "server_crash", "trigger": {"after_sends": {"client": "c1", "n": 12}}, "duration": 0.4},
+    ], 20, seed=1)
+    tried: list[list[str]] = []
+
+    def trial(candidate: dict[str, Any], current: dict[str, Any]) -> frozenset[str] | None:
+        if len(tried) == 2:
+            return None  # the time kept back is spent
+        tried.append([f["kind"] for f in candidate["faults"]])
+        return frozenset({"lost"} if any(f["kind"] == "server_crash" for f in candidate["faults"]) else ())
+
+    shrunk = shrink(data, frozenset({"lost"}), trial)
+    assert tried == [["server_crash"], ["server_crash"]]
+    assert [f["kind"] for f in shrunk.data["faults"]] == ["server_crash"] and shrunk.cut_short
+
+
+def test_late_in_the_budget_the_search_draws_no_more_faults_than_a_cause(tmp_path: Path, stand_in: StandIn) -> None:
+    campaign = strategies.Campaign(reports=tmp_path, budget=20.0, guess=1.0)
+    assert campaign.max_faults() == strategies.MAX_FAULTS
+    # Less time left than a found case needs to be confirmed, shrunk and proven: schedules of two faults.
+    campaign.started -= 20.0 - campaign.reserve() - campaign.follow_runs * 1.0 + 0.5
+    assert campaign.max_faults() == strategies.CAUSE_FAULTS
+    machine = strategies.chaos_machine(campaign)()
+    for kind in ("disconnect", "latency", "partition"):
+        machine.fault(kind, "c1")
+    campaign.check = lambda data: ran.append(data) or []  # type: ignore[method-assign]
+    ran: list[dict[str, Any]] = []
+    machine.teardown()
+    assert [f["kind"] for f in ran[0]["faults"]] == ["disconnect", "latency"]
+    del campaign.check
+    # And the search stops while the confirmation and the proof still fit.
+    campaign.started -= campaign.left() - campaign.search_reserve() - 0.5
+    with pytest.raises(strategies.SearchOver):
+        campaign.check(strategies.schedule_scenario("exactly-once", None, [], 5, seed=1))
+    assert stand_in.schedules == []
 
 
 def test_the_proof_sentence() -> None:
@@ -224,3 +270,56 @@ def test_a_second_search_starts_from_what_the_first_found(tmp_path: Path, stand_
     assert first["status"] == again["status"] == "found"
     assert again["case"]["runs_to_find"] == 1
     assert again["case"]["found_size"] == first["case"]["size"]
+
+
+def test_a_step_without_acks_draws_no_lost_acks(capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.commands.explore import _acked
+
+    assert _acked("server-delivery", ("ack_drop", "server_crash")) == ("server_crash",)
+    assert "ack_drop: step server-delivery does not acknowledge sends; not drawn" in capsys.readouterr().out
+    assert _acked("exactly-once", ("ack_drop", "server_crash")) == ("ack_drop", "server_crash")
+
+
+def test_a_case_that_replays_only_sometimes_is_set_aside_while_the_search_goes_on(
+        tmp_path: Path, stand_in: StandIn) -> None:
+    # Every scenario fails on its first three runs only: found, confirmed, shrunk (two runs), one replay of
+    # two fails. The search looks for a better case; none replays every time, so the best one is reported.
+    stand_in.fails_at_most = 3
+    result = _session(tmp_path).run()
+    assert result["status"] == "found"
+    case, weak = result["case"], result["partial"]
+    assert 0 < case["proof"]["reproduced"] < len(case["proof"]["replays"]) and len(weak) == 2
+    files = {case["scenario"], *(w["scenario"] for w in weak)}
+    assert len(files) == 3 and all(Path(f).exists() for f in files)
+    assert case["scenario"] == str(tmp_path / "explore" / "found-exactly-once-replay-off-by-one.json")
+    saved = json.loads(Path(case["scenario"]).read_text())
+    assert [f["kind"] for f in saved["faults"]] == case["faults"]
+
+
+def test_a_run_the_harness_could_not_carry_out_does_not_end_the_search(tmp_path: Path, stand_in: StandIn) -> None:
+    from harness.errors import HarnessError
+
+    plain = stand_in.__call__
+    calls = []
+
+    async def first_fails(scenario: Any, reports: Path) -> SimpleNamespace:
+        calls.append(scenario)
+        if len(calls) == 1:
+            raise HarnessError("healing server_crash@server failed: port already in use")
+        return await plain(scenario, reports)
+
+    strategies.run_scenario = first_fails  # type: ignore[assignment]
+    result = _session(tmp_path).run()
+    assert result["status"] == "found" and len(calls) > 1
+    assert result["inconclusive"][0].startswith("harness error: healing server_crash@server failed")
+
+
+def test_runs_that_never_start_end_the_search_with_the_error(tmp_path: Path, stand_in: StandIn) -> None:
+    from harness.errors import HarnessError
+
+    async def broken(scenario: Any, reports: Path) -> SimpleNamespace:
+        raise HarnessError("external server exited with code 1 before it was ready")
+
+    strategies.run_scenario = broken  # type: ignore[assignment]
+    with pytest.raises(HarnessError, match="3 runs in a row could not be carried out; the last: external server"):
+        _session(tmp_path).run()

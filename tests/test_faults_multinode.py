@@ -35,14 +35,18 @@ class FakeRedis:
 
 
 class FakeRouter:
-    def __init__(self) -> None:
+    def __init__(self, nodes: dict[str, FakeNode]) -> None:
         self.calls: list[tuple[str, str]] = []
+        self.nodes = nodes
+        self.node_at_up: list[str] = []
+        """What had been done to the node when the balancer heard it was up."""
 
     async def node_down(self, node: str) -> None:
         self.calls.append(("down", node))
 
     async def node_up(self, node: str) -> None:
         self.calls.append(("up", node))
+        self.node_at_up = list(self.nodes[node].calls)
 
 
 class TwoNodes:
@@ -51,7 +55,7 @@ class TwoNodes:
         self.nodes = {"n1": FakeNode(), "n2": FakeNode()}
         self.redis = FakeRedis(restartable)
         self.redis_links = {"n1": ("r-n1", "r-n1-sub"), "n2": ("r-n2", "r-n2-sub")}
-        self.router = FakeRouter()
+        self.router = FakeRouter(self.nodes)
 
 
 def _fault(name: str, target: str) -> Fault:
@@ -76,6 +80,7 @@ async def test_node_kinds_act_on_one_node_and_tell_the_balancer(name: str, signa
     await heal()
     assert ctx.nodes["n2"].calls == [signal, undo]
     assert ctx.router.calls == [("down", "n2"), ("up", "n2")]
+    assert ctx.router.node_at_up == [signal, undo], "the balancer hears the node is up once it serves again"
 
 
 async def test_redis_outage_cuts_both_links_of_one_node_or_of_all() -> None:

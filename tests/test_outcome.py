@@ -173,3 +173,22 @@ def test_explore_shrinks_failed_runs_only(tmp_path: Path) -> None:
     assert _broken(result(Outcome("inconclusive", ["the run did not become quiet"]))) == []
     assert _broken(result(Outcome("pass"))) == []
     assert result(Outcome("inconclusive")).exit_code == 3 and not result(Outcome("inconclusive")).passed
+
+
+def test_an_overloaded_run_is_inconclusive_never_a_pass_nor_a_fail() -> None:
+    exp = Expectations(("exactly-once",))
+    reason = "harness overloaded: event loop lag p99 412 ms > 250 ms"
+    passed = decide(verdict(), exp, overloaded=[reason])
+    assert passed.status == "inconclusive" and passed.reasons == [reason] and passed.exit_code == 3
+    failed = decide(verdict({"lost": 3}), exp, overloaded=[reason])
+    assert failed.status == "inconclusive"
+    assert failed.reasons == [reason, "exactly-once violated: 3 lost"]
+    assert decide(verdict({"lost": 3}), exp).status == "fail"
+
+
+def test_a_saved_run_keeps_its_overload() -> None:
+    exp = Expectations(("exactly-once",))
+    reason = "harness overloaded: proxy backlog 2000000 bytes for one client > 1048576 bytes"
+    meta = {"quiet": {"reached": True}, "harness_load": {"overloaded": [reason]}}
+    assert decide_saved(verdict(), exp, meta).reasons == [reason]
+    assert decide_saved(verdict(), exp, {"quiet": {"reached": True}}).status == "pass"

@@ -161,3 +161,20 @@ async def test_a_frame_toxic_removes_the_compression_offer_from_the_upgrade():
     assert b"sec-websocket-extensions" not in received.lower()
     assert bytes(received) == request.replace(
         b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n", b"") + b"tail"
+
+
+async def test_a_frame_toxic_counts_on_connections_opened_after_it_was_added(chat):
+    """`matched` belongs to the toxic, not to a connection: the 2nd CONNECT is the next connection's, and
+    the 3rd ACK is the first ack of that connection, though neither connection existed when it was added."""
+    control, url, db = chat
+    await control.add_toxic("chat", "frame", stream="upstream", name="second_connect",
+                            attributes={"action": "delay", "delay": 0, "sio_type": "CONNECT", "nth": 2})
+    await control.add_toxic("chat", "frame", stream="downstream", name="third_ack",
+                            attributes={"action": "drop", "sio_type": "ACK", "nth": 3})
+    assert await _send(url, ["a", "b"]) == [True, True]
+    assert (await control.get_toxic("chat", "second_connect"))["fired"] == 0
+    assert await _send(url, ["c", "d"]) == [False, True]
+    connect, ack = await control.get_toxic("chat", "second_connect"), await control.get_toxic("chat", "third_ack")
+    assert (connect["matched"], connect["fired"]) == (2, 1)
+    assert (ack["matched"], ack["fired"]) == (4, 1)
+    assert _rows(db) == ["a", "b", "c", "d"]

@@ -58,6 +58,24 @@ async def test_baseline_run_writes_a_complete_run_folder(tmp_path):
     assert json.loads((result.run_dir / "run.json").read_text())["outcome"] == {"status": "pass", "reasons": []}
 
 
+async def test_a_frame_trigger_on_the_reconnect_fires_after_the_backoff(tmp_path):
+    """The reconnect's CONNECT comes after a silent backoff: the schedule must not give up on it then."""
+    scenario = resolve({"name": "reconnect-frame", "seed": 7, "proxy": "embedded",
+                        "target": {"kind": "reference", "profile": "exactly-once", "storage": "sqlite"},
+                        "clients": {"count": 1, "ack_timeout": 0.5, "retries": 3}, "workload": {"messages": 12},
+                        "faults": [{"kind": "disconnect", "target": "c1",
+                                    "trigger": {"after_sends": {"client": "c1", "n": 4}}},
+                                   {"kind": "latency", "target": "c1", "duration": 0.2,
+                                    "trigger": {"frame": {"sio_type": "CONNECT", "nth": 2}}}],
+                        "expectations": {"guarantees": ["exactly-once"]}})
+    result = await runner.run_scenario(scenario, tmp_path)
+    assert result.untriggered == [], result.outcome.reasons
+    events = read_history(result.run_dir / "history.jsonl")
+    started = [e["value"]["fault"] for e in events if e["f"] == "fault"]
+    assert started == ["disconnect", "latency"]
+    assert result.passed, result.outcome.reasons
+
+
 async def test_a_run_that_never_becomes_quiet_is_inconclusive_not_failed(tmp_path):
     # A settle window longer than the timeout: quiet cannot be reached, whatever the server does.
     scenario = resolve({"name": "never-quiet", "seed": 3, "clients": {"count": 1}, "workload": {"messages": 5},
@@ -162,3 +180,16 @@ async def test_two_runs_at_once_do_not_collide(tmp_path):
                                          runner.run_scenario(load("baseline-no-faults"), tmp_path))
     assert first.run_dir != second.run_dir
     assert first.passed and second.passed, (first.outcome.reasons, second.outcome.reasons)
+
+
+async def test_listeners_send_nothing_and_staggered_senders_take_turns(tmp_path):
+    data = {"name": "senders", "seed": 1, "target": {"kind": "reference", "profile": "baseline"},
+            "clients": {"count": 3}, "workload": {"messages": 2, "rate": 10, "senders": 2, "stagger": True},
+            "expectations": {"guarantees": ["at-most-once"]}}
+    result = await runner.run_scenario(resolve(data), tmp_path)
+    assert result.passed, result.outcome.reasons
+    events = list(read_history(result.run_dir / "history.jsonl"))
+    sends = [e["proc"] for e in events if e["f"] == "send" and e["type"] == "invoke"]
+    # c2 starts half an interval after c1, so its first send falls between c1's two.
+    assert sends == ["c1", "c2", "c1", "c2"]
+    assert sum(1 for e in events if e["f"] == "recv" and e["proc"] == "c3") == 4

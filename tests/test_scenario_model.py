@@ -54,7 +54,8 @@ def test_client_settings_default_to_the_delays_runs_have_always_used():
     assert settings == ClientSettings()
     saved = resolve(minimal(seed=2)).to_dict()["clients"]
     assert set(saved) == {"driver", "count", "ack", "ack_timeout", "retries", "retry_mode", "client_offset",
-                          "persist_offset", "reconnection_delay", "reconnection_delay_max", "page"}
+                          "persist_offset", "reconnection_delay", "reconnection_delay_max", "page",
+                          "node_process"}
 
 
 def test_explicit_client_fields_override_the_preset():

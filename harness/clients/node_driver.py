@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import itertools
 import os
 import random
 import shutil
@@ -65,30 +66,126 @@ def node_modules_dir() -> Path:
                              "node_modules folder")
 
 
+class _Host:
+    """One Node.js process running `node/driver.js` and the pages it runs: one page (a page refresh kills
+    the process), or every page of the run on this event loop (`node_process: shared`, for runs of
+    hundreds of clients: one process instead of one per page; a refresh drops the page's socket)."""
+
+    def __init__(self, shared: bool) -> None:
+        self.shared = shared
+        self.pages: dict[str | None, _NodePage] = {}
+        self.process: asyncio.subprocess.Process | None = None
+        self.stderr: collections.deque[str] = collections.deque(maxlen=5)
+        self._readers: list[asyncio.Task[None]] = []
+        self._started: asyncio.Future[None] | None = None
+
+    async def start(self) -> None:
+        """Start the process once; later callers wait for the first one's start."""
+        if self._started is not None:
+            await asyncio.shield(self._started)
+            return
+        self._started = asyncio.get_running_loop().create_future()
+        try:
+            node = shutil.which("node")
+            if node is None:
+                raise MissingBinaryError("the node driver needs Node.js (`node` on PATH, version 18 or later)")
+            env = {**os.environ, "NODE_PATH": str(node_modules_dir())}
+            self.process = await asyncio.create_subprocess_exec(
+                node, str(DRIVER_JS), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE, env=env, start_new_session=True)
+        except BaseException as exc:
+            self._started.set_exception(exc)
+            self._started.exception()  # retrieved: the caller raises it
+            raise
+        self._readers = [asyncio.create_task(self._read_events()), asyncio.create_task(self._read_stderr())]
+        self._started.set_result(None)
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.returncode is None
+
+    async def command(self, page: str | None, cmd: dict[str, Any]) -> None:
+        if not self.running or self.process is None or self.process.stdin is None:
+            raise ProcessStartError(f"the node driver is not running{self.hint()}")
+        if page is not None:
+            cmd["page"] = page
+        self.process.stdin.write(orjson.dumps(cmd) + b"\n")
+        await self.process.stdin.drain()
+
+    async def kill(self) -> None:
+        """SIGKILL by PID (the page is gone), then read what it had already reported."""
+        if self.process and self.process.returncode is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            await self.process.wait()
+        await asyncio.gather(*self._readers, return_exceptions=True)
+
+    async def close(self) -> None:
+        """No page left in a shared process: end its stdin (the program exits on it), wait, read the rest."""
+        if self.running and self.process is not None and self.process.stdin is not None:
+            self.process.stdin.close()
+        if self.process is not None:
+            await self.process.wait()
+        await asyncio.gather(*self._readers, return_exceptions=True)
+
+    async def _read_events(self) -> None:
+        assert self.process and self.process.stdout
+        try:
+            async for line in self.process.stdout:
+                if line.strip():
+                    event = orjson.loads(line)
+                    page = self.pages.get(event.pop("page", None))
+                    if page is not None:
+                        page._on_event(event)
+        finally:
+            # The program is gone (or spoke nonsense): release whoever waits on it.
+            for page in list(self.pages.values()):
+                page._released()
+
+    async def _read_stderr(self) -> None:
+        assert self.process and self.process.stderr
+        async for line in self.process.stderr:
+            self.stderr.append(line.decode(errors="replace").rstrip())
+
+    def hint(self) -> str:
+        return f" ({' | '.join(self.stderr)})" if self.stderr else ""
+
+
+_PAGE_IDS = itertools.count(1)
+"""Page ids in a shared process: unique even when two runs on one loop share it."""
+_SHARED: dict[asyncio.AbstractEventLoop, _Host] = {}
+"""The shared host of each running loop, while it has pages."""
+
+
+def _shared_host() -> _Host:
+    loop = asyncio.get_running_loop()
+    host = _SHARED.get(loop)
+    if host is None or (host.process is not None and not host.running):
+        host = _SHARED[loop] = _Host(shared=True)
+    return host
+
+
 class _NodePage(PageBase):
-    """One load of the page: a Node.js process and the recorder of its lineage."""
+    """One load of the page: its place in a Node.js process and the recorder of its lineage."""
 
     def __init__(self, proc: str, driver: ClientDriver, policy: SendPolicy, server_offset: Any) -> None:
         super().__init__(proc, driver, policy, server_offset)
         self.is_connected = False
         self._first_outcome = asyncio.Event()
+        self._dropped = asyncio.Event()
         self._invoked: asyncio.Queue[str | None] = asyncio.Queue()
         self._done: asyncio.Queue[bool] = asyncio.Queue()
         self._rng = random.Random(f"{self.seed}:{proc}")
         self._seq = 0
-        self._stderr: collections.deque[str] = collections.deque(maxlen=5)
-        self._process: asyncio.subprocess.Process | None = None
-        self._readers: list[asyncio.Task[None]] = []
+        shared = self.settings.node_process == "shared"
+        self._host = _shared_host() if shared else _Host(shared=False)
+        self._id = f"{proc}#{next(_PAGE_IDS)}" if shared else None
+        self._host.pages[self._id] = self
 
     async def open(self) -> None:
-        node = shutil.which("node")
-        if node is None:
-            raise MissingBinaryError("the node driver needs Node.js (`node` on PATH, version 18 or later)")
-        env = {**os.environ, "NODE_PATH": str(node_modules_dir())}
-        self._process = await asyncio.create_subprocess_exec(
-            node, str(DRIVER_JS), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, env=env, start_new_session=True)
-        self._readers = [asyncio.create_task(self._read_events()), asyncio.create_task(self._read_stderr())]
+        await self._host.start()
         self.recorder.begin(page_offset(self.server_offset))
         await self._command(cmd="open", url=self.url, serverOffset=self.server_offset,
                             clientOffset=self.settings.client_offset, policy=self._policy_json(),
@@ -124,54 +221,49 @@ class _NodePage(PageBase):
         # The program reports the clientOffset it computed before it emits; wait for it so the invoke
         # precedes every other event of this message and `send` returns once the emit is made.
         if await self._invoked.get() is None:
-            raise ProcessStartError(f"{self.proc}: the node driver exited{self._stderr_hint()}")
+            raise ProcessStartError(f"{self.proc}: the node driver exited{self._host.hint()}")
         return msg_id
 
     async def command(self, name: str) -> None:
         """A control without arguments (`engine_close`, `disconnect`, `connect`), once carried out."""
         await self._command(cmd=name)
         if not await self._done.get():
-            raise ProcessStartError(f"{self.proc}: the node driver exited{self._stderr_hint()}")
+            raise ProcessStartError(f"{self.proc}: the node driver exited{self._host.hint()}")
 
     async def discard(self) -> None:
-        """SIGKILL by PID (the page is gone), then read what it had already reported."""
-        if self._process and self._process.returncode is None:
-            try:
-                os.killpg(self._process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            await self._process.wait()
-        await asyncio.gather(*self._readers, return_exceptions=True)
+        """The page is gone: its own process killed by PID, or its socket dropped from the shared one; in
+        both cases once everything it had reported is read."""
+        host = self._host
+        try:
+            if not host.shared:
+                await host.kill()
+            elif host.running:
+                await self._command(cmd="drop")
+                await self._dropped.wait()
+        finally:
+            host.pages.pop(self._id, None)
+            if host.shared and not host.pages:
+                if _SHARED.get(asyncio.get_running_loop()) is host:
+                    del _SHARED[asyncio.get_running_loop()]
+                await host.close()
 
     async def _command(self, **cmd: Any) -> None:
-        if self._process is None or self._process.stdin is None or self._process.returncode is not None:
-            raise ProcessStartError(f"{self.proc}: the node driver is not running{self._stderr_hint()}")
-        self._process.stdin.write(orjson.dumps(cmd) + b"\n")
-        await self._process.stdin.drain()
-
-    async def _read_events(self) -> None:
-        assert self._process and self._process.stdout
         try:
-            async for line in self._process.stdout:
-                if line.strip():
-                    self._on_event(orjson.loads(line))
-        finally:
-            # The program is gone (or spoke nonsense): release whoever waits on it.
-            self._invoked.put_nowait(None)
-            self._done.put_nowait(False)
-            self._first_outcome.set()
+            await self._host.command(self._id, cmd)
+        except ProcessStartError:
+            raise ProcessStartError(f"{self.proc}: the node driver is not running{self._host.hint()}") from None
 
-    async def _read_stderr(self) -> None:
-        assert self._process and self._process.stderr
-        async for line in self._process.stderr:
-            self._stderr.append(line.decode(errors="replace").rstrip())
-
-    def _stderr_hint(self) -> str:
-        return f" ({' | '.join(self._stderr)})" if self._stderr else ""
+    def _released(self) -> None:
+        self._invoked.put_nowait(None)
+        self._done.put_nowait(False)
+        self._dropped.set()
+        self._first_outcome.set()
 
     def _on_event(self, event: dict[str, Any]) -> None:
         kind = event["ev"]
-        if kind == "done":
+        if kind == "dropped":
+            self._dropped.set()
+        elif kind == "done":
             self._done.put_nowait(True)
         elif kind == "invoked":
             self.recorder.invoke(event["id"], event["client_offset"])

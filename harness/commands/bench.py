@@ -1,4 +1,4 @@
-"""`sio-harness bench [checker|proxy|run|load|memory|suite|multinode|browser|detect|all]`: run the benchmark
+"""`sio-harness bench [checker|proxy|run|load|memory|suite|multinode|browser|detect|scale|all]`: run the benchmark
 programs, print their figures.
 
 The programs live in the checkout's `benchmarks/` folder (each also runs alone: `python benchmarks/bench_X.py`);
@@ -25,13 +25,15 @@ BENCHMARKS = {
     "run": "the baseline scenario from `sio-harness run` to verdict, by stage; server spawn to ready",
     "load": "20 clients broadcasting through the embedded proxy with history on, vs without the proxy",
     "memory": "peak RSS of the harness during a run that records about 1,000,000 events",
-    "suite": "wall time of `pytest scenarios/`, serially and with -n 2",
+    "suite": "wall time of `pytest scenarios/` per backend combination (--combos), serially and with -n 2",
     "multinode": "a run on 3 nodes over Redis (60 clients x 50 messages) against the same on one node",
     "browser": "the browser driver: pages started per second, messages per second per page, memory per page",
     "detect": "per mutant, `explore`'s seconds and runs to the first violation, shrunk size, reproduction",
+    "scale": "runs of 100, 500 and 1,000 clients: deliveries/s, and the largest count with a conclusive verdict",
 }
-SEPARATE = ("detect",)
-"""Benchmarks `all` leaves out: detect runs 3 explorations of 90 s per mutant (about half an hour)."""
+SEPARATE = ("detect", "scale")
+"""Benchmarks `all` leaves out: detect runs 3 explorations of 90 s per mutant (about half an hour), scale six
+runs of up to 1,000 clients (about 5 minutes)."""
 QUICK_PROXY = ["--pings", "200", "--mbytes", "10"]
 
 

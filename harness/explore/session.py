@@ -1,10 +1,13 @@
 """One exploration from start to result: search, shrink, prove, count coverage, within one budget.
 
 The budget is split as the work goes (docs/explore.md): the search stops drawing while there is still
-time for the proof's replays (and one run of margin); shrinking stops at the same point, keeping the
+time for a found case's confirmation and the proof's replays (and draws no more faults than a cause once
+shrinking would have no time); shrinking stops at the proof's time (twice it, once the case is down to
+its cause), keeping the
 smallest case so far and saying it was cut short; the proof's replays use what is left. A found case
-whose replays never show its violation is recorded as not reproducible and the search goes on while
-time remains (up to `give_up` such cases). The result is one JSON object (`explore.json`), also what
+whose replays never show its violation is recorded as not reproducible, one that some replays show is set
+aside, and the search goes on while time remains (up to `give_up` such cases); the best case set aside is
+reported if no case replays every time. The result is one JSON object (`explore.json`), also what
 `--workers` and `--shard` merge.
 """
 
@@ -20,7 +23,7 @@ from typing import Any
 from harness.checkers.coverage import WINDOWS
 from harness.errors import HarnessError
 from harness.explore.proof import Proof, replay
-from harness.explore.shrink import Shrunk, shrink, size
+from harness.explore.shrink import CAUSE_TARGET, Shrunk, shrink, size
 from harness.report.explorations import EXIT_CODES, RESULT, merge
 from harness.scenario import load_raw
 from harness.strategies import KINDS, Campaign, Found, SearchOver, run_search, violations
@@ -68,6 +71,9 @@ class Session:
     phase: str = "search"
     best: dict[str, Any] | None = None
     unreproducible: list[dict[str, Any]] = field(default_factory=list)
+    partial: list[dict[str, Any]] = field(default_factory=list)
+    """Cases some but not all of whose replays violated: kept in hand while the search looks for one that
+    replays every time; the best is reported if none does."""
     unconfirmed: list[str] = field(default_factory=list)
     """First runs of failures that did not fail again on one more run: not shrunk, and the search goes on."""
     campaign: Campaign = field(init=False)
@@ -91,12 +97,17 @@ class Session:
         result: dict[str, Any] | None = None
         with campaign.interruptible():
             found = self._remembered()
-            while result is None and not campaign.interrupted and len(self.unreproducible) < self.give_up:
+            while (result is None and not campaign.interrupted
+                   and len(self.unreproducible) + len(self.partial) < self.give_up):
                 found = found or run_search(campaign, self._settings())
                 if found is None:
                     break
                 result = self._follow(found, on_change)
                 found = None
+        if result is None and self.partial:
+            result = max(self.partial, key=_rate)
+            self.partial.remove(result)
+            _move_scenario(result, self._scenario_file())
         if result is not None:
             self._remember(result)
         final = self._result(result)
@@ -146,7 +157,14 @@ class Session:
         campaign = self.campaign
         self.phase = "confirming"
         again = campaign.execute(found.data, reserve=campaign.reserve())
-        if again is not None and not (violations(again) & found.categories and again.outcome.status == "fail"):
+        if again is None:
+            # No time to confirm it, so none to shrink or prove it either (a proof run squeezed into the last
+            # seconds would call a case that fails only sometimes not reproducible): unproven, as drawn.
+            self._scenario_file().parent.mkdir(parents=True, exist_ok=True)
+            self._scenario_file().write_text(json.dumps(found.data, indent=2) + "\n")
+            campaign.found = None
+            return _case(found, Shrunk(found.data, cut_short=True), Proof(self._scenario_file(), self.replays))
+        if not (violations(again) & found.categories and again.outcome.status == "fail"):
             # A failure that does not fail twice would spend the shrinking budget on a case that fails only
             # sometimes (measured: 20 shrinking runs kept nothing, or a proof of 1 of 2).
             self.unconfirmed.append(str(found.run_dir))
@@ -157,9 +175,11 @@ class Session:
         self.phase = "shrinking"
         self.best = {"data": found.data, "runs_to_find": found.runs, "seconds_to_find": round(found.seconds, 1)}
 
-        def trial(data: dict[str, Any]) -> frozenset[str] | None:
-            # Twice the proof's time is kept back: the proof may have to fall back to a larger case.
-            ran = campaign.execute(data, reserve=2 * campaign.reserve())
+        def trial(data: dict[str, Any], current: dict[str, Any]) -> frozenset[str] | None:
+            # Twice the proof's time is kept back, as the proof may have to fall back to a larger case; but
+            # not while the case holds more faults than its cause: getting there is worth more than a fallback.
+            keep = 1 if len(current["faults"]) > CAUSE_TARGET else 2
+            ran = campaign.execute(data, reserve=keep * campaign.reserve())
             if ran is None:
                 return None
             shown = violations(ran) if ran.outcome.status == "fail" else frozenset()
@@ -174,10 +194,18 @@ class Session:
         shrunk, proof = self._prove(shrunk, found.categories)
         case = _case(found, shrunk, proof)
         campaign.found = None
-        if proof.reproduced or not proof.replays:
+        if proof.reproduced == self.replays or not proof.replays:
             # Not one replay could run (the budget or an interruption ended first): unproven, not unreproducible.
             return case
-        self.unreproducible.append(case)
+        # A case that replays only sometimes is a weak report (measured: an ack-before-commit case of a
+        # crash right after the first send, 2 of 3): search on for one that replays every time.
+        if proof.reproduced:
+            # Its file is set aside: the next case's proof writes the scenario file afresh.
+            aside = proof.scenario.with_name(f"{proof.scenario.stem}-partial-{len(self.partial) + 1}.json")
+            _move_scenario(case, aside)
+            self.partial.append(case)
+        else:
+            self.unreproducible.append(case)
         campaign.discount(found.data)
         self.phase = "search"
         self.best = None
@@ -192,7 +220,7 @@ class Session:
         the one that failed most often.
         """
         self.reports.mkdir(parents=True, exist_ok=True)
-        scenario_file = self.reports / f"found-{self.profile}{'-' + self.mutant if self.mutant else ''}.json"
+        scenario_file = self._scenario_file()
         tried: list[tuple[Shrunk, Proof]] = []
         for data in [shrunk.data, *reversed(shrunk.steps)]:
             if tried and self.campaign.left() < self.replays * self.campaign.estimate():
@@ -213,10 +241,15 @@ class Session:
         best[1].scenario.write_text(json.dumps(best[0].data, indent=2) + "\n")
         return best
 
+    def _scenario_file(self) -> Path:
+        return self.reports / f"found-{self.profile}{'-' + self.mutant if self.mutant else ''}.json"
+
     def _result(self, case: dict[str, Any] | None) -> dict[str, Any]:
         campaign = self.campaign
         if case:
-            status = "found" if case["proof"]["reproduced"] else "unproven"
+            # Interrupted before a replay could run: the case is in hand, unproven, and the stop was asked for.
+            status = ("found" if case["proof"]["reproduced"] else
+                      "interrupted" if campaign.interrupted else "unproven")
         else:
             status = ("interrupted" if campaign.interrupted else
                       "not-reproducible" if self.unreproducible else "nothing-found")
@@ -224,7 +257,7 @@ class Session:
                 "target": self.label, "profile": self.profile, "mutant": self.mutant, "seed": self.seed,
                 "shard": self.shard, "budget": self.budget, "seconds": round(campaign.elapsed(), 1),
                 "runs": campaign.runs, "inconclusive": campaign.inconclusive, "case": case,
-                "unreproducible": self.unreproducible, "unconfirmed": self.unconfirmed,
+                "unreproducible": self.unreproducible, "partial": self.partial, "unconfirmed": self.unconfirmed,
                 "coverage": campaign.coverage.to_json()}
 
 
@@ -238,6 +271,18 @@ def _target_name(target: dict[str, Any] | None) -> str:
     if target.get("file"):
         return load_target(target["file"]).name
     return Path(str(target.get("command", ["server"])[0])).stem
+
+
+def _move_scenario(case: dict[str, Any], to: Path) -> None:
+    """Move a case's scenario file to `to`, and say so in the case."""
+    Path(case["scenario"]).replace(to)
+    case["scenario"] = case["proof"]["scenario"] = str(to)
+
+
+def _rate(case: dict[str, Any]) -> float:
+    """The share of a case's replays that violated."""
+    proof = case["proof"]
+    return float(proof["reproduced"]) / max(len(proof["replays"]), 1)
 
 
 def _case(found: Found, shrunk: Shrunk, proof: Proof) -> dict[str, Any]:

@@ -3,13 +3,14 @@ a graceful stop as a rolling deploy does) and `node_pause` (SIGSTOP: a long GC p
 container; heartbeats stop, sockets stay open, then SIGCONT).
 
 Each tells the harness's balancer that its node is down, so the node's clients fail over (per
-`target.failover`) once their connections end, and that it is back at the heal. A crashed or stopped
-node is started again on the same port at the heal, unless it already runs.
+`target.failover`) once their connections end, and that it is back once it serves again: after the heal
+has restarted (or resumed) it, as a health check would see it. A crashed or stopped node is started
+again on the same port at the heal, unless it already runs.
 """
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from harness.errors import ScenarioError
@@ -31,10 +32,21 @@ class NodeFault(FaultKind):
             raise ScenarioError(f"{self.name} needs a node of a multi-node target "
                                 f"({', '.join(ctx.nodes) or 'this run has one server'}), not {fault.target!r}")
 
-    async def _down(self, ctx: FaultContext, fault: Fault, heal: Heal) -> None:
+    async def _down(self, ctx: FaultContext, fault: Fault) -> None:
         if ctx.router is not None:
             await ctx.router.node_down(fault.target)
-            heal.then(functools.partial(ctx.router.node_up, fault.target))
+
+    def _back(self, ctx: FaultContext, fault: Fault,
+              revive: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
+        """The heal step: the node serves again, then the balancer marks it up. Marked up first, a node
+        still starting looked live for as long as its restart took, and a client whose disconnect was
+        reported in that time (a browser page's comes 0.1-0.4 s after the crash) retried the dead node
+        instead of failing over."""
+        async def step() -> None:
+            await revive()
+            if ctx.router is not None:
+                await ctx.router.node_up(fault.target)
+        return step
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,8 +54,8 @@ class NodeCrash(NodeFault):
     async def start(self, ctx: FaultContext, fault: Fault, heal: Heal) -> None:
         node = _node(ctx, fault)
         await node.crash()
-        heal.then(node.ensure_running)
-        await self._down(ctx, fault, heal)
+        heal.then(self._back(ctx, fault, node.ensure_running))
+        await self._down(ctx, fault)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,9 +64,9 @@ class NodeRestart(NodeFault):
         node = _node(ctx, fault)
         # Down first: the graceful stop closes every connection, and each client should be moved
         # before its reconnect, not after it has found the port closed.
-        await self._down(ctx, fault, heal)
+        heal.then(self._back(ctx, fault, node.ensure_running))
+        await self._down(ctx, fault)
         await node.stop()
-        heal.then(node.ensure_running)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,8 +74,8 @@ class NodePause(NodeFault):
     async def start(self, ctx: FaultContext, fault: Fault, heal: Heal) -> None:
         node = _node(ctx, fault)
         await node.pause()
-        heal.then(node.resume)
-        await self._down(ctx, fault, heal)
+        heal.then(self._back(ctx, fault, node.resume))
+        await self._down(ctx, fault)
 
 
 NODE_CRASH = NodeCrash(name="node_crash", duration=0.3)

@@ -315,6 +315,11 @@ class Link:
         elif early and not self.up.reading_paused:
             self.client.transport.resume_reading()  # type: ignore[union-attr]
 
+    def client_backlog(self) -> int:
+        """Bytes written towards the client that its socket has not taken yet: the client is not reading."""
+        transport = self.client.transport
+        return transport.get_write_buffer_size() if transport is not None and not self.client.lost else 0
+
     def pipes(self) -> tuple[Pipe, ...]:
         return tuple(p for p in (self.up, self.down) if p is not None)
 

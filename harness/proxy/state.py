@@ -63,11 +63,15 @@ class Proxy:
     async def stop(self) -> None:
         """Stop listening and close every open connection; data held by toxics is dropped."""
         self.enabled = False
-        if self.listener is not None:
-            self.listener.close()
-            await self.listener.wait_closed()
-            self.listener = None
+        listener, self.listener = self.listener, None
+        if listener is not None:
+            listener.close()
+        # The links before the wait: from Python 3.12 on, wait_closed() waits for every accepted
+        # connection, and an idle one (a browser keeps its page load's keep-alive connection) would hold
+        # a re-point until the browser let it go.
         self.toxics.drop_links()
+        if listener is not None:
+            await listener.wait_closed()
 
     def _accept(self) -> asyncio.Protocol:
         return self.toxics.new_link(split_address(self.upstream, "upstream")).client
@@ -80,6 +84,11 @@ class ServerState:
         self.seed = fresh_seed() if seed is None else seed
         self.proxies: dict[str, Proxy] = {}
         self.lock = asyncio.Lock()
+
+    def largest_client_backlog(self) -> int:
+        """The most bytes any open link holds for its client (`Link.client_backlog`), 0 without links."""
+        return max((link.client_backlog() for proxy in self.proxies.values() for link in proxy.toxics.links),
+                   default=0)
 
     def get(self, name: str) -> Proxy:
         try:

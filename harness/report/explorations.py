@@ -33,6 +33,7 @@ def merge(results: list[dict[str, Any]]) -> dict[str, Any]:
             "inconclusive": [i for r in results for i in r["inconclusive"]],
             "case": cases[0] if cases else None,
             "unreproducible": [u for r in results for u in r.get("unreproducible", [])],
+            "partial": [u for r in results for u in r.get("partial", [])],
             "unconfirmed": [u for r in results for u in r.get("unconfirmed", [])],
             "coverage": coverage.to_json()}
 

@@ -15,15 +15,17 @@
 //   {"ev":"connect","sid","recovered","serverOffset"}   serverOffset: the auth sent for this connection
 //   {"ev":"connect_error","message"}  {"ev":"disconnect","reason"}
 //   {"ev":"recv","content","offset","csr"}  a broadcast decoded by the protocol; csr: the CSR offset or null
+// One process runs one page, or many (the node driver's `shared` mode, for runs of hundreds of clients):
+// then every command carries "page" (an id), every event carries it back, and {"cmd":"drop","page"} is a
+// page refresh (the page's socket is closed without a goodbye and forgotten, its buffers and timers
+// with it), answered by {"ev":"dropped"} once nothing of that page will be reported again.
 // The process exits when stdin closes, so it never outlives the harness.
 "use strict";
 
 const readline = require("node:readline");
 const { io } = require("socket.io-client");
 
-let socket = null;
-let page = null;
-let protocol = null;
+const pages = new Map();
 
 // JSON pointers (RFC 6901) into an event's arguments and into the auth object.
 function tokens(pointer) {
@@ -65,7 +67,7 @@ function fill(template, content, offset) {
   return template;
 }
 
-function encodeSend(content, offset) {
+function encodeSend(protocol, content, offset) {
   const args = protocol.send.args.map((t) => fill(t, content, offset));
   while (args.length && args[args.length - 1] === DROP) args.pop();
   return args.map((v) => (v === DROP ? null : v));
@@ -75,13 +77,18 @@ function isOffset(value) {
   return typeof value === "string" || Number.isInteger(value);
 }
 
-function report(event) {
+function write(page, event) {
+  if (page.dropped) return;
+  if (page.id !== undefined) event.page = page.id;
   process.stdout.write(JSON.stringify(event) + "\n");
 }
 
 function open(cmd) {
-  protocol = cmd.protocol;
-  page = {
+  const protocol = cmd.protocol;
+  const page = {
+    id: cmd.page,
+    dropped: false,
+    protocol,
     serverOffset: cmd.serverOffset,
     sentOffset: 0,
     counter: 0,
@@ -90,8 +97,10 @@ function open(cmd) {
     clientOffset: cmd.clientOffset,
     placeholderId: cmd.placeholderId,
   };
+  pages.set(cmd.page, page);
+  const report = (event) => write(page, event);
   const namespace = protocol.namespace === "/" ? "" : protocol.namespace;
-  socket = io(cmd.url + namespace, {
+  const socket = (page.socket = io(cmd.url + namespace, {
     ...cmd.options,
     path: protocol.path,
     // The tutorial passes `auth: {serverOffset: 0}` and mutates it; a function is re-read on every
@@ -101,7 +110,7 @@ function open(cmd) {
       const auth = { ...(protocol.auth.fields || {}) };
       cb(page.serverOffset === undefined ? auth : pointerSet(auth, protocol.auth.offset, page.serverOffset));
     },
-  });
+  }));
   socket.on("connect", () => {
     page.lastId = socket.id;
     report({ ev: "connect", sid: socket.id, recovered: Boolean(socket.recovered), serverOffset: page.sentOffset });
@@ -123,7 +132,8 @@ function open(cmd) {
   });
 }
 
-function clientOffset() {
+function clientOffset(page) {
+  const socket = page.socket;
   switch (page.clientOffset) {
     case "none":
       return undefined;
@@ -137,11 +147,13 @@ function clientOffset() {
   }
 }
 
-function send(cmd) {
-  const offset = cmd.clientOffset === undefined ? clientOffset() : cmd.clientOffset;
+function send(page, cmd) {
+  const report = (event) => write(page, event);
+  const socket = page.socket;
+  const offset = cmd.clientOffset === undefined ? clientOffset(page) : cmd.clientOffset;
   report({ ev: "invoked", id: cmd.id, client_offset: offset === undefined ? null : offset });
-  const args = encodeSend(cmd.content, offset);
-  const event = protocol.send.event;
+  const args = encodeSend(page.protocol, cmd.content, offset);
+  const event = page.protocol.send.event;
   const policy = page.policy;
   const done = (err, response) => report({ ev: "ack", id: cmd.id, response: response === undefined ? [] : response,
                                            err: err ? (err instanceof Error ? err.message : String(err)) : null });
@@ -150,6 +162,7 @@ function send(cmd) {
   } else if (policy.manual_timeout !== null) {
     // The tutorial's `function emit(socket, event, arg)`: emit again on any error, without end.
     const attempt = () =>
+      page.dropped ||
       socket.timeout(policy.manual_timeout * 1000).emit(event, ...args, (err, ...response) => (err ? attempt() : done(null, response)));
     attempt();
   } else if (policy.plain_callback) {
@@ -159,22 +172,37 @@ function send(cmd) {
   }
 }
 
-const commands = { open, send };
+// A refresh in a shared process: no more reports, then the manager closed without a Socket.IO goodbye
+// (its transport closes as a tab's does, and no reconnection is left scheduled).
+function drop(page) {
+  write(page, { ev: "dropped" });
+  page.dropped = true;
+  page.socket.io.disconnect();
+  pages.delete(page.id);
+}
+
 // Controls answer "done" once the client call returned, so the harness sees their events before it goes on.
 const controls = {
-  engine_close: () => socket.io.engine.close(),
-  disconnect: () => socket.disconnect(),
-  connect: () => socket.connect(),
+  engine_close: (page) => page.socket.io.engine.close(),
+  disconnect: (page) => page.socket.disconnect(),
+  connect: (page) => page.socket.connect(),
 };
 
 const rl = readline.createInterface({ input: process.stdin });
 rl.on("line", (line) => {
   const cmd = JSON.parse(line);
-  if (cmd.cmd in controls) {
-    controls[cmd.cmd]();
-    report({ ev: "done" });
+  if (cmd.cmd === "open") {
+    open(cmd);
+    return;
+  }
+  const page = pages.get(cmd.page);
+  if (cmd.cmd === "send") {
+    send(page, cmd);
+  } else if (cmd.cmd === "drop") {
+    drop(page);
   } else {
-    commands[cmd.cmd](cmd);
+    controls[cmd.cmd](page);
+    write(page, { ev: "done" });
   }
 });
 rl.on("close", () => process.exit(0));
