@@ -24,10 +24,11 @@ from types import ModuleType
 import socketio
 from aiohttp import web
 
-from reference_server.chat import ChatServer
+from reference_server.chat import EVENT, ROOM, ChatServer
 from reference_server.config import ServerConfig
 from reference_server.errors import BackendUnavailableError, PortInUseError, ServerError
-from reference_server.storage import StorageError, open_storage
+from reference_server.feed import RowFeed, row_offset
+from reference_server.storage import Storage, StorageError, open_storage
 
 log = logging.getLogger("reference_server")
 
@@ -63,7 +64,9 @@ async def serve(config: ServerConfig, recovery: ModuleType | None = None) -> Non
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    storage = open_storage(config.db, busy_timeout=config.db_busy_timeout, timeout=config.db_timeout)
+    fed = config.redis_url is not None and config.broadcast == "feed"
+    storage = open_storage(config.db, busy_timeout=config.db_busy_timeout, timeout=config.db_timeout,
+                           commit_order=fed)
     try:
         await storage.open()
     except StorageError as exc:
@@ -80,19 +83,39 @@ async def serve(config: ServerConfig, recovery: ModuleType | None = None) -> Non
             recovery.install_recovery(sio, max_disconnection_duration=config.max_disconnection_duration,
                                       skip_middlewares=not config.csr_run_middlewares, manager=manager)
             is_recovered = lambda sid: recovery.is_recovered(sio, sid)  # noqa: E731
+        feed = _feed(sio, storage, csr=recovery is not None) if fed else None
         chat = ChatServer(sio, storage, config.switches, mutant=config.mutant,
                           max_content_bytes=config.max_content_bytes, rate_limit=config.rate_limit,
-                          rate_burst=config.rate_burst, is_recovered=is_recovered)
+                          rate_burst=config.rate_burst, is_recovered=is_recovered, feed=feed,
+                          announce=sio.manager.announce if feed is not None else None)
         await chat.start()
+        if feed is not None:
+            sio.manager.feed = feed
+            await feed.start()
         if manager is not None:
             # python-socketio subscribes on the first connection; a node must hear the channel from the
             # start, so that its packet log (CSR) and its readiness do not depend on having clients.
             sio.manager_initialized = True
             sio.manager.initialize()
         app = build_app(sio, config, storage.describe())
-        await _run_until(stop, app, sio, config)
+        try:
+            await _run_until(stop, app, sio, config)
+        finally:
+            if feed is not None:
+                await feed.stop()
     finally:
         await storage.close()
+
+
+def _feed(sio: socketio.AsyncServer, storage: Storage, *, csr: bool) -> RowFeed:
+    """This node's broadcast of the table (reference_server.feed): each row to this node's sockets only,
+    never published (the other nodes send it themselves), under the same CSR offset on every node."""
+
+    async def send(row_id: int, content: str) -> None:
+        named = {"offset": row_offset(row_id)} if csr else {}
+        await sio.manager.emit(EVENT, (content, row_id), "/", room=ROOM, ignore_queue=True, **named)
+
+    return RowFeed(storage, send, asyncio.Lock())
 
 
 def _cluster_manager(config: ServerConfig) -> socketio.AsyncManager | None:

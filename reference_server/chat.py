@@ -12,6 +12,10 @@ commit in one order and broadcast in the other (PostgreSQL), and a broadcast cou
 its replay query and the end of its replay, so it would see that message twice and out of order. The
 lock makes the unmutated server clean under the harness's `reordered` and `redelivered` checkers; the
 price is one write at a time, which SQLite imposes anyway.
+
+With several nodes, the exactly-once profile broadcasts through a `RowFeed` (reference_server.feed):
+a commit only wakes the feed, which sends this node's sockets every row in id order, and the replay
+sends what the feed has already sent, so a socket gets each row once, from one or the other.
 """
 
 from __future__ import annotations
@@ -19,11 +23,12 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import socketio
 
+from reference_server.feed import RowFeed
 from reference_server.mutants import Mutant
 from reference_server.profiles import Switches
 from reference_server.storage import DuplicateOffset, Storage, StorageError
@@ -49,7 +54,8 @@ class ChatServer:
     def __init__(self, sio: socketio.AsyncServer, storage: Storage, switches: Switches, *,
                  mutant: Mutant | None = None, max_content_bytes: int = 64 * 1024,
                  rate_limit: float = 500.0, rate_burst: float = 1000.0,
-                 is_recovered: Callable[[str], bool] | None = None) -> None:
+                 is_recovered: Callable[[str], bool] | None = None, feed: RowFeed | None = None,
+                 announce: Callable[[], Awaitable[None]] | None = None) -> None:
         self.sio = sio
         self.storage = storage
         self.switches = switches
@@ -58,7 +64,10 @@ class ChatServer:
         self.rate_limit = rate_limit
         self.rate_burst = rate_burst
         self.is_recovered = is_recovered or (lambda sid: False)
-        self._order = asyncio.Lock()
+        self.feed = feed
+        self.announce = announce
+        """Tells the other nodes a row was committed (the feed's wake-up); None on one node."""
+        self._order = feed.lock if feed is not None else asyncio.Lock()
         self._limits: dict[str, RateLimit] = {}
         self._refused: set[str] = set()
         self._last_id = 0
@@ -78,6 +87,10 @@ class ChatServer:
         except BadMessage as exc:
             raise socketio.exceptions.ConnectionRefusedError(str(exc)) from None
         async with self._order:
+            if self.feed is not None:
+                # The client may hold a row this node has not sent yet (its old node sent it, or died
+                # before announcing it): caught up first, the replay covers it and the feed will not.
+                await self.feed.catch_up()
             if self.switches.replay and self.mutant != "drop-replay" and not self.is_recovered(sid):
                 await self._replay(sid, offset)
             try:
@@ -116,6 +129,8 @@ class ChatServer:
             task.add_done_callback(self._background.discard)
             return None
         outcome = await self._store_and_broadcast(message.content, stored_offset)
+        if outcome is Outcome.STORED and self.announce is not None:
+            await self.announce()
         return self._ack(outcome)
 
     def _ack(self, outcome: Outcome) -> Any:
@@ -140,7 +155,9 @@ class ChatServer:
                 log.warning("store failed, message not stored: %s", exc)
                 return Outcome.FAILED
             self._last_id = max(self._last_id, row_id)
-            if self.mutant != "broadcast-before-commit":
+            if self.feed is not None:
+                await self.feed.catch_up()
+            elif self.mutant != "broadcast-before-commit":
                 await self._broadcast(content, row_id)
             return Outcome.STORED
 
@@ -157,4 +174,6 @@ class ChatServer:
             log.warning("replay for %s failed: %s", sid, exc)
             return
         for row_id, content in rows:
+            if self.feed is not None and row_id > self.feed.sent:
+                break  # the feed sends these once the socket is in the room
             await self.sio.emit(EVENT, (content, row_id), to=sid)

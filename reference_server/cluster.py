@@ -5,6 +5,11 @@ delivered to this node's sockets at once and published on one Redis channel, and
 delivers what it hears on that channel to its own sockets. The database is shared (one SQLite file or
 one PostgreSQL database), so rows, ids and the serverOffset replay are the same on every node.
 
+That is the tutorial's way to scale out (`--broadcast pubsub`). With `--broadcast feed` (the default
+for the exactly-once profile) no row travels through Redis: a commit publishes only a wake-up
+(`NodeRedisManager.announce`), and every node sends the rows from the database itself, in commit order
+(reference_server.feed).
+
 Two Redis addresses: `--redis` for publishing (and the session store), `--redis-subscribe` for the
 subscription. In production they are the same server; the harness gives each its own proxy link so
 that it can cut one node's subscription alone, the failure of python-socketio issue 1581 (one
@@ -24,13 +29,14 @@ Connection state recovery on several nodes (`--session-store`):
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import socketio
 from redis import asyncio as aioredis
 
+from reference_server.feed import RowFeed
 from reference_server.recovery import PacketLog, RecoveryManager, Session, StoredPacket
 
 TAIL = 1000
@@ -51,12 +57,30 @@ class RedisSettings:
     session_store: str = "memory"
 
 
+WAKE_UP = "rows"
+"""The channel message (`method`) by which a node says it committed a row (reference_server.feed)."""
+
+
 class NodeRedisManager(socketio.AsyncRedisManager):
-    """`AsyncRedisManager` with the subscription on its own connection to `subscribe_url`."""
+    """`AsyncRedisManager` with the subscription on its own connection to `subscribe_url`, and the
+    feed's wake-up on the same channel."""
 
     def __init__(self, *, redis_settings: RedisSettings, **options: Any) -> None:
         super().__init__(url=redis_settings.url, channel=redis_settings.channel, **options)
         self.settings = redis_settings
+        self.feed: RowFeed | None = None
+        """This node's feed when it broadcasts with `--broadcast feed`: woken by the other nodes' commits."""
+
+    async def announce(self) -> None:
+        """Wake the other nodes' feeds; python-socketio's publish retries once, then gives up (logged)."""
+        await self._publish({"method": WAKE_UP, "host_id": self.host_id})
+
+    async def _listen(self) -> AsyncIterator[Any]:
+        async for raw in super()._listen():
+            if self.feed is not None and _is_wake_up(raw, self.host_id):
+                self.feed.wake()
+                continue
+            yield raw
 
     def _redis_connect(self) -> None:
         # python-socketio builds the pubsub from the publishing client; here it has its own client, so
@@ -65,6 +89,14 @@ class NodeRedisManager(socketio.AsyncRedisManager):
         if self.settings.subscribe_url != self.settings.url:
             subscriber = aioredis.Redis.from_url(self.settings.subscribe_url, **self.redis_options)
             self.pubsub = subscriber.pubsub(ignore_subscribe_messages=True)
+
+
+def _is_wake_up(raw: Any, host_id: str) -> bool:
+    try:
+        message = json.loads(raw)
+    except (TypeError, ValueError):
+        return False
+    return isinstance(message, dict) and message.get("method") == WAKE_UP and message.get("host_id") != host_id
 
 
 def _frozen(value: Any) -> frozenset[str]:
@@ -163,7 +195,13 @@ class SharedRecoveryManager(RecoveryManager, NodeRedisManager):
     async def restore(self, eio_sid: str, namespace: str, pid: str, offset: str) -> str | None:
         if self.settings.session_store == "redis" and pid not in self._sessions:
             await self._load(pid)
-        return await super().restore(eio_sid, namespace, pid, offset)
+        if self.feed is None:
+            return await super().restore(eio_sid, namespace, pid, offset)
+        # A session from another node may end at a row this node's feed has not read yet; caught up
+        # first, that row is in this node's log (and sent from it), never sent again live.
+        async with self.feed.lock:
+            await self.feed.catch_up()
+            return await super().restore(eio_sid, namespace, pid, offset)
 
     async def _load(self, pid: str) -> None:
         try:

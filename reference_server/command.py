@@ -12,7 +12,7 @@ import importlib
 import logging
 from types import ModuleType
 
-from reference_server.config import ServerConfig
+from reference_server.config import BROADCASTS, ServerConfig
 from reference_server.errors import ServerUsageError
 from reference_server.mutants import MutantError, describe, select
 from reference_server.profiles import PROFILE_SUMMARY, PROFILES, SWITCH_NAMES, resolve
@@ -83,6 +83,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     cluster.add_argument("--session-store", default="memory", choices=["memory", "redis"],
                          help="where CSR keeps a dropped session: this node's memory, or Redis so that "
                               "another node can restore it (default %(default)s)")
+    cluster.add_argument("--broadcast", choices=BROADCASTS, metavar="HOW",
+                         help="with --redis: 'pubsub', each row broadcast by the node that stored it "
+                              "through AsyncRedisManager (the tutorial's way), or 'feed', every node "
+                              "broadcasting every row in commit order from the database, Redis only "
+                              "waking it up (default: feed for the exactly-once profile, else pubsub)")
     parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                         help="server log level on stderr (default %(default)s)")
 
@@ -124,6 +129,8 @@ def build_config(args: argparse.Namespace) -> ServerConfig:
         raise ServerUsageError("--rate-limit must be 0 (no limit) or positive")
     if (args.redis_subscribe or args.session_store != "memory") and not args.redis:
         raise ServerUsageError("--redis-subscribe and --session-store redis need --redis URL")
+    if args.broadcast and not args.redis:
+        raise ServerUsageError("--broadcast needs --redis URL (one node broadcasts what it stores)")
     if not 0 <= args.port <= 65535:
         raise ServerUsageError(f"--port {args.port} is not a TCP port (0-65535)")
     return ServerConfig(
@@ -134,7 +141,8 @@ def build_config(args: argparse.Namespace) -> ServerConfig:
         csr_run_middlewares=args.csr_run_middlewares, ping_interval=args.ping_interval,
         ping_timeout=args.ping_timeout, node=args.node, redis_url=args.redis,
         redis_subscribe_url=args.redis_subscribe or args.redis, redis_channel=args.redis_channel,
-        session_store=args.session_store)
+        session_store=args.session_store,
+        broadcast=args.broadcast or ("feed" if args.profile == "exactly-once" else "pubsub"))
 
 
 def _check_positive(args: argparse.Namespace, *names: str) -> None:

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from reference_server.mutants import Mutant
 from reference_server.profiles import Switches
 
+BROADCASTS = ("pubsub", "feed")
+"""How rows reach the other nodes' sockets (docs/multinode.md)."""
+
 
 @dataclass(frozen=True)
 class ServerConfig:
@@ -34,3 +37,5 @@ class ServerConfig:
     redis_subscribe_url: str | None = None
     redis_channel: str = "socketio"
     session_store: str = "memory"
+    broadcast: str = "pubsub"
+    """With Redis: "pubsub" (AsyncRedisManager carries each row) or "feed" (reference_server.feed)."""

@@ -218,16 +218,19 @@ class RecoveryManager(socketio.AsyncManager):
     # --- outgoing events -----------------------------------------------------------------------
 
     async def emit(self, event: str, data: Any, namespace: str, room: Any = None, skip_sid: Any = None,
-                   callback: Any = None, to: Any = None, volatile: bool = False, **kwargs: Any) -> None:
+                   callback: Any = None, to: Any = None, volatile: bool = False, offset: str | None = None,
+                   **kwargs: Any) -> None:
         """Store and offset the event (unless it asks for an ack or is volatile), then send it.
 
         It is stored even when nobody is connected: the one client that is away is who it is for.
+        `offset` names the event instead of this node's next offset: the same name on every node
+        (reference_server.feed), so that a session moves between nodes by it.
         """
         if callback is not None or volatile:
             await super().emit(event, data, namespace, room=room, skip_sid=skip_sid,
                                callback=callback, to=to, **kwargs)
             return
-        offset = self._next_offset()
+        offset = offset or self._next_offset()
         args = [*_args_of(data), offset]
         log = self._logs.setdefault(namespace, PacketLog())
         now = self._clock()

@@ -39,6 +39,8 @@ POSTGRES_SCHEMA = """CREATE TABLE IF NOT EXISTS messages (
 # Several server nodes may start at once on one PostgreSQL database; CREATE TABLE IF NOT EXISTS is not
 # safe under concurrency there, so schema creation is serialised on an advisory lock.
 _SCHEMA_LOCK_KEY = 0x5105_4A55
+_INSERT_LOCK_KEY = 0x5105_4A56
+"""Held by each insert, when ids must be in commit order (`PostgresStorage(commit_order=True)`)."""
 
 
 class StorageError(Exception):
@@ -188,9 +190,14 @@ class PostgresStorage(Storage):
 
     kind = "postgresql"
 
-    def __init__(self, dsn: str, timeout: float = 1.0) -> None:
+    def __init__(self, dsn: str, timeout: float = 1.0, *, commit_order: bool = False) -> None:
         self.dsn = dsn
         self.timeout = timeout
+        self.commit_order = commit_order
+        """Ids in commit order across every connection to the database (reference_server.feed reads
+        rows by id and must never see id N+1 before id N): each insert takes one advisory lock for its
+        transaction, so the sequence is drawn, and the row committed, one insert at a time. Without it
+        two nodes can draw 10 and 11 and commit 11 first."""
         self._conn: Any = None
         self._lock = asyncio.Lock()
 
@@ -203,9 +210,16 @@ class PostgresStorage(Storage):
         await self._run(create)
 
     async def insert(self, content: str, client_offset: str | None) -> int:
-        return await self._run(lambda conn: conn.fetchval(
-            "INSERT INTO messages (content, client_offset) VALUES ($1, $2) RETURNING id",
-            content, client_offset))
+        statement = "INSERT INTO messages (content, client_offset) VALUES ($1, $2) RETURNING id"
+        if not self.commit_order:
+            return await self._run(lambda conn: conn.fetchval(statement, content, client_offset))
+
+        async def ordered(conn: Any) -> int:
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", _INSERT_LOCK_KEY)
+                return int(await conn.fetchval(statement, content, client_offset))
+
+        return await self._run(ordered)
 
     async def rows_after(self, offset: int) -> list[tuple[int, str]]:
         rows = await self._run(lambda conn: conn.fetch(
@@ -258,11 +272,15 @@ def redact_dsn(dsn: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def open_storage(url: str, *, busy_timeout: float = 0.05, timeout: float = 1.0) -> Storage:
+def open_storage(url: str, *, busy_timeout: float = 0.05, timeout: float = 1.0,
+                 commit_order: bool = False) -> Storage:
     """The backend for `url`: `sqlite:///relative.db`, `sqlite:////abs/path.db`, a bare file path, or
-    `postgresql://user@host:port/db` (also `postgres://`). Not yet connected: call `open()`."""
+    `postgresql://user@host:port/db` (also `postgres://`). Not yet connected: call `open()`.
+
+    `commit_order`: ids must be in commit order across processes; SQLite's one writer gives that anyway.
+    """
     if url.startswith(("postgresql://", "postgres://")):
-        return PostgresStorage(url, timeout=timeout)
+        return PostgresStorage(url, timeout=timeout, commit_order=commit_order)
     if url.startswith("sqlite:///"):
         path = url[len("sqlite:///"):]
     elif "://" in url:

@@ -85,4 +85,4 @@ def test_matrix_and_suite_decide_the_cell_alike(family: str, profile: str) -> No
 
 
 def test_the_cells_are_all_there() -> None:
-    assert len(EXPECTED) == 16 * 6, "9 single-node and 7 multi-node families x 5 steps and the durable page"
+    assert len(EXPECTED) == 17 * 6, "9 single-node and 8 multi-node families x 5 steps and the durable page"

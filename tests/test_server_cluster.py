@@ -1,12 +1,14 @@
-"""Reference-server nodes over a real Redis (reference_server/cluster.py): broadcasts cross nodes, and a
-CSR session follows its client to another node only with `--session-store redis`."""
+"""Reference-server nodes over a real Redis (reference_server/cluster.py): broadcasts cross nodes, a CSR
+session follows its client to another node only with `--session-store redis`, and the exactly-once
+profile's feed (reference_server/feed.py) sends every row in id order, announced or not."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,8 @@ def _redis_server() -> None:
 
 
 @asynccontextmanager
-async def two_nodes(tmp_path: Path, *extra: str) -> AsyncIterator[tuple[list[str], list[ManagedProcess]]]:
+async def two_nodes(tmp_path: Path, *extra: str,
+                    profile: str = "csr") -> AsyncIterator[tuple[list[str], list[ManagedProcess]]]:
     redis = RedisServer(tmp_path, "test", own=True)
     await redis.start()
     processes: list[ManagedProcess] = []
@@ -39,7 +42,7 @@ async def two_nodes(tmp_path: Path, *extra: str) -> AsyncIterator[tuple[list[str
         for node in ("n1", "n2"):
             port = free_port()
             processes.append(await start_reference_server(
-                port, f"sqlite:///{tmp_path / 'chat.db'}", "csr", log_path=tmp_path / f"{node}.log",
+                port, f"sqlite:///{tmp_path / 'chat.db'}", profile, log_path=tmp_path / f"{node}.log",
                 ready_timeout=20, extra=["--node", node, "--redis", redis.url_at(redis.address),
                                          "--redis-channel", redis.channel, *extra]))
             urls.append(f"http://127.0.0.1:{port}")
@@ -53,11 +56,13 @@ async def two_nodes(tmp_path: Path, *extra: str) -> AsyncIterator[tuple[list[str
 class Inbox:
     def __init__(self, client: RecoveringAsyncClient) -> None:
         self.contents: list[str] = []
+        self.offsets: list[int] = []
         self.changed = asyncio.Event()
         client.on("chat message", self._on)
 
     async def _on(self, content: str, *rest: Any) -> None:
         self.contents.append(content)
+        self.offsets.append(rest[0] if rest else 0)
         self.changed.set()
 
     async def wait_for(self, content: str, timeout: float = 10) -> None:
@@ -120,3 +125,52 @@ async def test_a_quiet_channel_does_not_make_a_node_deaf(tmp_path: Path) -> None
         await inbox.wait_for("after the quiet", timeout=3)
         await a.disconnect()
         await b.disconnect()
+
+
+async def test_the_feed_sends_every_row_once_in_id_order_whichever_node_stored_it(tmp_path: Path) -> None:
+    """With AsyncRedisManager a node's own rows overtake the other node's (docs/multinode.md); the feed
+    sends each node's sockets the table in id order."""
+    async with two_nodes(tmp_path, profile="exactly-once") as (urls, _):
+        (a, a_inbox), (b, b_inbox) = await _client(urls[0]), await _client(urls[1])
+        sends = [client.call("chat message", (f"{name}{i}", f"{name}-{i}"), timeout=10)
+                 for i in range(15) for client, name in ((a, "a"), (b, "b"))]
+        await asyncio.gather(*sends)
+        for inbox in (a_inbox, b_inbox):
+            for i in range(15):
+                await inbox.wait_for(f"a{i}")
+                await inbox.wait_for(f"b{i}")
+            assert inbox.offsets == sorted(set(inbox.offsets)) and len(inbox.offsets) == 30, inbox.offsets
+        await a.disconnect()
+        await b.disconnect()
+
+
+async def test_a_row_whose_node_died_before_announcing_it_still_reaches_every_node(tmp_path: Path) -> None:
+    """A row committed with no wake-up at all (its node killed between the commit and the publish) is sent
+    by every node at its next poll."""
+    async with two_nodes(tmp_path, profile="exactly-once") as (urls, _):
+        (a, a_inbox), (b, b_inbox) = await _client(urls[0]), await _client(urls[1])
+        with closing(sqlite3.connect(tmp_path / "chat.db", isolation_level=None)) as db:
+            db.execute("INSERT INTO messages (content, client_offset) VALUES ('orphan', 'x-0')")
+        await a_inbox.wait_for("orphan", timeout=3)
+        await b_inbox.wait_for("orphan", timeout=3)
+        await a.disconnect()
+        await b.disconnect()
+
+
+async def test_a_client_holding_a_row_this_node_has_not_sent_yet_does_not_get_it_again(tmp_path: Path) -> None:
+    """A client failing over may hold a row its old node sent and this node's feed has not read yet (the
+    old node died before announcing it): the connect catches the feed up first, so neither the replay
+    nor the feed sends that row again. The next row comes after it in id order, so its arrival shows
+    the first one was not sent."""
+    async with two_nodes(tmp_path, profile="exactly-once") as (urls, _):
+        sender, _ = await _client(urls[1])
+        with closing(sqlite3.connect(tmp_path / "chat.db", isolation_level=None)) as db:
+            db.execute("INSERT INTO messages (content, client_offset) VALUES ('held', 'x-0')")
+        client = RecoveringAsyncClient(reconnection=False)
+        inbox = Inbox(client)
+        await client.connect(urls[0], transports=["websocket"], auth={"serverOffset": 1})
+        await sender.call("chat message", ("next", "s-0"), timeout=10)
+        await inbox.wait_for("next")
+        assert inbox.contents == ["next"]
+        await client.disconnect()
+        await sender.disconnect()
