@@ -66,7 +66,7 @@ async def test_once_received_holds_the_fault_until_that_client_holds_an_offset(t
 
 
 async def test_once_received_may_name_every_client_that_must_hold_an_offset(tmp_path):
-    nemesis, proxies, _, history = make(tmp_path, clients=3, faults=[
+    nemesis, _, _, history = make(tmp_path, clients=3, faults=[
         {"kind": "disconnect", "target": "c2", "duration": 0.01,
          "trigger": {"after_sends": {"client": "c1", "n": 1,
                                      "once_received": [{"client": "c2"}, {"client": "c3", "n": 2}]}}}])
