@@ -32,7 +32,7 @@ class Stuck:
 
 
 async def test_one_failing_workload_cancels_the_others_and_raises_its_own_error() -> None:
-    scenario: Any = SimpleNamespace(workload=Workload(messages=5))
+    scenario: Any = SimpleNamespace(workload=Workload(messages=5), clients=SimpleNamespace(count=2))
     nemesis: Any = SimpleNamespace(on_send=None)
     stuck = Stuck()
     with pytest.raises(HarnessError, match="lost its node process"):
