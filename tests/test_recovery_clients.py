@@ -136,3 +136,15 @@ def test_connect_auth_merges_pid_and_offset_under_the_user_auth() -> None:
     # Object.assign({pid, offset}, auth): the user's keys win, as in socket.io-client.
     assert state.connect_auth({"offset": "mine"}) == {"pid": "P", "offset": "mine"}
     assert state.connect_auth("token") == "token"
+
+
+async def test_a_client_holding_events_back_moves_its_offset_only_when_it_hands_one_on() -> None:
+    # socket.io-client moves its offset when an event reaches the page (`emitEvent`); an event held in its
+    # receive buffer before the CONNECT and lost with a cut attempt must not move it (docs/reliability.md).
+    class Holding(RecoveringAsyncClient):
+        offset_on_arrival = False
+
+    for client, moved in ((RecoveringAsyncClient(), "O1"), (Holding(), None)):
+        client.recovery("/").pid = "P"
+        await client._handle_event("/", None, ["chat message", "hi", 1, "O1"])
+        assert client.recovery("/").last_offset == moved

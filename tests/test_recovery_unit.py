@@ -56,3 +56,4 @@ def test_install_refuses_a_manager_it_cannot_keep_in_memory() -> None:
     install_recovery(sio)
     with pytest.raises(TypeError):
         install_recovery(sio)
+

@@ -76,6 +76,12 @@ class RecoveringAsyncClient(socketio.AsyncClient):
     on a socket.io-client socket; a new object (a page refresh) starts without it.
     """
 
+    offset_on_arrival = True
+    """Record an event's offset when it arrives. A client that holds events back from its handlers (until
+    its CONNECT, as socket.io-client does) turns this off and records the offset when it hands one on:
+    socket.io-client moves its offset in `emitEvent`, so an event that never reached the page never
+    moves it."""
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._recovery: dict[str, RecoveryState] = {}
@@ -149,6 +155,7 @@ class RecoveringAsyncClient(socketio.AsyncClient):
         state = self._recovery.get(namespace or "/")
         if state is not None and state.pid is not None and id is None and len(data) > 1 \
                 and isinstance(data[-1], str):
-            state.last_offset = data[-1]
+            if self.offset_on_arrival:
+                state.last_offset = data[-1]
             data = data[:-1]
         await super()._handle_event(namespace, id, data)

@@ -112,6 +112,8 @@ class _Queued:
 class _EngineClient(RecoveringAsyncClient):
     """python-socketio's client (with the CSR client side) routing its packets to the SioClientSocket."""
 
+    offset_on_arrival = False  # the socket holds events back until its CONNECT: `SioClientSocket._hand_on`
+
     def __init__(self, owner: SioClientSocket, http: aiohttp.ClientSession) -> None:
         super().__init__(reconnection=False, handle_sigint=False, http_session=http)
         self._owner = owner
@@ -327,7 +329,7 @@ class SioClientSocket:
         self.connected = True
         received, self._receive_buffer = self._receive_buffer, []
         for event, args, csr_offset in received:
-            self.listener.on_event(event, args, csr_offset)
+            self._hand_on(event, args, csr_offset)
         buffered, self._send_buffer = self._send_buffer, []
         for pkt in buffered:
             await self._write(pkt)
@@ -339,9 +341,15 @@ class SioClientSocket:
             return
         trailing = self._engine.trailing_offset
         if self.connected:
-            self.listener.on_event(event, [*args], trailing)
+            self._hand_on(event, [*args], trailing)
         else:
             self._receive_buffer.append((event, [*args], trailing))
+
+    def _hand_on(self, event: str, args: list[Any], csr_offset: str | None) -> None:
+        """The event reaches the page, and only now moves the CSR offset (socket.io-client's `emitEvent`)."""
+        self.listener.on_event(event, args, csr_offset)
+        if csr_offset is not None:
+            self._engine.recovery(self.namespace).last_offset = csr_offset
 
     async def _on_ack(self, id: int, data: list[Any]) -> None:
         ack = self._acks.pop(id, None)
