@@ -92,38 +92,18 @@ async def read_db_rows(db_url: str) -> list[Row]:
 
     A database without the table yet (the server never started) reads as empty.
     """
-    if is_postgres(db_url):
-        import asyncpg
-
-        try:
-            conn = await asyncpg.connect(db_url, timeout=5)
-        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-            raise BackendUnavailableError(f"PostgreSQL at {redact(db_url)} is not reachable: {exc}") from None
-        try:
-            records = await conn.fetch("SELECT id, client_offset, content FROM messages ORDER BY id")
-        except asyncpg.UndefinedTableError:
-            return []
-        finally:
-            await conn.close()
-        return [dict(r) for r in records]
-    import aiosqlite
-
-    path = sqlite_path(db_url)
-    if not path.exists():
-        return []
-    # A generous busy timeout: the final capture may start while a server is still committing.
-    async with aiosqlite.connect(path, timeout=5) as db:
-        try:
-            records = await db.execute_fetchall("SELECT id, client_offset, content FROM messages ORDER BY id")
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):
-                return []
-            raise BackendUnavailableError(f"cannot read {path}: {exc}") from None
+    records = await _fetch(db_url, "SELECT id, client_offset, content FROM messages ORDER BY id")
     return [{"id": i, "client_offset": o, "content": c} for i, o, c in records]
 
 
 async def count_db_rows(db_url: str) -> int:
     """How many messages the database holds now: the runner's check that the server has stopped storing."""
+    records = await _fetch(db_url, "SELECT count(*) FROM messages")
+    return int(records[0][0]) if records else 0
+
+
+async def _fetch(db_url: str, query: str) -> list[tuple[Any, ...]]:
+    """The rows of `query` on either backend; none while the table does not exist yet."""
     if is_postgres(db_url):
         import asyncpg
 
@@ -132,24 +112,24 @@ async def count_db_rows(db_url: str) -> int:
         except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
             raise BackendUnavailableError(f"PostgreSQL at {redact(db_url)} is not reachable: {exc}") from None
         try:
-            return int(await conn.fetchval("SELECT count(*) FROM messages"))
+            return [tuple(r) for r in await conn.fetch(query)]
         except asyncpg.UndefinedTableError:
-            return 0
+            return []
         finally:
             await conn.close()
     import aiosqlite
 
     path = sqlite_path(db_url)
     if not path.exists():
-        return 0
+        return []
+    # A generous busy timeout: the capture may start while a server is still committing.
     async with aiosqlite.connect(path, timeout=5) as db:
         try:
-            (count,), = await db.execute_fetchall("SELECT count(*) FROM messages")
+            return [tuple(r) for r in await db.execute_fetchall(query)]
         except sqlite3.OperationalError as exc:
             if "no such table" in str(exc):
-                return 0
+                return []
             raise BackendUnavailableError(f"cannot read {path}: {exc}") from None
-    return int(count)
 
 
 @asynccontextmanager
