@@ -52,9 +52,26 @@ MAX_CLOCK = 30
 TAIL = 5
 """Messages sent after the last fault starts, so every heal is followed by traffic."""
 
-KINDS = tuple(name for name, k in FAULT_KINDS.items() if k.searched)
-"""Fault kinds the search draws from: those whose kind says `searched` (docs/faults.md says why the
-others are left out)."""
+SEARCHED = tuple(name for name, k in FAULT_KINDS.items() if k.searched)
+"""Fault kinds the search may draw: those whose kind says `searched` (docs/faults.md says why the others
+are left out)."""
+
+
+NODE_ACTS = ("node", "redis")
+"""What the kinds of a multi-node topology act on (harness.faults.base.Acts)."""
+
+
+def searched_kinds(nodes: int = 1) -> tuple[str, ...]:
+    """The kinds the search draws by default on `nodes` server nodes: on one, the server's and not the
+    nodes' nor Redis's (there are none); on several, each node's and Redis's and no single-server kind
+    (the resolver refuses those on several nodes: a crash is of one node)."""
+    if nodes > 1:
+        return tuple(n for n in SEARCHED if FAULT_KINDS[n].acts_on != "server")
+    return tuple(n for n in SEARCHED if FAULT_KINDS[n].acts_on not in NODE_ACTS)
+
+
+KINDS = searched_kinds(1)
+"""What the search draws on one server."""
 OUTAGE_KINDS = tuple(name for name, k in FAULT_KINDS.items() if k.acts_on != "client")
 """Faults of the one server and its one database: never two at once (a second crash of a stopped server,
 or a restart against a locked database, is not a schedule the nemesis can carry out)."""
@@ -196,6 +213,8 @@ class Campaign:
     seed: int = 1
     target: dict[str, Any] | None = None
     """The scenario `target` block when the server is not the reference server."""
+    nodes: int = 1
+    """Server nodes of the target: with two or more, node and Redis faults name the node they hit."""
     budget: float | None = None
     """Seconds from `started` in which search, shrinking and proof all end (None: no limit)."""
     proofs: int = 3
@@ -216,6 +235,10 @@ class Campaign:
     inconclusive: list[str] = field(default_factory=list)
     """Run folders whose outcome was inconclusive (never quiet, a fault that never fired): not a violation."""
     found: Found | None = None
+    causes: list[tuple[frozenset[str], frozenset[str]]] = field(default_factory=list)
+    """(fault kinds, violation categories) of the cases a hunt has already followed (see `explains`)."""
+    explained: int = 0
+    """Failing runs a cause already followed explains: counted, not followed again."""
     results: dict[str, list[str]] = field(default_factory=dict)
     """Schedule (as JSON) -> its failures: Hypothesis's re-executions read this instead of a new run."""
     on_run: Callable[[], None] | None = None
@@ -297,6 +320,13 @@ class Campaign:
             self.on_run()
         return result
 
+    def explains(self, data: dict[str, Any], categories: frozenset[str]) -> bool:
+        """Whether a case already followed explains a failure of `data`: `data` holds every fault kind of
+        that case and shows no category it did not. A hunt then goes on searching for another cause
+        instead of shrinking the same one again; a failure with one more category is followed."""
+        kinds = {f["kind"] for f in data.get("faults", [])}
+        return any(cause <= kinds and categories <= shown for cause, shown in self.causes)
+
     def discount(self, data: dict[str, Any]) -> None:
         """Count the schedule `data` as a pass from now on: its failure did not replay (a later search
         drawing it again would otherwise read the kept failure, with no case to follow)."""
@@ -329,6 +359,9 @@ class Campaign:
         if result is None:
             raise SearchOver
         failures = _broken(result)
+        if failures and self.explains(data, violations(result)):
+            self.explained += 1
+            failures = []
         self.results[key] = failures
         if failures and self.found is None:
             self.found = Found(data, result.run_dir, failures, violations(result), self.elapsed(), self.runs)
@@ -350,7 +383,9 @@ def chaos_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
     """A state machine class searching `campaign.profile` (and mutant) for a broken promise."""
     kinds = campaign.kinds
     client_kinds = tuple(k for k in kinds if fault_kind(k).acts_on == "client" and not fault_kind(k).needs_frames)
-    outage_kinds = tuple(k for k in kinds if k in OUTAGE_KINDS)
+    outage_kinds = tuple(k for k in kinds if k in OUTAGE_KINDS and fault_kind(k).acts_on not in NODE_ACTS)
+    node_kinds = tuple(k for k in kinds if fault_kind(k).acts_on in NODE_ACTS) if campaign.nodes > 1 else ()
+    node_names = [f"n{i}" for i in range(1, campaign.nodes + 1)]
     frame_faults = [st.tuples(st.just(k), fault_kind(k).strategy(MAX_DURATION)) for k in kinds
                     if fault_kind(k).needs_frames]
 
@@ -403,7 +438,16 @@ def chaos_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
                 self._start({"kind": kind})
                 self.outage_open = True
 
-        if client_kinds or outage_kinds:
+        if node_kinds:
+            # One outage at a time, as on one server: a second node down while the first restarts leaves
+            # the clients nowhere to fail over to, which no node of a real deployment promises to survive.
+            @precondition(lambda self: not self.outage_open and self.clock >= self.outage_over)
+            @rule(kind=st.sampled_from(node_kinds), node=st.sampled_from(node_names))
+            def node_outage(self, kind: str, node: str) -> None:
+                self._start({"kind": kind, "target": "redis" if fault_kind(kind).acts_on == "redis" else node})
+                self.outage_open = True
+
+        if client_kinds or outage_kinds or node_kinds:
             @precondition(lambda self: bool(self.open))
             @rule()
             def heal(self) -> None:

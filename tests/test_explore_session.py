@@ -323,3 +323,39 @@ def test_runs_that_never_start_end_the_search_with_the_error(tmp_path: Path, sta
     strategies.run_scenario = broken  # type: ignore[assignment]
     with pytest.raises(HarnessError, match="3 runs in a row could not be carried out; the last: external server"):
         _session(tmp_path).run()
+
+
+class TwoCauses(StandIn):
+    """A crash or restart of the server redelivers, a database outage loses an acked message: two causes."""
+
+    async def __call__(self, scenario: Any, reports: Path) -> SimpleNamespace:
+        ran = await super().__call__(scenario, reports)
+        kinds = {f.kind for f in scenario.faults}
+        counts = {"redelivered": int(bool({"server_crash", "server_restart"} & kinds)),
+                  "lost": int("db_outage" in kinds), "recovered": 0}
+        reasons = [f"exactly-once violated: 1 {c}" for c, n in counts.items() if n]
+        return SimpleNamespace(outcome=Outcome("fail" if reasons else "pass", reasons), run_dir=ran.run_dir,
+                               verdict=SimpleNamespace(counts=counts))
+
+
+def test_a_hunt_spends_its_budget_and_reports_each_cause_once(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(strategies, "run_scenario", TwoCauses(tmp_path / "runs"))
+    result = _session(tmp_path, budget=4.0, hunt=True, seed=3).run()
+    findings = result["findings"]
+    causes = {(tuple(f["faults"]), tuple(f["categories"])) for f in findings}
+    assert len(causes) == len(findings) >= 2, causes
+    assert all(len(f["faults"]) == 1 and f["proof"]["reproduced"] == 3 for f in findings)
+    assert {"lost"} in [set(f["categories"]) for f in findings]
+    assert {"redelivered"} in [set(f["categories"]) for f in findings]
+    assert result["explained"] >= 1 and result["status"] == "found" and result["case"] == findings[0]
+    files = [Path(f["scenario"]) for f in findings]
+    assert len(set(files)) == len(files) and all(p.exists() for p in files)
+
+
+def test_a_cause_explains_the_failures_that_hold_its_faults_and_show_nothing_more() -> None:
+    campaign = strategies.Campaign(causes=[(frozenset({"server_crash"}), frozenset({"redelivered"}))])
+    crash_and_latency = {"faults": [{"kind": "latency"}, {"kind": "server_crash"}]}
+    assert campaign.explains(crash_and_latency, frozenset({"redelivered"}))
+    assert not campaign.explains(crash_and_latency, frozenset({"redelivered", "lost"}))
+    assert not campaign.explains({"faults": [{"kind": "server_restart"}]}, frozenset({"redelivered"}))

@@ -56,3 +56,30 @@ def test_schedule_scenario_targets_the_mutant() -> None:
     assert data["workload"]["messages"] == 1 + strategies.TAIL
     assert data["expectations"]["guarantees"] == ["exactly-once", "no-phantoms"]
     validate(data)
+
+
+class _KindRecorder(_Recorder):
+    """Also keeps each drawn fault's kind and target."""
+
+    drawn: set[tuple[str, str]]
+
+    def check(self, data: dict) -> list[str]:
+        self.drawn.update((f["kind"], f.get("target", "")) for f in data["faults"])
+        return super().check(data)
+
+
+def test_on_several_nodes_the_machine_draws_node_and_redis_faults_and_no_server_fault() -> None:
+    kinds = strategies.searched_kinds(2)
+    assert {"node_crash", "node_restart", "node_pause", "redis_outage", "redis_restart", "deaf_node"} <= set(kinds)
+    assert not {"server_crash", "server_restart"} & set(kinds)
+    assert not {"node_crash", "redis_outage"} & set(strategies.searched_kinds(1))
+    recorder = _KindRecorder(kinds=kinds, nodes=2, target={"kind": "reference", "profile": "exactly-once",
+                                                           "nodes": 2})
+    recorder.drawn = set()
+    run_state_machine_as_test(chaos_machine(recorder), settings=settings(
+        max_examples=150, deadline=None, stateful_step_count=10, database=None,
+        suppress_health_check=list(HealthCheck)))
+    node_targets = {target for kind, target in recorder.drawn if kind.startswith("node_")}
+    assert node_targets == {"n1", "n2"}, recorder.drawn
+    assert {target for kind, target in recorder.drawn if kind == "redis_restart"} <= {"redis"}
+    assert {kind for kind, _ in recorder.drawn} >= {"node_crash", "disconnect", "redis_outage"}

@@ -67,6 +67,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shard", default=None, metavar="I/N",
                         help="this job's share of a campaign split over N jobs (seeds apart); "
                              "`sio-harness report DIR` merges their explore.json")
+    parser.add_argument("--hunt", action="store_true",
+                        help="spend the whole budget: after each proven case search on for another cause "
+                             "(failures a cause found explains are counted, not followed)")
     parser.add_argument("--no-database", action="store_true",
                         help=f"start from nothing instead of the cases found before ({DATABASE})")
     parser.add_argument("--reports", default="reports/explore", help="folder for runs, the found scenario and "
@@ -82,18 +85,23 @@ def run(args: argparse.Namespace) -> int:
         raise HarnessError(f"--mutant {args.mutant}: unknown; choose one of {', '.join(MUTANTS)}")
     if args.mutant and args.target:
         raise HarnessError("--mutant is a reference server mutant: it does not go with --target")
-    from harness.strategies import KINDS
+    from harness.explore.session import target_nodes
+    from harness.strategies import searched_kinds
 
-    kinds = tuple(k.strip() for k in args.kinds.split(",")) if args.kinds else KINDS
-    unknown = [k for k in kinds if k not in KINDS]
+    target, profile = target_block(args.target, args.profile)
+    nodes = target_nodes(target)
+    known = searched_kinds(nodes)
+    kinds = tuple(k.strip() for k in args.kinds.split(",")) if args.kinds else known
+    unknown = [k for k in kinds if k not in known]
     if unknown:
-        raise HarnessError(f"--kinds: unknown fault kind {', '.join(unknown)}; choose from {', '.join(KINDS)}")
+        on = f"{nodes} nodes" if nodes > 1 else "one server"
+        raise HarnessError(f"--kinds: unknown fault kind {', '.join(unknown)} for a search on {on}; choose from "
+                           f"{', '.join(known)}")
     for name in ("replays", "workers", "steps"):
         if getattr(args, name) < 1:
             raise HarnessError(f"--{name} must be at least 1")
     budget = parse_budget(args.budget)
     shard = parse_shard(args.shard) if args.shard else (1, 1)
-    target, profile = target_block(args.target, args.profile)
     if target is not None and "file" in target:
         kinds = _applicable(load_target(target["file"]), kinds)
     kinds = _acked(profile, kinds)
@@ -102,8 +110,9 @@ def run(args: argparse.Namespace) -> int:
         return _parallel(args, budget, shard, reports)
     seed = args.seed + (shard[0] - 1) * args.workers
     session = Session(profile=profile, mutant=args.mutant, storage=args.storage, reports=reports, kinds=kinds,
-                      seed=seed, target=target, budget=budget, replays=args.replays, steps=args.steps,
-                      database=None if args.no_database else DATABASE, shard=args.shard)
+                      seed=seed, target=target, nodes=nodes, budget=budget, replays=args.replays, steps=args.steps,
+                      database=None if args.no_database else DATABASE, shard=args.shard,
+                      hunt=args.hunt)
     if args.worker_of is None:
         with _live(session) as on_change:
             result = session.run(on_change)
@@ -189,17 +198,14 @@ def print_result(result: dict[str, Any]) -> None:
     where = f"{result['target']}: {result['runs']} runs in {result['seconds']:.0f}s"
     status = result["status"]
     case = result.get("case")
-    if status in ("found", "unproven") and case:
+    if result.get("findings"):
+        out.print(f"[red]HUNT FOUND {len(result['findings'])} CAUSE(S)[/] {where}; "
+                  f"{result['explained']} further failing run(s) explained by them, not followed")
+        for number, finding in enumerate(result["findings"], 1):
+            _print_case(f"[red]{number}.[/]", finding)
+    elif status in ("found", "unproven") and case:
         mark = "[red]FOUND[/]" if status == "found" else "[yellow]FOUND, NOT PROVEN[/] (no time left to replay it)"
-        out.print(f"{mark} {where}; first violation after {case['runs_to_find']} runs "
-                  f"({case['seconds_to_find']:.0f}s)")
-        size = case["size"]
-        cut = " (shrinking cut short by the budget: the smallest case so far)" if case["shrink_cut_short"] else ""
-        out.print(f"  shrunk in {case['shrink_runs']} runs to {size['faults']} fault(s) "
-                  f"({', '.join(case['faults']) or 'none'}), {size['messages']} messages, "
-                  f"{size['clients']} client(s){cut}")
-        out.print(f"  proof: {case['proof']['sentence']}")
-        out.print(f"  scenario file: {case['scenario']}\n  replay: sio-harness run {case['scenario']}")
+        _print_case(f"{mark} {where};", case)
     elif status == "interrupted":
         out.print(f"interrupted: {where}; nothing left running")
     else:
@@ -228,6 +234,20 @@ def print_result(result: dict[str, Any]) -> None:
         out.print(f"  {sentence}")
 
 
+def _print_case(mark: str, case: dict[str, Any]) -> None:
+    from harness.console import out
+
+    out.print(f"{mark} first violation after {case['runs_to_find']} runs ({case['seconds_to_find']:.0f}s): "
+              f"{', '.join(case['categories'])}")
+    size = case["size"]
+    cut = " (shrinking cut short by the budget: the smallest case so far)" if case["shrink_cut_short"] else ""
+    out.print(f"  shrunk in {case['shrink_runs']} runs to {size['faults']} fault(s) "
+              f"({', '.join(case['faults']) or 'none'}), {size['messages']} messages, "
+              f"{size['clients']} client(s){cut}")
+    out.print(f"  proof: {case['proof']['sentence']}")
+    out.print(f"  scenario file: {case['scenario']}\n  replay: sio-harness run {case['scenario']}")
+
+
 def _parallel(args: argparse.Namespace, budget: float, shard: tuple[int, int], reports: Path) -> int:
     """`--workers N`: N searches with seeds apart, as child processes; the first proven case stops the rest."""
     from harness.explore.session import merge, write_result
@@ -245,8 +265,7 @@ def _parallel(args: argparse.Namespace, budget: float, shard: tuple[int, int], r
             value = getattr(args, flag)
             if value:
                 argv += [f"--{'step' if flag == 'profile' else flag}", value]
-        if args.no_database:
-            argv.append("--no-database")
+        argv += [f"--{flag.replace('_', '-')}" for flag in ("no_database", "hunt") if getattr(args, flag)]
         with (folder / "explore.log").open("wb") as log:
             procs.append((subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT), folder))
     print(f"{args.workers} searches side by side (seeds {base}..{base + args.workers - 1}); logs: "
@@ -255,7 +274,7 @@ def _parallel(args: argparse.Namespace, budget: float, shard: tuple[int, int], r
         while any(p.poll() is None for p, _ in procs):
             done = [json.loads((f / "explore.json").read_text()) for p, f in procs
                     if p.poll() is not None and (f / "explore.json").is_file()]
-            if any(d.get("status") == "found" for d in done):
+            if not args.hunt and any(d.get("status") == "found" for d in done):
                 for p, _ in procs:
                     if p.poll() is None:
                         p.terminate()

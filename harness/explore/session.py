@@ -48,6 +48,17 @@ def target_block(path: str | None, step: str | None) -> tuple[dict[str, Any] | N
     return block, step or str(block.get("profile") or "exactly-once")
 
 
+def target_nodes(target: dict[str, Any] | None) -> int:
+    """Server nodes of a scenario `target` block (1 for the reference server's default)."""
+    if target is None:
+        return 1
+    if "file" in target:
+        return load_target(target["file"]).nodes
+    if "spec" in target:
+        return int(target["spec"].get("nodes", 1))
+    return int(target.get("nodes", 1))
+
+
 @dataclass
 class Session:
     profile: str
@@ -57,6 +68,8 @@ class Session:
     kinds: tuple[str, ...] = KINDS
     seed: int = 1
     target: dict[str, Any] | None = None
+    nodes: int = 1
+    """Server nodes of the target (see `target_nodes`)."""
     budget: float = 600.0
     replays: int = 3
     steps: int = 8
@@ -67,7 +80,14 @@ class Session:
     """Seconds a run is taken to last before the first has run (see Campaign.guess)."""
     give_up: int = 3
     """Cases found that did not replay, after which the search stops: the target is not deterministic
-    enough for a search to be worth its time (or the harness is not), and the report says so."""
+    enough for a search to be worth its time (or the harness is not), and the report says so. Not in a
+    hunt, which spends its whole budget."""
+    hunt: bool = False
+    """Go on after a proven case until the budget is spent: each case followed becomes a cause
+    (`Campaign.explains`), failures it explains are counted, not followed, and the search looks for
+    another. The remembered cases are not run first (they would be found again at once)."""
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    """A hunt's proven cases, in the order found."""
     phase: str = "search"
     best: dict[str, Any] | None = None
     unreproducible: list[dict[str, Any]] = field(default_factory=list)
@@ -81,6 +101,7 @@ class Session:
     def __post_init__(self) -> None:
         self.campaign = Campaign(profile=self.profile, mutant=self.mutant, storage=self.storage,
                                  reports=self.reports, kinds=self.kinds, seed=self.seed, target=self.target,
+                                 nodes=self.nodes,
                                  budget=self.budget, proofs=self.replays, guess=self.guess)
 
     @property
@@ -96,19 +117,30 @@ class Session:
             campaign.on_run = lambda: on_change(self)
         result: dict[str, Any] | None = None
         with campaign.interruptible():
-            found = self._remembered()
+            found = None if self.hunt else self._remembered()
             while (result is None and not campaign.interrupted
-                   and len(self.unreproducible) + len(self.partial) < self.give_up):
+                   and (self.hunt or len(self.unreproducible) + len(self.partial) < self.give_up)):
                 found = found or run_search(campaign, self._settings())
                 if found is None:
                     break
                 result = self._follow(found, on_change)
+                if self.hunt:
+                    # Its failure is followed: read as a pass from now on, or the next search's first draw
+                    # of the same schedule would end it with the kept failure and no case.
+                    campaign.discount(found.data)
+                    if result is not None:
+                        _move_scenario(result, self._scenario_file(len(self.findings) + 1))
+                        self._remember(result)
+                        self.findings.append(result)
+                        result = None
                 found = None
+        if self.hunt and self.findings:
+            result = self.findings[0]
         if result is None and self.partial:
             result = max(self.partial, key=_rate)
             self.partial.remove(result)
             _move_scenario(result, self._scenario_file())
-        if result is not None:
+        if result is not None and not self.hunt:
             self._remember(result)
         final = self._result(result)
         write_result(self.reports, final)
@@ -194,6 +226,10 @@ class Session:
         shrunk, proof = self._prove(shrunk, found.categories)
         case = _case(found, shrunk, proof)
         campaign.found = None
+        if self.hunt and self._repeats(case, found.categories):
+            self.phase = "search"
+            self.best = None
+            return None
         if proof.reproduced == self.replays or not proof.replays:
             # Not one replay could run (the budget or an interruption ended first): unproven, not unreproducible.
             return case
@@ -210,6 +246,17 @@ class Session:
         self.phase = "search"
         self.best = None
         return None
+
+    def _repeats(self, case: dict[str, Any], categories: frozenset[str]) -> bool:
+        """Make a hunt's case a cause; whether a cause followed before already explains it (a schedule of
+        two causes can shrink to one of them): then it is counted as explained, not found again."""
+        kinds = frozenset(case["faults"])
+        causes = self.campaign.causes
+        again = any(cause <= kinds and shown & categories for cause, shown in causes)
+        causes.append((kinds, categories))
+        if again:
+            self.campaign.explained += 1
+        return again
 
     def _prove(self, shrunk: Shrunk, cause: frozenset[str]) -> tuple[Shrunk, Proof]:
         """Replay the shrunk case's scenario file `replays` times, each run read from the file itself.
@@ -241,8 +288,10 @@ class Session:
         best[1].scenario.write_text(json.dumps(best[0].data, indent=2) + "\n")
         return best
 
-    def _scenario_file(self) -> Path:
-        return self.reports / f"found-{self.profile}{'-' + self.mutant if self.mutant else ''}.json"
+    def _scenario_file(self, number: int | None = None) -> Path:
+        """Where the case in hand is written; a hunt's Nth finding is kept as `...-N.json`."""
+        suffix = f"-{number}" if number else ""
+        return self.reports / f"found-{self.profile}{'-' + self.mutant if self.mutant else ''}{suffix}.json"
 
     def _result(self, case: dict[str, Any] | None) -> dict[str, Any]:
         campaign = self.campaign
@@ -257,6 +306,7 @@ class Session:
                 "target": self.label, "profile": self.profile, "mutant": self.mutant, "seed": self.seed,
                 "shard": self.shard, "budget": self.budget, "seconds": round(campaign.elapsed(), 1),
                 "runs": campaign.runs, "inconclusive": campaign.inconclusive, "case": case,
+                "hunt": self.hunt, "findings": self.findings, "explained": campaign.explained,
                 "unreproducible": self.unreproducible, "partial": self.partial, "unconfirmed": self.unconfirmed,
                 "coverage": campaign.coverage.to_json()}
 
@@ -296,7 +346,7 @@ def _case(found: Found, shrunk: Shrunk, proof: Proof) -> dict[str, Any]:
             "shrink_kept": shrunk.kept, "shrink_cut_short": shrunk.cut_short, "proof": proof.to_json()}
 
 
-__all__ = ["Session", "merge", "target_block", "window_rows", "write_result"]
+__all__ = ["Session", "merge", "target_block", "target_nodes", "window_rows", "write_result"]
 
 
 def write_result(reports: Path, result: dict[str, Any]) -> Path:

@@ -78,8 +78,8 @@ class NodePause(NodeFault):
         await self._down(ctx, fault)
 
 
-NODE_CRASH = NodeCrash(name="node_crash", duration=0.3)
-NODE_RESTART = NodeRestart(name="node_restart", duration=0.0)
-NODE_PAUSE = NodePause(name="node_pause", duration=2.0)
+NODE_CRASH = NodeCrash(name="node_crash", duration=0.3, searched=True)
+NODE_RESTART = NodeRestart(name="node_restart", duration=0.0, searched=True)
+NODE_PAUSE = NodePause(name="node_pause", duration=2.0, searched=True)
 
 KINDS = (NODE_CRASH, NODE_RESTART, NODE_PAUSE)

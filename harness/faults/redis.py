@@ -72,8 +72,8 @@ class RedisRestart(FaultKind):
         heal.then(ctx.redis.start)
 
 
-REDIS_OUTAGE = RedisOutage(name="redis_outage", duration=1.0)
-REDIS_RESTART = RedisRestart(name="redis_restart", duration=0.3)
-DEAF_NODE = DeafNode(name="deaf_node", duration=1.5)
+REDIS_OUTAGE = RedisOutage(name="redis_outage", duration=1.0, searched=True)
+REDIS_RESTART = RedisRestart(name="redis_restart", duration=0.3, searched=True)
+DEAF_NODE = DeafNode(name="deaf_node", duration=1.5, searched=True)
 
 KINDS = (REDIS_OUTAGE, REDIS_RESTART, DEAF_NODE)
