@@ -84,3 +84,18 @@ def test_coverage_adds_and_round_trips() -> None:
     total = a.add(b)
     assert total.faults == 3 and total.windows["store-to-ack"] == 3 and total.windows["before-store"] == 1
     assert Coverage.from_json(total.to_json()) == total
+
+
+def test_a_node_restart_window_ends_with_that_nodes_start() -> None:
+    # n1 crashes; n2 starting (a run's second node, later than n1's crash in this history) is not n1 back.
+    def node_history(restart: bool) -> list[dict[str, Any]]:
+        return [ev(0, "server", "info", "start", pid=1, node="n1"),
+                ev(1, "c1", "ok", "connect", recovered=False, server_offset=0),
+                fault(10, "node_crash", "n1", 0), ev(11, "server", "info", "crash", pid=1, node="n1"),
+                ev(12, "server", "info", "start", pid=2, node="n2"),
+                *([ev(30, "server", "info", "start", pid=3, node="n1")] if restart else []),
+                heal(30, "node_crash", "n1", 0),
+                ev(40, "c1", "ok", "connect", recovered=False, server_offset=0)]
+
+    assert fault_windows(node_history(restart=True)).windows["server-restart"] == 1
+    assert fault_windows(node_history(restart=False)).windows["server-restart"] == 0

@@ -10,7 +10,8 @@ of the message path's windows it hit (docs/explore.md explains each window and i
   message stored before it;
 - `csr-handshake`: a reconnect handshake completing (a `connect ok` after the client's first);
 - `offline-buffer`: from a send made while the client was disconnected to its reconnect;
-- `server-restart`: from a server stop or crash to the last client back after the next start.
+- `server-restart`: from a server (or node) stop or crash to the last client back after that server's
+  (node's) next start.
 
 The rows file has no timestamps, so a message's store time is bounded by its first broadcast: the
 server broadcasts a row after storing it. A fault hits `before-store` or `store-to-ack` when the moment it
@@ -101,7 +102,8 @@ def fault_windows(events: Iterable[Event]) -> Coverage:
     """proc -> (t, ok, recovered, server_offset)"""
     disconnects: dict[str, list[int]] = {}
     invokes: dict[str, list[int]] = {}
-    server: list[tuple[int, str]] = []
+    server: list[tuple[int, str, str]] = []
+    """(t, start/stop/crash, node): the node is empty on one server"""
     last = 0
     for e in events:
         t, proc, f, value = e["t"], e["proc"], e["f"], e.get("value") or {}
@@ -115,7 +117,7 @@ def fault_windows(events: Iterable[Event]) -> Coverage:
                 if value.get("fired"):
                     faults[key].acted = t
         elif proc == "server":
-            server.append((t, f))
+            server.append((t, f, str(value.get("node", ""))))
         elif f == "send" and "id" in value:
             msg = messages.setdefault(value["id"], _Message(lineage_root(proc), t))
             if e["type"] == "invoke":
@@ -157,7 +159,7 @@ def _reaches(target: str, lineage: str) -> bool:
 
 def _spans(messages: dict[str, _Message], receipts: dict[str, list[tuple[int, str]]],
            connects: dict[str, list[tuple[int, bool, bool, int]]], disconnects: dict[str, list[int]],
-           invokes: dict[str, list[int]], server: list[tuple[int, str]],
+           invokes: dict[str, list[int]], server: list[tuple[int, str, str]],
            last: int) -> dict[str, list[tuple[str, Span]]]:
     """Each window's open spans, with the lineage they belong to."""
     spans: dict[str, list[tuple[str, Span]]] = {w: [] for w in WINDOWS}
@@ -183,10 +185,10 @@ def _spans(messages: dict[str, _Message], receipts: dict[str, list[tuple[int, st
             if sent:
                 spans["offline-buffer"].append((lineage, (min(sent), back)))
     server.sort()
-    for i, (t, f) in enumerate(server):
+    for i, (t, f, node) in enumerate(server):
         if f not in ("stop", "crash") or i == len(server) - 1:
             continue
-        up = next((s for s, g in server[i + 1:] if g == "start"), None)
+        up = next((s for s, g, n in server[i + 1:] if g == "start" and n == node), None)
         if up is None:
             continue
         returns = [next((c[0] for c in sorted(seen) if c[1] and c[0] > up), None) for seen in connects.values()]

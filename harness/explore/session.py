@@ -314,8 +314,12 @@ class Session:
 def _target_name(target: dict[str, Any] | None) -> str:
     """A target block's name: its `name`, its target file's `name`, else its command's; empty for the
     reference server."""
-    if not target or target.get("kind", "reference") == "reference":
+    if not target:
         return ""
+    if target.get("kind", "reference") == "reference":
+        nodes = int(target.get("nodes", 1))
+        shape = [*([f"{nodes}-nodes"] if nodes > 1 else []), *(s.lstrip("-") for s in target.get("switches", []))]
+        return "-".join(["reference", *shape]) if shape else ""
     if target.get("name"):
         return str(target["name"])
     if target.get("file"):
