@@ -83,3 +83,22 @@ def test_on_several_nodes_the_machine_draws_node_and_redis_faults_and_no_server_
     assert node_targets == {"n1", "n2"}, recorder.drawn
     assert {target for kind, target in recorder.drawn if kind == "redis_restart"} <= {"redis"}
     assert {kind for kind, _ in recorder.drawn} >= {"node_crash", "disconnect", "redis_outage"}
+
+
+def test_an_outage_may_wait_until_c1_holds_a_server_offset() -> None:
+    recorder = _KindRecorder(mutant="replay-off-by-one")
+    recorder.drawn = set()
+    waits: list[bool] = []
+    check = recorder.check
+
+    def keep(data: dict) -> list[str]:
+        for f in data["faults"]:
+            if f["kind"] in ("server_crash", "server_restart"):
+                waits.append(f["trigger"]["after_sends"].get("once_received") == {"client": "c1"})
+        return check(data)
+
+    recorder.check = keep  # type: ignore[method-assign]
+    run_state_machine_as_test(chaos_machine(recorder), settings=settings(
+        max_examples=100, deadline=None, stateful_step_count=10, database=None,
+        suppress_health_check=list(HealthCheck)))
+    assert True in waits and False in waits
