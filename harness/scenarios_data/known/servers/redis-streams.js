@@ -5,14 +5,19 @@
 // of several nodes sharing the harness's Redis (`--redis`, targets/redis-streams-2-nodes.json), as in
 // socket.io-redis-streams-adapter#27.
 //
-// usage: node redis-streams.js --port PORT --db PATH [--redis URL]
+// usage: node redis-streams.js --port PORT --db PATH [--redis URL] [--ping-interval MS --ping-timeout MS]
 //   REDIS_CHANNEL   with --redis: the prefix of the adapter's stream, channels and session keys
+// The ping options (socket.io's 25 s and 20 s by default) let a client notice a frozen node within a run,
+// as in socket.io-redis-streams-adapter#26 (targets/redis-streams-2-nodes-fast-ping.json).
 "use strict";
 
 const { load, option, serve, chatArgs } = require("./common");
 const { startRedis } = require("./redis");
 
-serve({ connectionStateRecovery: {} }, async (io, store) => {
+const pings = option("ping-interval")
+  ? { pingInterval: Number(option("ping-interval")), pingTimeout: Number(option("ping-timeout", 20000)) } : {};
+
+serve({ connectionStateRecovery: {}, ...pings }, async (io, store) => {
   const redis = await startRedis(option("redis"));
   const { createAdapter } = load("@socket.io/redis-streams-adapter");
   const prefix = process.env.REDIS_CHANNEL;
