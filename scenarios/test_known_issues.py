@@ -2,9 +2,10 @@
 gives its reported violation against the installed npm packages, and every report marked not
 reproduced really does not (docs/known-issues.md).
 
-Each run starts the report's minimal server (harness/scenarios_data/known/servers/) as an external
-target, with the official socket.io-client through the node driver. The packages come from
-`make known-setup` (part of `make test`); without them the tests skip, and fail under CI=true.
+Each run of a Node.js report starts the report's minimal server (harness/scenarios_data/known/servers/)
+as an external target, with the official socket.io-client through the node driver; the python-socketio
+reports run the reference server on two nodes with python-socketio's AsyncRedisManager. The packages
+come from `make known-setup` (part of `make test`); without them the tests skip, and fail under CI=true.
 """
 
 from __future__ import annotations
@@ -29,25 +30,31 @@ CONTROLS = ("control-recovery-with-offset",)
 PACKAGES = ("socket.io", "better-sqlite3", "@socket.io/redis-adapter", "@socket.io/redis-streams-adapter", "redis")
 """The servers' packages (`make known-setup`); the client is the node driver's socket.io-client."""
 RUN_TIMEOUT = 120
-REDIS_SCENARIOS = ("redis-adapter-recovery", "recovery-twice-without-events", "node-death-recovery")
+REDIS_SCENARIOS = ("redis-adapter-recovery", "recovery-twice-without-events", "node-death-recovery",
+                   "reconnect-before-session-saved", "recovery-after-ten-seconds", "redis-outage-loses-broadcasts",
+                   "listener-after-pubsub-kill")
 """The scenarios whose server starts a redis-server of its own, or whose nodes share the harness's."""
 BEFORE_THE_CLOSE = {"zero-event-recovery": "nothing", "quiet-connection-recovery": "nothing",
                     "offline-before-first-event": "nothing", "redis-adapter-recovery": "events without offset",
                     "long-lived-recovery": "an offset", "volatile-status-offset": "an offset",
-                    "node-death-recovery": "an offset"}
+                    "node-death-recovery": "an offset", "reconnect-before-session-saved": "an offset"}
 """What the page that was not recovered had received when its transport closed: the zero-event reports
 are about a page that got nothing yet; with the classic Redis adapter the page got events, but the
 adapter appends no CSR offset to them (so its failure is the adapter's, not the zero-event one); the
-long-lived and volatile reports, and the node that dies, are about a page that held a real offset and still
-was not recovered."""
+long-lived and volatile reports, the node that dies and the reconnect that beats the session's write are
+about a page that held a real offset and still was not recovered."""
+PYTHON_SOCKETIO_PACKAGE = "python-socketio"
+"""Its reports run the reference server (python-socketio's AsyncRedisManager), no npm package."""
 
 
 def _needs_packages(report_scenario: str) -> None:
-    missing = [p for p in PACKAGES if not (KNOWN / "node_modules" / p / "package.json").is_file()]
-    if installed_version("socket.io-client") is None:
-        missing.append("socket.io-client (make setup)")
-    if not shutil.which("node"):
-        missing.append("node")
+    missing = []
+    if json.loads((KNOWN / f"{report_scenario}.json").read_text())["target"]["kind"] == "external":
+        missing = [p for p in PACKAGES if not (KNOWN / "node_modules" / p / "package.json").is_file()]
+        if installed_version("socket.io-client") is None:
+            missing.append("socket.io-client (make setup)")
+        if not shutil.which("node"):
+            missing.append("node")
     if report_scenario in REDIS_SCENARIOS and not shutil.which("redis-server"):
         missing.append("redis-server")
     if missing:
@@ -103,6 +110,13 @@ async def test_reported_violation_reproduces(report: Report, tmp_path: Path) -> 
         seen = [got for recovered, got in _received_before_reconnects(result) if not recovered]
         assert seen and set(seen) == {BEFORE_THE_CLOSE[report.scenario]}, (
             f"the report's precondition (received {BEFORE_THE_CLOSE[report.scenario]}) did not hold: {seen}")
+    if report.scenario == "reconnect-before-session-saved":
+        late = _reconnects_during_fault(result, "node_pause")
+        assert late and all(node == "n2" and not recovered for node, recovered in late), (
+            f"n1's clients were to reconnect on n2 while n1 was still frozen, not recovered: {late}")
+    if report.scenario == "redis-outage-loses-broadcasts":
+        assert "Cannot publish to redis... giving up" in _server_log(result, "n1"), (
+            "n1's publishes were to fail during its Redis outage")
 
 
 @pytest.mark.timeout(RUN_TIMEOUT)
@@ -115,6 +129,59 @@ async def test_report_recorded_as_not_reproduced_does_not_reproduce(report: Repo
     if report.scenario == "recovery-twice-without-events":
         assert _quiet_between_recoveries(result, "c1"), "the report's schedule did not hold: an event came between " \
             "the page's first recovery and its second disconnect, which would hide the bug"
+    if report.scenario == "recovery-after-ten-seconds":
+        assert {got for _, got in _received_before_reconnects(result)} == {"an offset"}
+        assert _seconds_connected_before_close(result, "c2") > 10, "the close was to come more than 10 s in"
+    if report.scenario == "listener-after-pubsub-kill":
+        for node in ("n1", "n2"):
+            assert "Cannot receive from redis" in _server_log(result, node), (
+                f"{node}'s subscription was to be closed by the Redis restart")
+        unheard = _last_messages_not_received(result)
+        assert not unheard, f"a listener did not come back: last messages never received {unheard}"
+
+
+def _server_log(result: RunResult, node: str) -> str:
+    return (result.run_dir / f"server-{node}.log").read_text(errors="replace")
+
+
+def _reconnects_during_fault(result: RunResult, kind: str) -> list[tuple[str, bool]]:
+    """The (node, recovered) of every connect made between a `kind` fault's start and its heal."""
+    out, during = [], False
+    for e in read_history(RunFolder(result.run_dir).history):
+        value = e.get("value") or {}
+        if e["f"] in ("fault", "heal") and value.get("fault") == kind:
+            during = e["f"] == "fault"
+        elif during and e["f"] == "connect" and e["type"] == "ok":
+            out.append((str(value.get("node")), bool(value.get("recovered"))))
+    return out
+
+
+def _seconds_connected_before_close(result: RunResult, page: str) -> float:
+    """From the page's first connect to its first disconnect."""
+    connected = None
+    for e in read_history(RunFolder(result.run_dir).history):
+        if e["proc"] != page:
+            continue
+        if e["f"] == "connect" and e["type"] == "ok" and connected is None:
+            connected = e["t"]
+        elif e["f"] == "disconnect" and connected is not None:
+            return float(e["t"] - connected) / 1e9
+    return 0.0
+
+
+def _last_messages_not_received(result: RunResult) -> list[tuple[str, str]]:
+    """(client, message) for each sender's last message that some client never received: with every
+    node's listener subscribed again, each reaches the clients of both nodes."""
+    last: dict[str, str] = {}
+    got: dict[str, set[str]] = {}
+    for e in read_history(RunFolder(result.run_dir).history):
+        value = e.get("value") or {}
+        if e["f"] == "send" and e["type"] == "invoke":
+            last[e["proc"]] = str(value.get("id"))
+        elif e["f"] == "recv":
+            got.setdefault(e["proc"], set()).add(str(value.get("id")))
+    return [(client, message) for client in sorted(last) for message in last.values()
+            if message not in got.get(client, set())]
 
 
 def _quiet_between_recoveries(result: RunResult, page: str) -> bool:
@@ -153,7 +220,11 @@ def test_catalogue_and_scenario_files_agree() -> None:
     for r in reports:
         assert r.status in ("duplicate", "not-reproduced", "pending") or r.scenario, r.reference
         assert r.status == "reproduced" or r.why, f"{r.reference}: say why it is {r.status}"
+    packages = {r.scenario: r.package for r in reports if r.scenario}
     for name in files:
         data = json.loads((KNOWN / f"{name}.json").read_text())
         load(KNOWN / f"{name}.json")  # valid against the schema
-        assert data["target"]["kind"] == "external", name
+        # The Node.js reports run their own minimal server; python-socketio's run the reference server,
+        # which is a python-socketio app with its AsyncRedisManager.
+        kind = "reference" if packages.get(name) == PYTHON_SOCKETIO_PACKAGE else "external"
+        assert data["target"]["kind"] == kind, name
