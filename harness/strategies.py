@@ -436,13 +436,10 @@ def chaos_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
                 self.schedule.append({"kind": kind, "target": "c1", "trigger": {"frame": dict(RECONNECT_FRAME)},
                                       "duration": duration})
 
-        if outage_kinds:
-            @precondition(lambda self: not self.outage_open and self.clock >= self.outage_over)
-            @rule(kind=st.sampled_from(outage_kinds), received=st.booleans())
-            def outage(self, kind: str, received: bool) -> None:
-                self.c1_cut = self.c1_cut or kind in RECONNECTING
-                self._start({"kind": kind}, received)
-                self.outage_open = True
+        def _outage(self, kind: str, received: bool) -> None:
+            self.c1_cut = self.c1_cut or kind in RECONNECTING
+            self._start({"kind": kind}, received)
+            self.outage_open = True
 
         if node_kinds:
             # One outage at a time, as on one server: a second node down while the first restarts leaves
@@ -488,8 +485,24 @@ def chaos_machine(campaign: Campaign) -> type[RuleBasedStateMachine]:
             unmet = campaign.check(data)
             assert not unmet, "; ".join(unmet)
 
+    # A rule per outage kind, not one rule drawing the kind: Hypothesis picks among rules, so one rule for
+    # all three made each outage as rare as one client fault of three (measured: ack-on-db-error, 32 runs,
+    # 3 with a database outage, each while c1 was partitioned; nothing found). The tutorial's own list of
+    # where messages get lost is a server crash and a database outage.
+    for name in outage_kinds:
+        setattr(DeliveryChaos, f"outage_{name}", _outage_rule(name))
     DeliveryChaos.__name__ = f"DeliveryChaos_{campaign.profile}_{campaign.mutant or 'none'}".replace("-", "_")
     return DeliveryChaos
+
+
+def _outage_rule(kind: str) -> Callable[..., None]:
+    """The machine's rule starting an outage of `kind` (see `chaos_machine`)."""
+    def outage(self: Any, received: bool) -> None:
+        self._outage(kind, received)
+
+    outage.__name__ = f"outage_{kind}"
+    return precondition(lambda self: not self.outage_open and self.clock >= self.outage_over)(
+        rule(received=st.booleans())(outage))
 
 
 def run_search(campaign: Campaign, settings: Any) -> Found | None:

@@ -359,3 +359,28 @@ def test_a_cause_explains_the_failures_that_hold_its_faults_and_show_nothing_mor
     assert campaign.explains(crash_and_latency, frozenset({"redelivered"}))
     assert not campaign.explains(crash_and_latency, frozenset({"redelivered", "lost"}))
     assert not campaign.explains({"faults": [{"kind": "server_restart"}]}, frozenset({"redelivered"}))
+
+
+def test_a_cause_that_needs_a_companion_fault_is_shrunk_to_the_pair() -> None:
+    """A crash that loses a message only when a disconnect of c2 at the same send starts before it (the
+    milliseconds of that fault's start): neither alone fails, the pair does, and the pair is what is kept."""
+    at = {"after_sends": {"client": "c1", "n": 1}}
+    data = strategies.schedule_scenario("exactly-once", "ack-before-commit", [
+        {"kind": "disconnect", "target": "c2", "trigger": at, "duration": 0.1},
+        {"kind": "server_crash", "trigger": at, "duration": 1.0},
+        {"kind": "latency", "target": "c1", "trigger": {"after_sends": {"client": "c1", "n": 3}}, "duration": 0.1},
+        {"kind": "disconnect", "target": "c2", "trigger": {"after_sends": {"client": "c1", "n": 4}}, "duration": 1.0},
+        {"kind": "latency", "target": "c2", "trigger": {"after_sends": {"client": "c1", "n": 5}}, "duration": 0.1},
+    ], 8, seed=1)
+
+    def trial(candidate: dict[str, Any], current: dict[str, Any]) -> frozenset[str]:
+        kinds = [(f["kind"], f.get("target")) for f in candidate["faults"]]
+        crash = ("server_crash", None)
+        lost = crash in kinds and ("disconnect", "c2") in kinds[:kinds.index(crash)]
+        return frozenset({"lost"} if lost else ())
+
+    shrunk = shrink(data, frozenset({"lost"}), trial)
+    assert [(f["kind"], f.get("target")) for f in shrunk.data["faults"]] == [("disconnect", "c2"),
+                                                                             ("server_crash", None)]
+    assert shrunk.kept[0] == "only faults 0 and 1"
+    assert shrunk.runs <= 5 + 4 + 2 + 4, shrunk.kept
