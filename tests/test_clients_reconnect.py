@@ -12,6 +12,7 @@ import json
 import random
 from typing import Any
 
+import aiohttp
 from aiohttp import WSMsgType, web
 
 from harness.clients.backoff import Backoff
@@ -87,3 +88,48 @@ async def test_the_next_attempt_waits_until_the_engine_has_closed() -> None:
         await runner.cleanup()
     assert listener.errors == []
     assert len(listener.disconnects) == 1
+
+
+class _Seen:
+    """A page's listener that writes down what it sees, in order."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def on_connect(self, sid: str, recovered: bool) -> None:
+        self.seen.append("connect")
+
+    def on_connect_error(self, message: str) -> None:
+        self.seen.append("connect_error")
+
+    def on_disconnect(self, reason: str) -> None:
+        self.seen.append("disconnect")
+
+    def on_event(self, event: str, args: list[Any], csr_offset: str | None) -> None:
+        self.seen.append(f"event {args[0]}")
+
+    def on_outgoing(self, args: list[Any]) -> None:
+        pass
+
+
+async def test_one_connections_packets_reach_the_page_in_order_then_its_close() -> None:
+    """python-engineio hands every message to a task of its own and reports the close at once. A
+    recovery's CONNECT and the replay behind it, then a cut: the page sees the CONNECT, the replay, the
+    close, in that order, and nothing stays buffered for the next attempt to show again."""
+    from harness.clients.sioclient import _EngineClient
+
+    listener = _Seen()
+    socket = SioClientSocket("http://127.0.0.1:1", listener, auth=dict, transports=["websocket"],
+                             ack_timeout=None, retries=0, backoff=Backoff(0.1, 1.0, 0.5, random.Random(1)))
+    async with aiohttp.ClientSession() as http:
+        engine = socket._client = _EngineClient(socket, http)
+        engine.on("*", socket._on_any, namespace="/")
+        engine._connect_event = asyncio.Event()  # made by AsyncClient.connect(), which is not called here
+        arrived = ['0{"sid":"S1","pid":"P1"}', '2["chat message","c2:14",27,"O27"]',
+                   '2["chat message","c2:15",28,"O28"]']
+        # As python-engineio does: a task per message, in arrival order, then the close awaited at once.
+        tasks = [asyncio.create_task(engine._handle_eio_message(m)) for m in arrived]
+        await engine._handle_eio_disconnect("transport error")
+        await asyncio.gather(*tasks)
+    assert listener.seen == ["connect", "event c2:14", "event c2:15", "disconnect"]
+    assert socket._receive_buffer == []

@@ -118,6 +118,18 @@ class _EngineClient(RecoveringAsyncClient):
         super().__init__(reconnection=False, handle_sigint=False, http_session=http)
         self._owner = owner
         self.trailing_offset: str | None = None
+        self._in_order = asyncio.Lock()
+
+    async def _handle_eio_message(self, data: Any) -> None:
+        # python-engineio hands each message to a task of its own and reports the transport's close at
+        # once, so a CONNECT could be handled after the events behind it, or after the close. The page
+        # must see one connection's packets in the order they came, then its close, as socket.io-client
+        # does (measured: a recovery's replay cut short sat in the receive buffer of an attempt whose
+        # CONNECT never reached the page, and was shown again with the next attempt's replay:
+        # `redelivered` twice in a 30-minute hunt). The lock's waiters are served first come, first
+        # served, and the tasks start in the order the messages arrived.
+        async with self._in_order:
+            await super()._handle_eio_message(data)
 
     async def _handle_event(self, namespace: str | None, id: int | None, data: list[Any]) -> None:
         # RecoveringAsyncClient strips the CSR offset before the handlers run; it is kept here and handed
@@ -147,8 +159,13 @@ class _EngineClient(RecoveringAsyncClient):
         await self._owner._on_ack(id, data)
 
     async def _handle_eio_disconnect(self, reason: str) -> None:
-        await super()._handle_eio_disconnect(reason)
-        await self._owner._on_engine_close(reason)
+        # One turn of the event loop first: the tasks python-engineio made for the messages that came
+        # before the close are scheduled ahead of this one (the loop runs ready callbacks first in, first
+        # out), so they take their places on the lock before the close does.
+        await asyncio.sleep(0)
+        async with self._in_order:
+            await super()._handle_eio_disconnect(reason)
+            await self._owner._on_engine_close(reason)
 
 
 class SioClientSocket:
