@@ -21,6 +21,9 @@ from harness.scenario import load_raw, resolve
 FINDINGS = Path(__file__).resolve().parent.parent / "docs" / "findings"
 CAUSE = {"tutorial-catch-up-during-db-outage": "db_outage"}
 """Per finding, the fault kind without which the violation must not happen (the control)."""
+WINDOWS = {"catch-up-before-connect"}
+"""Findings that need a cut between two packets of one reply: their scenario shows the violation on some
+runs, so it is documented with its measured rate and not asserted."""
 
 
 def _needs_examples() -> None:
@@ -36,15 +39,16 @@ def _needs_examples() -> None:
 
 
 def _findings() -> list[str]:
-    return sorted(p.stem for p in FINDINGS.glob("*.json"))
+    return sorted(p.stem for p in FINDINGS.glob("*.json") if p.stem not in WINDOWS)
 
 
 def _misses(result: Any) -> dict[str, list[str]]:
     return {page: cats["missed"] for page, cats in result.verdict.server_to_client.items() if cats["missed"]}
 
 
-def test_every_finding_names_its_cause() -> None:
+def test_every_finding_names_its_cause_or_is_a_window() -> None:
     assert _findings() and set(_findings()) == set(CAUSE)
+    assert {p.stem for p in FINDINGS.glob("*.json")} >= WINDOWS
 
 
 @pytest.mark.timeout(120)
