@@ -74,7 +74,8 @@ async def serve(config: ServerConfig, recovery: ModuleType | None = None) -> Non
     try:
         manager = _cluster_manager(config)
         sio = socketio.AsyncServer(
-            async_mode="aiohttp", ping_interval=engineio_ping_interval(config.ping_interval),
+            async_mode="aiohttp", always_connect=True,
+            ping_interval=engineio_ping_interval(config.ping_interval),
             ping_timeout=config.ping_timeout,
             max_http_buffer_size=max(1_000_000, 2 * config.max_content_bytes + 4096),
             client_manager=None if recovery is not None else manager)

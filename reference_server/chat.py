@@ -4,8 +4,12 @@ Message path (`chat message` with `(content, clientOffset?)`): validate, store, 
 `(content, serverOffset)` to everyone, then acknowledge (when `ack` is on) by returning from the handler,
 which python-socketio turns into the ACK packet. The ack therefore always follows the commit.
 
-Handshake: on a connection that was not recovered by CSR, the rows with `id > auth.serverOffset` are sent
-to that socket alone (`replay`), and only then does the socket join the broadcast room.
+Handshake: the CONNECT goes out first (python-socketio's `always_connect`, as the Node.js server sends it
+before its connection handler runs: events sent before a CONNECT wait in socket.io-client's receive buffer,
+which outlives a cut, and would be shown again with the next attempt's; docs/findings/
+catch-up-before-connect.md). Then the socket joins the broadcast room and, on a connection that was not
+recovered by CSR, the rows with `id > auth.serverOffset` are sent to it alone (`replay`), all under the
+lock below, so no broadcast comes between.
 
 Ordering: one lock spans "insert + broadcast" and "replay + join the room". Without it two stores could
 commit in one order and broadcast in the other (PostgreSQL), and a broadcast could reach a socket between
@@ -80,6 +84,29 @@ class ChatServer:
         self.sio.on("connect", self.on_connect)
         self.sio.on("disconnect", self.on_disconnect)
         self.sio.on(EVENT, self.on_chat_message)
+        self._refuse_bad_handshakes()
+
+    def _refuse_bad_handshakes(self) -> None:
+        """Refuse a handshake whose `auth.serverOffset` is bad before python-socketio accepts it.
+
+        The server runs with `always_connect` (reference_server.app): its CONNECT goes out before the
+        connect handler, so that the catch-up follows it. A refusal from the handler would then be a
+        CONNECT and a DISCONNECT; checked here first, it stays a CONNECT_ERROR with its reason, as
+        without `always_connect`.
+        """
+        sio = self.sio
+        accept = sio._handle_connect
+
+        async def handle_connect(eio_sid: str, namespace: str | None, data: Any) -> None:
+            try:
+                parse_server_offset(data)
+            except BadMessage as exc:
+                await sio._send_packet(eio_sid, sio.packet_class(
+                    socketio.packet.CONNECT_ERROR, data={"message": str(exc)}, namespace=namespace))
+                return
+            await accept(eio_sid, namespace, data)
+
+        sio._handle_connect = handle_connect
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         try:
@@ -91,12 +118,16 @@ class ChatServer:
                 # The client may hold a row this node has not sent yet (its old node sent it, or died
                 # before announcing it): caught up first, the replay covers it and the feed will not.
                 await self.feed.catch_up()
-            if self.switches.replay and self.mutant != "drop-replay" and not self.is_recovered(sid):
-                await self._replay(sid, offset)
+            # In the room before the catch-up: the CONNECT has gone (always_connect), so a drop from here on
+            # saves the session for recovery, and it must hold the room; no broadcast reaches the socket
+            # before its catch-up is done, as broadcasts take this lock too.
             try:
                 await self.sio.enter_room(sid, ROOM)
             except (KeyError, ValueError):
                 log.info("%s left during its handshake", sid)
+                return
+            if self.switches.replay and self.mutant != "drop-replay" and not self.is_recovered(sid):
+                await self._replay(sid, offset)
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         self._limits.pop(sid, None)
