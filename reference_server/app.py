@@ -74,7 +74,7 @@ async def serve(config: ServerConfig, recovery: ModuleType | None = None) -> Non
     try:
         manager = _cluster_manager(config)
         sio = socketio.AsyncServer(
-            async_mode="aiohttp", always_connect=True,
+            async_mode="aiohttp", always_connect=config.connect_first,
             ping_interval=engineio_ping_interval(config.ping_interval),
             ping_timeout=config.ping_timeout,
             max_http_buffer_size=max(1_000_000, 2 * config.max_content_bytes + 4096),

@@ -71,6 +71,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     csr.add_argument("--csr-run-middlewares", action="store_true",
                      help="run the connect handler's checks on a recovered socket too "
                           "(socket.io's skipMiddlewares: false)")
+    csr.add_argument("--connect-first", action=argparse.BooleanOptionalAction, default=True,
+                     help="send the CONNECT before the connect handler's catch-up (python-socketio's "
+                          "always_connect; default); --no-connect-first is python-socketio's own default, "
+                          "under which the catch-up leaves before the CONNECT (docs/findings/"
+                          "catch-up-before-connect.md)")
     cluster = parser.add_argument_group("several nodes (docs/multinode.md)")
     cluster.add_argument("--node", default="", metavar="NAME", help="this node's name, shown in /health")
     cluster.add_argument("--redis", metavar="URL",
@@ -138,7 +143,8 @@ def build_config(args: argparse.Namespace) -> ServerConfig:
         db_busy_timeout=args.db_busy_timeout, db_timeout=args.db_timeout,
         max_content_bytes=args.max_content_bytes, rate_limit=args.rate_limit, rate_burst=args.rate_burst,
         max_disconnection_duration=args.max_disconnection_duration,
-        csr_run_middlewares=args.csr_run_middlewares, ping_interval=args.ping_interval,
+        csr_run_middlewares=args.csr_run_middlewares, connect_first=args.connect_first,
+        ping_interval=args.ping_interval,
         ping_timeout=args.ping_timeout, node=args.node, redis_url=args.redis,
         redis_subscribe_url=args.redis_subscribe or args.redis, redis_channel=args.redis_channel,
         session_store=args.session_store,

@@ -28,6 +28,8 @@ class ServerConfig:
     rate_burst: float = 1000.0
     max_disconnection_duration: float = 120.0
     csr_run_middlewares: bool = False
+    connect_first: bool = True
+    """The CONNECT before the connect handler (python-socketio's `always_connect`), so the catch-up follows it."""
     ping_interval: float = 25.0
     ping_timeout: float = 20.0
     node: str = ""
