@@ -21,9 +21,10 @@ from harness.scenario import load_raw, resolve
 FINDINGS = Path(__file__).resolve().parent.parent / "docs" / "findings"
 CAUSE = {"tutorial-catch-up-during-db-outage": "db_outage"}
 """Per finding, the fault kind without which the violation must not happen (the control)."""
-WINDOWS = {"catch-up-before-connect"}
-"""Findings that need a cut between two packets of one reply: their scenario shows the violation on some
-runs, so it is documented with its measured rate and not asserted."""
+WINDOWS = {"catch-up-before-connect", "streams-adapter-redis-outage"}
+"""Findings whose violation depends on where a cut falls between two packets (a reply's catch-up and its
+CONNECT; a Redis command in flight or queued): their scenario shows it on most runs, not all, so it is
+documented with its measured rate and not asserted."""
 
 
 def _needs_examples() -> None:
@@ -54,14 +55,14 @@ def test_every_finding_names_its_cause_or_is_a_window() -> None:
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("name", _findings())
 async def test_finding_still_reproduces_and_its_control_does_not(name: str, tmp_path: Path) -> None:
-    _needs_examples()
     path = FINDINGS / f"{name}.json"
     data, _ = load_raw(path)
+    _needs_examples()
     found = await run_scenario(resolve(data, source=str(path)), tmp_path)
     assert found.outcome.status == "pass", f"{name} no longer reproduces: {found.outcome.reasons}"
     control = {**data, "name": f"control-{name}"[:64],
                "faults": [f for f in data["faults"] if f["kind"] != CAUSE[name]],
-               "expectations": {"guarantees": ["at-most-once", "no-phantoms"], "absent": ["missed"]}}
+               "expectations": {"guarantees": ["no-phantoms"], "absent": ["missed"]}}
     assert len(control["faults"]) < len(data["faults"])
     without = await run_scenario(resolve(control, source=str(path)), tmp_path)
     assert without.outcome.status == "pass", f"without {CAUSE[name]}: {without.outcome.reasons} {_misses(without)}"
