@@ -87,7 +87,8 @@ def test_the_result_names_the_proof_and_the_windows_never_hit(capsys: pytest.Cap
     from harness.commands.explore import print_result
 
     coverage = Coverage(4, {**dict.fromkeys(WINDOWS, 0), "before-store": 3, "server-restart": 1})
-    case = {"runs_to_find": 5, "categories": ["redelivered"], "seconds_to_find": 23.0, "size": {"faults": 1, "messages": 8, "clients": 1},
+    case = {"runs_to_find": 5, "categories": ["redelivered"], "seconds_to_find": 23.0,
+            "size": {"faults": 1, "messages": 8, "clients": 1},
             "faults": ["server_crash"], "shrink_runs": 9, "shrink_cut_short": True, "scenario": "found.json",
             "proof": {"sentence": "3 of 3 replays violate exactly-once: 1 redelivered"}}
     print_result({"status": "found", "target": "exactly-once with mutant replay-off-by-one", "runs": 20,
