@@ -13,7 +13,7 @@ import orjson
 import pytest
 from checkers_support import Story
 
-from harness.checkers import check, check_files
+from harness.checkers import check, check_files, records
 from harness.checkers import files as checker_files
 from harness.checkers.synthetic import write_synthetic
 from harness.history import HistoryError
@@ -33,8 +33,11 @@ def story() -> Story:
     return s.end("c1", "c2")
 
 
-def test_the_history_is_iterated_once_and_no_event_outlives_its_step() -> None:
+def test_the_history_is_iterated_once_and_no_event_outlives_its_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Events are converted a batch at a time: none is kept once the batch after its own is pulled."""
     s = story()
+    batch = 3
+    monkeypatch.setattr(records, "_BATCH", batch)
     alive: list[weakref.ref] = []
     pulled = Counter()
 
@@ -45,9 +48,9 @@ def test_the_history_is_iterated_once_and_no_event_outlives_its_step() -> None:
             pulled["events"] += 1
             yield event
             del event
-            # Two steps back, the checker must have dropped the event (CPython frees at once).
-            if len(alive) > 2:
-                assert alive[-3]() is None, "the checker kept a history event"
+            # CPython frees at once what nothing refers to.
+            if len(alive) > 2 * batch:
+                assert alive[-2 * batch - 1]() is None, "the checker kept a history event"
 
     stream = one_shot()
     verdict = check(stream, s.rows)
@@ -86,9 +89,28 @@ def test_checking_a_file_parses_each_line_once(tmp_path: Path, monkeypatch: pyte
     history, rows = write_story(tmp_path, s)
     counting = CountingOrjson()
     monkeypatch.setattr(checker_files, "orjson", counting)
+    decoded: list[records.Record] = []
+    monkeypatch.setattr(checker_files, "read_records", lambda fh: (decoded.append(r) or r
+                                                                    for r in records.read_records(fh)))
+    monkeypatch.setattr(checker_files, "read_history", None)  # the fallback, which would read it again
     verdict = check_files(history, rows)
-    assert counting.calls == len(s.events) + len(s.rows)  # every line of both files, once
+    assert len(decoded) == len(s.events)  # every history line, once, straight to a record
+    assert counting.calls == len(s.rows)
     assert verdict == check(s.events, s.rows)
+
+
+def test_records_stream_a_chunk_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lines cut by a chunk boundary are decoded whole, and a long history is never read at once."""
+    s = story()
+    history, _ = write_story(tmp_path, s)
+    monkeypatch.setattr(records, "_CHUNK", 7)  # shorter than any line
+    reads: list[int] = []
+    with open(history, "rb") as fh:
+        real_read = fh.read
+        spy = type("Spy", (), {"read": lambda _self, n: reads.append(n) or real_read(n)})()
+        got = list(records.read_records(spy))
+    assert got == list(records.from_events(s.events))
+    assert set(reads) == {7}
 
 
 def test_blank_lines_are_tolerated(tmp_path: Path) -> None:

@@ -21,10 +21,14 @@ from __future__ import annotations
 import bisect
 import re
 from array import array
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from itertools import chain
+from itertools import accumulate, chain
 from typing import Any
 
+import msgspec
+
+from harness.checkers.records import NO_VALUE, Record, Value, batch_index, from_events
 from harness.checkers.verdict import (
     CATEGORIES,
     Expectations,
@@ -156,7 +160,7 @@ class _Lineage:
             else:
                 self.max_off = p
             if sent >= self.start_t:
-                self.deliveries.append(t - sent)
+                self.deliveries.append((t - sent) // 1000)
         elif c < 255:
             got[p] = c + 1
             if c == 1:
@@ -164,7 +168,8 @@ class _Lineage:
 
 
 class _Lineages:
-    """proc -> lineage, created on first sight; latency series are per client slot (lineage root).
+    """proc -> lineage, created on first sight; latency series (microseconds) are per client slot
+    (lineage root).
 
     Also holds the run-level evidence the history carries: the harness's `quiet` event."""
 
@@ -173,7 +178,7 @@ class _Lineages:
         self.template = template
         self.acks: dict[str, array] = {}
         self.deliveries: dict[str, array] = {}
-        self.quiet: Mapping[str, Any] | None = None  # the value of an `info` quiet event
+        self.quiet: Value | None = None  # the value of an `info` quiet event
         self.reconnects = {"recovered": 0, "not_recovered": 0}
 
     def __getitem__(self, proc: str) -> _Lineage:
@@ -198,12 +203,12 @@ class _Faults:
         self.recoveries: list[tuple[str, str, int | None, int, list[int | None]]] = []
         self.waiting: dict[str, list[tuple[int, list[int | None]]]] = {}
 
-    def fault(self, value: Mapping[str, Any], t: int) -> None:
-        key = (str(value.get("fault")), str(value.get("target")))
+    def fault(self, value: Value, t: int) -> None:
+        key = (str(value.fault), str(value.target))
         self.open.setdefault(key, []).append(t)
 
-    def heal(self, value: Mapping[str, Any], t: int) -> None:
-        key = (str(value.get("fault")), str(value.get("target")))
+    def heal(self, value: Value, t: int) -> None:
+        key = (str(value.fault), str(value.target))
         starts = self.open.get(key)
         started = starts.pop(0) if starts else None
         slot: list[int | None] = [None]
@@ -223,6 +228,15 @@ class _Faults:
 
 def check(history: Iterable[Event], rows: Iterable[Mapping[str, Any]],
           expected: Expectations | Iterable[str] | None = None) -> Verdict:
+    """Judge one run's delivery from events in memory (mappings, as `harness.history` writes them).
+
+    The same judgement as `check_records`, to which each event is handed as its typed `Record`.
+    """
+    return check_records(from_events(history), rows, expected)
+
+
+def check_records(history: Iterable[Record], rows: Iterable[Mapping[str, Any]],
+                  expected: Expectations | Iterable[str] | None = None) -> Verdict:
     """Judge one run's delivery: every category of docs/checkers.md, latencies and recoveries.
 
     Property: see the category functions below (`_client_to_server`, `_server_to_client`); each
@@ -237,7 +251,8 @@ def check(history: Iterable[Event], rows: Iterable[Mapping[str, Any]],
 
     Complexity: one pass over `history`, O(1) work per event (a few dict operations); memory
     O(rows x lineages) bytes plus O(messages), never O(events) nor O(largest row id). The closing
-    phase sorts latencies, O(d log d) for d deliveries. `rows` is read first and fully.
+    phase counts latencies (to the microsecond), O(d) for d deliveries plus O(v log v) for the v
+    distinct values. `rows` is read first and fully.
     """
     expectations = Expectations.of(expected)
     store = _Rows(rows)
@@ -255,36 +270,36 @@ def check(history: Iterable[Event], rows: Iterable[Mapping[str, Any]],
     retried: set[str] = set()
     outcome: dict[str, int] = {}  # only sends never acknowledged matter here: info beats fail
 
-    events: Iterator[Event] = iter(history)
-    first_event = next(events, None)
-    if first_event is None:
-        return _verdict(expectations, store, lineages, faults, sent_t, acked, retried, outcome, 0, 0, 0)
-    t0 = _time(first_event)
+    events: Iterator[Record] = iter(history)
     count = 0  # the events judged so far, for the error message of a malformed one
-    e: Event = first_event
-    # A list iterator drops its list once exhausted, so even the first event is not held past its step.
-    stream = chain(iter([first_event]), events)
-    del first_event
+    e: Record | None = None
     try:
+        head = next(events, None)
+        if head is None:
+            return _verdict(expectations, store, lineages, faults, sent_t, acked, retried, outcome, 0, 0, 0)
+        t0 = head.t
+        # A list iterator drops its list once exhausted, so even the first event is not held past its step.
+        stream = chain(iter([head]), events)
+        del head
         for count, e in enumerate(stream, 1):  # noqa: B007 (count is read after the loop)
-            f = e["f"]
+            f = e.f
             if f == "recv":
-                if e["type"] != "ok":
+                if e.type != "ok":
                     continue  # an attempt to receive that failed is not a receipt
                 # The hot path: a broadcast whose offset names a stored row carrying the same id.
                 # Inlined copy of _Lineage.receive_row, because this branch runs for most events;
                 # rare shapes (no offset, an offset naming no row) take the slow path.
-                v = e["value"]
-                off = v["server_offset"]
+                v = e.value
+                off = v.server_offset  # type: ignore[union-attr]  # no value: AttributeError, malformed
                 try:
-                    ln = by_proc[e["proc"]]
+                    ln = by_proc[e.proc]
                 except KeyError:
-                    ln = new_lineage(e["proc"])
+                    ln = new_lineage(e.proc)
                 try:
                     p = row_pos[off]
                 except (KeyError, TypeError):
                     p = 0
-                if p and row_msg[p] == v["id"] and off is not True:
+                if p and row_msg[p] == v.id and off is not True:  # type: ignore[union-attr]
                     got = ln.got
                     c = got[p]
                     if c == 0:
@@ -295,26 +310,28 @@ def check(history: Iterable[Event], rows: Iterable[Mapping[str, Any]],
                             ln.max_off = p
                         ts = row_sent[p]
                         if ts >= ln.start_t:
-                            ln.deliveries.append(e["t"] - ts)
+                            ln.deliveries.append((e.t - ts) // 1000)
                     elif c < 255:
                         got[p] = c + 1
                         if c == 1:
                             ln.redelivered.append(p)
                 else:
-                    _recv_slow(ln, e, v, store)
+                    _recv_slow(ln, e, v, store)  # type: ignore[arg-type]
                 if waiting:
-                    faults.progress(ln.root, e["t"])
+                    faults.progress(ln.root, e.t)
             elif f == "send":
-                v = e["value"]
-                mid = v["id"]
-                ty = e["type"]
+                v = e.value
+                mid = v.id  # type: ignore[union-attr]
+                if type(mid) is not str:
+                    raise TypeError(f"a send's id must be a string, got {mid!r}")
+                ty = e.type
                 if ty == "invoke":
                     if mid not in sent_t:
-                        t = sent_t[mid] = e["t"]
+                        t = sent_t[mid] = e.t
                         try:
-                            by_proc[e["proc"]].sends.append(mid)
+                            by_proc[e.proc].sends.append(mid)
                         except KeyError:
-                            new_lineage(e["proc"]).sends.append(mid)
+                            new_lineage(e.proc).sends.append(mid)
                         p = first.get(mid, 0)
                         if p:
                             row_sent[p] = t
@@ -323,15 +340,15 @@ def check(history: Iterable[Event], rows: Iterable[Mapping[str, Any]],
                 elif ty == "ok":
                     if mid not in acked:
                         acked.add(mid)
-                        tries = v.get("tries")
+                        tries = v.tries  # type: ignore[union-attr]
                         if type(tries) is int and tries > 1:
                             retried.add(mid)
-                        ln = lineages[e["proc"]]
+                        ln = lineages[e.proc]
                         invoked = sent_t.get(mid)
                         if invoked is not None:
-                            ln.acks.append(e["t"] - invoked)
+                            ln.acks.append((e.t - invoked) // 1000)
                         if waiting:
-                            faults.progress(ln.root, e["t"])
+                            faults.progress(ln.root, e.t)
                 elif ty == "info":
                     outcome[mid] = _INFO
                 elif ty == "fail":
@@ -339,38 +356,35 @@ def check(history: Iterable[Event], rows: Iterable[Mapping[str, Any]],
                         outcome[mid] = _FAIL
             else:
                 _other(e, f, lineages, faults)
+    except msgspec.ValidationError as exc:
+        # Events are converted a batch at a time, and every batch before this one was judged whole.
+        index, what = batch_index(exc)
+        raise HistoryError(f"history event #{count + 1 + index} is malformed ({what})") from exc
     except (KeyError, TypeError, AttributeError) as exc:
-        raise HistoryError(f"history event #{count + 1} is malformed ({exc!r}): {e!r}") from exc
-    t_end = _time(e)
+        raise HistoryError(f"history event #{count + 1} is malformed ({exc}): {e!r}") from exc
+    assert e is not None  # the loop ran at least once: for the head
     return _verdict(expectations, store, lineages, faults, sent_t, acked, retried, outcome, count,
-                    t0, t_end)
+                    t0, e.t)
 
 
-def _time(e: Event) -> int:
-    t = e.get("t") if isinstance(e, Mapping) else None
-    if not isinstance(t, int):
-        raise HistoryError(f"a history event has no integer 't': {e!r}")
-    return t
-
-
-def _recv_slow(ln: _Lineage, e: Event, v: Mapping[str, Any], store: _Rows) -> None:
+def _recv_slow(ln: _Lineage, e: Record, v: Value, store: _Rows) -> None:
     """A receipt whose offset does not name a row holding its message: find the row, or a phantom."""
-    off = v.get("server_offset")
-    mid = v.get("id")
+    off = v.server_offset
+    mid = v.id
     if mid is None:
-        mid = message_id(v.get("content"))
+        mid = message_id(v.content)
     if off is None and isinstance(mid, str) and mid in store.first:
         # No offset travelled (a server that omits it): the message's first copy not yet received.
         positions = [store.first[mid], *store.extra.get(mid, ())]
         p = next((q for q in positions if ln.got[q] == 0), positions[0])
-        ln.receive_row(p, e["t"], store.sent[p])
+        ln.receive_row(p, e.t, store.sent[p])
         return
     if isinstance(mid, str):
         ln.phantom[mid] = None
     elif type(off) in (int, str):
         ln.phantom[f"offset:{off}"] = None
     else:
-        ln.phantom[f"content:{str(v.get('content'))[:60]}"] = None
+        ln.phantom[f"content:{str(v.content)[:60]}"] = None
 
 
 def _offset(value: Any) -> Any:
@@ -378,34 +392,34 @@ def _offset(value: Any) -> Any:
     return value if type(value) in (int, str) else None
 
 
-def _other(e: Event, f: str, lineages: _Lineages, faults: _Faults) -> None:
+def _other(e: Record, f: str, lineages: _Lineages, faults: _Faults) -> None:
     """Everything but sends and receipts: lineage starts and ends, connects, faults, heals, quiet."""
-    v = e.get("value") or {}
+    v = e.value or NO_VALUE
     if f == "fault":
-        faults.fault(v, e["t"])
+        faults.fault(v, e.t)
     elif f == "heal":
-        faults.heal(v, e["t"])
-    elif f == "quiet" and e["proc"] == "harness":
-        lineages.quiet = None if e["type"] == "ok" else v
-    elif not _CLIENT.match(e["proc"]):
+        faults.heal(v, e.t)
+    elif f == "quiet" and e.proc == "harness":
+        lineages.quiet = None if e.type == "ok" else v
+    elif not isinstance(e.proc, str) or not _CLIENT.match(e.proc):
         return
     elif f == "start":
-        ln = lineages[e["proc"]]
-        ln.start_t = e["t"]
-        ln.start_offset = _offset(v.get("server_offset"))
+        ln = lineages[e.proc]
+        ln.start_t = e.t
+        ln.start_offset = _offset(v.server_offset)
     elif f == "end":
-        lineages[e["proc"]].connected = bool(v.get("connected"))
+        lineages[e.proc].connected = bool(v.connected)
     elif f == "refresh":
-        following = v.get("next")
-        lineages[e["proc"]].next = following if isinstance(following, str) else ""
+        following = v.next
+        lineages[e.proc].next = following if isinstance(following, str) else ""
     elif f == "disconnect":
-        lineages[e["proc"]].recoverable = v.get("reason") in RECOVERABLE_REASONS
-    elif f == "connect" and e["type"] == "ok":
-        ln = lineages[e["proc"]]
+        lineages[e.proc].recoverable = v.reason in RECOVERABLE_REASONS
+    elif f == "connect" and e.type == "ok":
+        ln = lineages[e.proc]
         if ln.connect_offset is None:
-            ln.connect_offset = _offset(v.get("server_offset"))
+            ln.connect_offset = _offset(v.server_offset)
         if ln.recoverable:
-            lineages.reconnects["recovered" if v.get("recovered") is True else "not_recovered"] += 1
+            lineages.reconnects["recovered" if v.recovered is True else "not_recovered"] += 1
             ln.recoverable = False
 
 
@@ -536,54 +550,49 @@ def _id_key(name: str) -> tuple[Any, ...]:
     return tuple(int(part) if part.isdigit() else part for part in _DIGITS.split(name))
 
 
-def _percentile(ordered: list[int], q: float) -> int:
-    return ordered[max(0, min(len(ordered) - 1, int(-(-q * len(ordered) // 1)) - 1))]
+class _Distribution:
+    """One latency series as a count per distinct microsecond value: the series of a run hold far fewer
+    distinct values than samples, so counting them (at C speed) and sorting only the distinct values
+    beats sorting every sample, and merging clients is adding their counts."""
 
+    def __init__(self, counts: Counter[int]) -> None:
+        self.values = sorted(counts)
+        self.cumulative = list(accumulate(map(counts.__getitem__, self.values)))
+        self.count = self.cumulative[-1]
 
-def _stats(ordered: list[int]) -> LatencyStats:
-    return LatencyStats(count=len(ordered), p50_ms=_percentile(ordered, 0.50) / 1e6,
-                        p95_ms=_percentile(ordered, 0.95) / 1e6,
-                        p99_ms=_percentile(ordered, 0.99) / 1e6, max_ms=ordered[-1] / 1e6)
+    def percentile(self, q: float) -> int:
+        """The nearest-rank q-quantile."""
+        rank = max(1, int(-(-q * self.count // 1)))
+        return self.values[bisect.bisect_left(self.cumulative, rank)]
 
+    def stats(self) -> LatencyStats:
+        return LatencyStats(count=self.count, p50_ms=self.percentile(0.50) / 1e3,
+                            p95_ms=self.percentile(0.95) / 1e3, p99_ms=self.percentile(0.99) / 1e3,
+                            max_ms=self.values[-1] / 1e3)
 
-def _overall(series: list[list[int]], q: float, total: int) -> int:
-    """The nearest-rank q-quantile of the union of sorted series, without merging them."""
-    rank = max(1, int(-(-q * total // 1)))
-    lo, hi = min(s[0] for s in series), max(s[-1] for s in series)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if sum(bisect.bisect_right(s, mid) for s in series) >= rank:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
+    def below(self, edge_us: float) -> int:
+        """How many samples are below `edge_us`."""
+        i = bisect.bisect_left(self.values, edge_us)
+        return self.cumulative[i - 1] if i else 0
 
 
 def _latencies(per_client: Mapping[str, array]) -> tuple[dict[str, LatencyStats], Histogram]:
+    """Per client slot and over all of them: nearest-rank percentiles and the bucket counts."""
     stats: dict[str, LatencyStats] = {}
-    series = []
+    overall: Counter[int] = Counter()
     for client in sorted(per_client, key=_id_key):
         values = per_client[client]
         if values:
-            ordered = sorted(values)
-            stats[client] = _stats(ordered)
-            series.append(ordered)
-    edges_ns = [int(edge * 1e6) for edge in _HIST_EDGES_MS]
-    counts = [0] * len(edges_ns)
-    for ordered in series:
-        prev = 0
-        for i, edge in enumerate(edges_ns[1:]):
-            pos = bisect.bisect_left(ordered, edge)
-            counts[i] += pos - prev
-            prev = pos
-        counts[-1] += len(ordered) - prev
-    if series:
-        total = sum(len(s) for s in series)
-        stats["all"] = LatencyStats(
-            count=total, p50_ms=_overall(series, 0.50, total) / 1e6,
-            p95_ms=_overall(series, 0.95, total) / 1e6, p99_ms=_overall(series, 0.99, total) / 1e6,
-            max_ms=max(s[-1] for s in series) / 1e6)
-    return stats, Histogram(edges_ms=list(_HIST_EDGES_MS), counts=counts)
+            counts = Counter(values)
+            stats[client] = _Distribution(counts).stats()
+            overall.update(counts)
+    buckets = [0] * len(_HIST_EDGES_MS)
+    if overall:
+        whole = _Distribution(overall)
+        below = [whole.below(edge * 1e3) for edge in _HIST_EDGES_MS[1:]] + [whole.count]
+        buckets = [below[0], *(b - a for a, b in zip(below, below[1:]))]
+        stats["all"] = whole.stats()
+    return stats, Histogram(edges_ms=list(_HIST_EDGES_MS), counts=buckets)
 
 
 def _verdict(expectations: Expectations, store: _Rows, lineages: _Lineages, faults: _Faults,
@@ -605,7 +614,7 @@ def _verdict(expectations: Expectations, store: _Rows, lineages: _Lineages, faul
         inconclusive.append("no client judged at the end")
         undecided.add("missed")
     if not quiet:
-        pending = (lineages.quiet or {}).get("pending")
+        pending = (lineages.quiet or NO_VALUE).pending
         inconclusive.append("the run did not become quiet"
                             + (f" (pending: {pending})" if pending else ""))
         undecided.update(("missed", "indeterminate"))

@@ -9,7 +9,8 @@ from typing import Any
 
 import orjson
 
-from harness.checkers.delivery import TORN_HIDES, check
+from harness.checkers.delivery import TORN_HIDES, check, check_records
+from harness.checkers.records import RecordError, read_records
 from harness.checkers.verdict import Expectations, Verdict
 from harness.errors import HarnessError
 from harness.history import HistoryError, read_history, read_rows
@@ -24,11 +25,12 @@ def check_files(history_path: str | os.PathLike[str], rows_path: str | os.PathLi
                 expected: Expectations | Iterable[str] | None = None) -> Verdict:
     """Check a saved history against saved rows, streaming the history.
 
-    The history is parsed line by line straight into the checker (`map(orjson.loads, file)`, no
-    per-line Python wrapper), which keeps the whole check near the cost of parsing. Only when that
-    fast path meets a line it cannot parse (a blank line, a torn last line, garbage) is the file read
-    again with `read_history`, which skips what a killed writer leaves and names the bad line; a
-    skipped line makes the verdict inconclusive where it could hide evidence.
+    The history is decoded a chunk of lines at a time straight into the checker's typed records
+    (`records.read_records`, no per-line Python call), which keeps the whole check near the cost
+    of parsing. Only when that fast path meets a line it cannot decode (a blank line, a torn last line,
+    garbage, an event of the wrong shape) is the file read again with `read_history`, which skips what a
+    killed writer leaves and names the bad line; a skipped line makes the verdict inconclusive where it
+    could hide evidence.
     """
     history_path, rows_path = Path(history_path), Path(rows_path)
     for path in (history_path, rows_path):
@@ -38,8 +40,8 @@ def check_files(history_path: str | os.PathLike[str], rows_path: str | os.PathLi
     if _ends_with_newline(history_path):
         try:
             with open(history_path, "rb") as fh:
-                return check(map(orjson.loads, fh), rows, expected)
-        except orjson.JSONDecodeError:
+                return check_records(read_records(fh), rows, expected)
+        except RecordError:
             pass
     skipped: list[int] = []
     verdict = check(read_history(history_path, skipped), rows, expected)
