@@ -33,7 +33,7 @@ import aiohttp
 from harness.clients.recovery import RecoveringAsyncClient
 from harness.databases import fresh_postgres_database, sqlite_url
 from harness.errors import HarnessError
-from harness.processes import ManagedProcess, free_port
+from harness.processes import ManagedProcess, PortHold
 from harness.protocol import CLIENT_OFFSET, Protocol, template_strings
 from harness.redis import RedisServer
 from harness.scenario import Target
@@ -539,10 +539,12 @@ async def serve(spec: TargetSpec, run_dir: Path, postgres_dsn: str | None) -> As
             # One node is enough to check the step, but its adapter needs the Redis a run would give it.
             server = RedisServer(run_dir, "doctor")
             await server.start()
-            stack.push_async_callback(server.stop)
+            stack.push_async_callback(server.close)
             url = server.url_at(server.address)
             redis = {"redis_url": url, "redis_subscribe_url": url, "redis_channel": server.channel}
-        handle = ServerHandle(Target(kind="external", spec=spec), free_port(), db_url, run_dir, redis=redis)
+        hold = PortHold()
+        stack.callback(hold.close)
+        handle = ServerHandle(Target(kind="external", spec=spec), hold.port, db_url, run_dir, redis=redis)
         stack.push_async_callback(_stop, handle)
         await handle.start()
         yield Started(handle, db_url)

@@ -27,11 +27,34 @@ _LIVE: dict[int, ManagedProcess] = {}
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """An ephemeral port the OS just handed out on `host`; a race is possible, so bind soon."""
+    """An ephemeral port the OS just handed out on `host`; a race is possible, so bind soon (or hold it:
+    `PortHold`)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+class PortHold:
+    """An ephemeral port kept for one owner until `close()`, through every restart of what listens on it.
+
+    A server the harness crashes and restarts must come back on its own port, and while it is down that
+    port is free: another run's `free_port`, or the local end of any outgoing connection, can take it, and
+    the restart then fails with "address in use". The hold is a socket bound to the port with SO_REUSEADDR
+    that never listens. The kernel hands a bound port to nobody else (not to `bind(0)`, not to `connect`),
+    yet lets a listener that also sets SO_REUSEADDR bind it beside the hold; every server the harness
+    starts does (asyncio and aiohttp, Node.js, redis-server, Go's net package, PostgreSQL by default).
+    """
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._socket = socket.socket(family, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind((host, 0))
+        self.port: int = self._socket.getsockname()[1]
+
+    def close(self) -> None:
+        self._socket.close()
 
 
 class ManagedProcess:

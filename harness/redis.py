@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from harness.errors import MissingBinaryError, ProcessStartError
-from harness.processes import ManagedProcess, free_port
+from harness.processes import ManagedProcess, PortHold
 
 
 def find_redis_binary() -> str | None:
@@ -43,6 +43,8 @@ class RedisServer:
         self.host = "127.0.0.1"
         self.port = 0
         self.process: ManagedProcess | None = None
+        self._hold: PortHold | None = None
+        """Keeps the port from anyone else while Redis is down between a stop and a restart."""
 
     @property
     def address(self) -> str:
@@ -58,8 +60,9 @@ class RedisServer:
             parts = urlsplit(self.external)
             self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 6379
             return
-        if not self.port:
-            self.port = free_port()
+        if self._hold is None:
+            self._hold = PortHold(self.host)
+            self.port = self._hold.port
         binary = find_redis_binary()
         if binary is None:
             named = os.environ.get("REDIS_BIN")
@@ -78,9 +81,17 @@ class RedisServer:
         self.process = process
 
     async def stop(self) -> None:
+        """Stop the process; its port stays held, for a `start` on it again (a fault's heal)."""
         if self.process is not None:
             await self.process.terminate()
             self.process = None
+
+    async def close(self) -> None:
+        """The end of the run: stop the process and let the port go."""
+        await self.stop()
+        if self._hold is not None:
+            self._hold.close()
+            self._hold = None
 
     async def restart(self) -> None:
         """Stop the process and start a new one on the same port: every subscription is gone."""

@@ -27,7 +27,7 @@ from harness.databases import sqlite_url
 from harness.errors import BackendUnavailableError, ScenarioError
 from harness.history import HistoryWriter
 from harness.nemesis import NemesisContext
-from harness.processes import free_port
+from harness.processes import PortHold
 from harness.protocol import Protocol
 from harness.redis import RedisServer
 from harness.routing import Router
@@ -108,10 +108,16 @@ class Topology:
         await self._database()
         if s.target.nodes > 1:
             return await self._start_nodes()
-        self.server = ServerHandle(s.target, free_port(), self.db_url, self.run_dir, self.history)
+        self.server = ServerHandle(s.target, self._held_port(), self.db_url, self.run_dir, self.history)
         self.stack.push_async_callback(self._stop_server)
         await self.server.start()
         return self.server
+
+    def _held_port(self) -> int:
+        """A port for a server of this run, held until the run is over (closed after the server stops)."""
+        hold = PortHold()
+        self.stack.callback(hold.close)
+        return hold.port
 
     async def _start_nodes(self) -> NodeGroup:
         """Redis, two Redis links per node, then every node; a client's node is the router's."""
@@ -119,7 +125,7 @@ class Topology:
         restarts = any(f.kind == "redis_restart" for f in s.faults)
         self.redis = RedisServer(self.run_dir, self.prefix, own=restarts)
         await self.redis.start()
-        self.stack.push_async_callback(self.redis.stop)
+        self.stack.push_async_callback(self.redis.close)
         for i in range(1, s.target.nodes + 1):
             node = f"n{i}"
             publish, subscribe = f"{self.prefix}-{node}-redis", f"{self.prefix}-{node}-redis-sub"
@@ -136,7 +142,7 @@ class Topology:
                     # Several processes write one SQLite file; the single server's 50 ms wait for the lock
                     # would turn their contention into failed stores that no fault caused.
                     args += ["--db-busy-timeout", str(NODE_SQLITE_BUSY_TIMEOUT)]
-            self.nodes[node] = ServerHandle(s.target, free_port(), self.db_url, self.run_dir, self.history,
+            self.nodes[node] = ServerHandle(s.target, self._held_port(), self.db_url, self.run_dir, self.history,
                                             node=node, node_args=args, redis=redis)
         group = NodeGroup(self.nodes)
         self.server = group

@@ -195,6 +195,35 @@ async def test_the_durable_page_sends_its_outbox_again_after_a_reload(server, br
     assert start["value"]["server_offset"] == 1, "the offset kept in localStorage"
 
 
+async def test_a_broadcast_the_old_page_stores_during_its_reload_is_where_the_new_page_starts(
+        server, browsers, tmp_path: Path) -> None:
+    """The refresh began, the old document is still there and stores one more broadcast, then the
+    navigation commits: the new lineage starts from that last stored offset, as its page does."""
+    port, _ = await server()
+    c1 = browsers("c1", port, fast_settings(**EXACTLY_ONCE, page="exactly-once-durable"))
+    c2 = browsers("c2", port, fast_settings(**EXACTLY_ONCE))
+    await c1.start()
+    await c2.start()
+    path = tmp_path / "history.jsonl"
+    assert c1._tab is not None
+    tab = c1._tab.tab
+    real_reload = tab.reload
+
+    async def reload_after_one_more_broadcast(**kwargs: Any) -> Any:
+        late = await c2.send("while c1 reloads")
+        await eventually(lambda: any(e["value"]["id"] == late for e in events(path, proc="c1", f="recv")),
+                         what="the old page's receipt of the late broadcast")
+        return await real_reload(**kwargs)
+
+    tab.reload = reload_after_one_more_broadcast  # type: ignore[method-assign]
+    await c1.page_refresh()
+    assert await c1.wait_connected(10)
+    [late_recv] = events(path, proc="c1", f="recv")
+    [start] = events(path, proc="c1.1", f="start")
+    [connect] = events(path, proc="c1.1", f="connect", type_="ok")
+    assert start["value"]["server_offset"] == late_recv["value"]["server_offset"] == connect["value"]["server_offset"]
+
+
 async def test_a_closed_tab_ends_its_lineage(server, browsers, tmp_path: Path) -> None:
     port, _ = await server()
     c1 = browsers("c1", port, fast_settings(**EXACTLY_ONCE))

@@ -38,3 +38,36 @@ async def test_a_server_on_a_port_another_server_took_is_not_taken_for_ready(tmp
             await start_reference_server(port, f"sqlite:///{tmp_path / 'b.db'}", log_path=tmp_path / "b.log")
     finally:
         await first.kill()
+
+
+def _plain_bind(port: int) -> bool:
+    """Can anyone else (no SO_REUSEADDR: `free_port`, the local end of a connection) take `port`?"""
+    import socket
+
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+async def test_a_held_port_survives_its_servers_restart_and_nobody_else_can_take_it(tmp_path) -> None:
+    """A server crashed and restarted comes back on its port: between the two, the hold keeps it."""
+    import asyncio
+
+    from harness.processes import PortHold, start_reference_server
+
+    hold = PortHold()
+    try:
+        assert not _plain_bind(hold.port)
+        for attempt in ("a", "b"):  # the start, then the restart after a crash
+            server = await start_reference_server(hold.port, f"sqlite:///{tmp_path / 'chat.db'}",
+                                                  log_path=tmp_path / f"{attempt}.log")
+            _, writer = await asyncio.open_connection("127.0.0.1", hold.port)
+            writer.close()
+            await server.kill()
+            assert not _plain_bind(hold.port)  # down, and still nobody else's
+    finally:
+        hold.close()
+    assert _plain_bind(hold.port)  # let go at the end

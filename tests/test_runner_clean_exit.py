@@ -124,3 +124,30 @@ def test_the_socketio_libraries_log_to_the_run_folder_not_the_terminal(tmp_path)
     assert "engineio.client: packet queue is empty, aborting" in logged
     assert "socketio.client: a socketio warning" in logged
     assert "dropped" not in logged
+
+
+def test_runs_sharing_an_event_loop_each_log_their_own_lines(tmp_path):
+    done = python("""
+        import asyncio, logging, sys
+        from pathlib import Path
+        from harness.librarylog import RunLog
+
+        async def run(name, mine, theirs):
+            log = RunLog(Path(sys.argv[1]) / f"{name}.log")
+            async def library_task():  # a task the run starts, as python-engineio's do
+                logging.getLogger("engineio.client").error(f"from {name}")
+            await asyncio.create_task(library_task())
+            mine.set()
+            await theirs.wait()  # the other run logs while this one's handler is still attached
+            log.close()
+
+        async def main():
+            a, b = asyncio.Event(), asyncio.Event()
+            await asyncio.gather(run("a", a, b), run("b", b, a))
+
+        asyncio.run(main())
+    """, tmp_path, str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "a.log").read_text().count("engineio.client: from") == 1
+    assert "from a" in (tmp_path / "a.log").read_text()
+    assert "from b" in (tmp_path / "b.log").read_text()

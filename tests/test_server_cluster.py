@@ -50,7 +50,7 @@ async def two_nodes(tmp_path: Path, *extra: str,
     finally:
         for process in processes:
             await process.terminate()
-        await redis.stop()
+        await redis.close()
 
 
 class Inbox:

@@ -464,7 +464,7 @@ class BrowserDriver(PageSlotDriver[_BrowserPage]):
             await old.shown()
             self._refreshes += 1
             next_proc = f"{self.slot}.{self._refreshes}"
-            new = self._new_page(next_proc, old.server_offset if self.settings.persist_offset else 0)
+            new = self._new_page(next_proc, 0)
             self._tab.current = new
             with contextlib.suppress(Exception):
                 if await self._tab.link_up():
@@ -474,6 +474,10 @@ class BrowserDriver(PageSlotDriver[_BrowserPage]):
                     # The reload cannot load the page while the link is down: the document is gone all
                     # the same (a blank page stands for the error page); open() loads it once it can.
                     await self._tab.tab.goto("about:blank", wait_until="commit")
+            # Only now is the old document gone: until the navigation committed it could still receive
+            # (and store) a broadcast, and the new page starts from what it stored last.
+            if self.settings.persist_offset:
+                new.server_offset = old.server_offset
             old.recorder.refresh(next_proc)
             self._page = new
             new.begin()

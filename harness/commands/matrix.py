@@ -12,6 +12,7 @@ page with a link to every cell's report goes to `<reports>/matrix-<stamp>/index.
 from __future__ import annotations
 
 import argparse
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +32,16 @@ from harness.steps import PROMISES
 from harness.targetfile import TargetSpec
 
 LADDER = ("exactly-once", "at-least-once", "at-most-once")
+JOBS = 4
+"""Cells at once by default: a cell mostly waits (for triggers, heals, quiet), so four overlap well on two
+CPUs; each run's own load monitor makes an overloaded cell inconclusive rather than wrong."""
+
+
+def _jobs(value: str) -> int:
+    n = int(value)
+    if n < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return n
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,6 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--proxy", choices=["embedded", "toxiproxy", "auto"], default="embedded",
                         help="proxy of the client links; frame-aware cells always use the embedded one")
     parser.add_argument("--reports", default="reports", help="parent folder of the matrix folder")
+    parser.add_argument("--jobs", "-j", type=_jobs, default=JOBS, metavar="N",
+                        help=f"cells run at once on the event loop (default {JOBS}; 1: one after another). Cells "
+                             "share nothing (each its own server, proxy, database and ports)")
     parser.add_argument("--strict", action="store_true",
                         help="exit 1 when a cell does not show what the guarantee suite expects of it")
     add_target_argument(parser, all_steps=True)
@@ -158,16 +172,27 @@ async def run(args: argparse.Namespace) -> int:
     folder = Path(args.reports) / f"matrix-{stamp}"
     cells = [Cell(p, f) for p in profiles for f in families]
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    slots = asyncio.Semaphore(args.jobs)
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task("matrix", total=len(cells))
-        for cell in cells:
-            bar.update(task, description=f"{cell.profile} x {cell.family}")
+
+        async def one(cell: Cell) -> None:
             cell.not_applicable = not_applicable(target, cell.profile, cell_data(cell.family, cell.profile))
             if not cell.not_applicable:
                 scenario = cell_scenario(cell.profile, cell.family, seed=args.seed, storage=args.storage,
                                          proxy=args.proxy, target=target)
-                cell.result = await run_scenario(scenario, folder)
+                async with slots:
+                    bar.update(task, description=f"{cell.profile} x {cell.family}")
+                    cell.result = await run_scenario(scenario, folder)
             bar.advance(task)
+
+        try:
+            # A cell that cannot run (a missing binary, a port in use) stops the others, which clean up.
+            async with asyncio.TaskGroup() as group:
+                for cell in cells:
+                    group.create_task(one(cell))
+        except ExceptionGroup as failed:
+            raise failed.exceptions[0] from None
     console.print(matrix_table(cells, profiles, families, console.width))
     broken = sum(not c.keeps_promise for c in cells)
     unexpected = [c for c in cells if not c.as_expected]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from harness.errors import HarnessError, MissingBinaryError
-from harness.processes import ManagedProcess, free_port, python_module_argv
+from harness.processes import ManagedProcess, PortHold, python_module_argv
 from harness.proxy.control import ToxiproxyClient
 from harness.proxy.embedded import EmbeddedServer, serve_embedded
 from harness.proxy.seeding import fresh_seed
@@ -43,6 +43,8 @@ class ProxyBackend:
     process: ManagedProcess | None = None
     embedded: EmbeddedServer | None = None
     seed: int | None = None
+    hold: PortHold | None = None
+    """The API port of a proxy process, held from before its start (see `PortHold`) until it stops."""
 
     async def stop(self) -> None:
         """Stop what this backend started (by PID); an external $TOXIPROXY_URL server is left running."""
@@ -53,6 +55,8 @@ class ProxyBackend:
             await self.process.terminate()
             if self.process.log_path is not None:
                 self.process.log_path.unlink(missing_ok=True)
+        if self.hold is not None:
+            self.hold.close()
 
 
 async def start_proxy_backend(kind: BackendKind, *, seed: int | None = None,
@@ -82,11 +86,11 @@ async def _start_toxiproxy(seed: int | None) -> ProxyBackend:
     if binary is None:
         raise MissingBinaryError("the real Toxiproxy was not found: set TOXIPROXY_BIN or TOXIPROXY_URL, or "
                                  "install it with `go install github.com/Shopify/toxiproxy/v2/cmd/server@v2.12.0`")
-    port = free_port()
-    argv = [binary, "-host", "127.0.0.1", "-port", str(port)]
+    hold = PortHold()
+    argv = [binary, "-host", "127.0.0.1", "-port", str(hold.port)]
     if seed is not None:
         argv += ["-seed", str(seed)]
-    return await _spawn("toxiproxy", "toxiproxy-server", argv, port, seed)
+    return await _spawn("toxiproxy", "toxiproxy-server", argv, hold, seed)
 
 
 async def _start_embedded(seed: int | None, in_process: bool) -> ProxyBackend:
@@ -95,21 +99,24 @@ async def _start_embedded(seed: int | None, in_process: bool) -> ProxyBackend:
         return ProxyBackend("embedded", embedded.api_url, ToxiproxyClient(embedded.api_url),
                             embedded=embedded, seed=embedded.state.seed)
     seed = fresh_seed() if seed is None else seed  # known to the caller, so a run can be replayed
-    port = free_port()
-    args = ["--host", "127.0.0.1", "--port", str(port), "--seed", str(seed)]
-    return await _spawn("embedded", "embedded proxy", python_module_argv("harness.proxy", *args), port, seed)
+    hold = PortHold()
+    args = ["--host", "127.0.0.1", "--port", str(hold.port), "--seed", str(seed)]
+    return await _spawn("embedded", "embedded proxy", python_module_argv("harness.proxy", *args), hold, seed)
 
 
-async def _spawn(kind: RunningKind, name: str, argv: list[str], port: int, seed: int | None) -> ProxyBackend:
-    """Start a proxy server process on `port` and wait until its API answers; killed if it never does."""
+async def _spawn(kind: RunningKind, name: str, argv: list[str], hold: PortHold,
+                 seed: int | None) -> ProxyBackend:
+    """Start a proxy server process on the held port and wait until its API answers; killed if it never
+    does."""
     log = tempfile.NamedTemporaryFile(prefix=f"{kind}-proxy-", suffix=".log", delete=False)
     log.close()
     process = ManagedProcess(name, argv, log_path=log.name)
-    await process.start()
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{hold.port}"
     try:
+        await process.start()
         await process.wait_http(url + "/version")
     except BaseException:
         await process.kill()
+        hold.close()
         raise
-    return ProxyBackend(kind, url, ToxiproxyClient(url), process=process, seed=seed)
+    return ProxyBackend(kind, url, ToxiproxyClient(url), process=process, seed=seed, hold=hold)
