@@ -538,8 +538,8 @@ async def serve(spec: TargetSpec, run_dir: Path, postgres_dsn: str | None) -> As
         if spec.nodes > 1:
             # One node is enough to check the step, but its adapter needs the Redis a run would give it.
             server = RedisServer(run_dir, "doctor")
-            await server.start()
             stack.push_async_callback(server.close)
+            await server.start()
             url = server.url_at(server.address)
             redis = {"redis_url": url, "redis_subscribe_url": url, "redis_channel": server.channel}
         hold = PortHold()

@@ -124,8 +124,8 @@ class Topology:
         s = self.scenario
         restarts = any(f.kind == "redis_restart" for f in s.faults)
         self.redis = RedisServer(self.run_dir, self.prefix, own=restarts)
+        self.stack.push_async_callback(self.redis.close)  # also lets the port go when the start fails
         await self.redis.start()
-        self.stack.push_async_callback(self.redis.close)
         for i in range(1, s.target.nodes + 1):
             node = f"n{i}"
             publish, subscribe = f"{self.prefix}-{node}-redis", f"{self.prefix}-{node}-redis-sub"
