@@ -18,10 +18,17 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.timeout(120)
 
 
+def _default_sigint() -> None:
+    # A background job of a shell without job control (`cmd &` in a script, nohup) starts with SIGINT
+    # ignored, and so would the suite under test: Ctrl-C is what this file tests, so give it back.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start_suite(reports: Path, *tests: str) -> subprocess.Popen[bytes]:
     argv = [sys.executable, "-m", "pytest", *tests, "-q", "-p", "no:cacheprovider", "--chaos-proxy", "embedded",
             "--chaos-reports", str(reports)]
-    return subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            preexec_fn=_default_sigint)
 
 
 def _watch(proc: subprocess.Popen[bytes], reports: Path, seconds: float) -> tuple[set[int], set[int]]:
