@@ -29,10 +29,9 @@ _LIVE: dict[int, ManagedProcess] = {}
 def free_port(host: str = "127.0.0.1") -> int:
     """An ephemeral port the OS just handed out on `host`; a race is possible, so bind soon (or hold it:
     `PortHold`)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    hold = PortHold(host)
+    hold.close()
+    return hold.port
 
 
 class PortHold:
@@ -49,8 +48,10 @@ class PortHold:
     def __init__(self, host: str = "127.0.0.1") -> None:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._socket = socket.socket(family, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Bound before SO_REUSEADDR is set, so the kernel picks a port no other socket is bound to (with the
+        # option set first, it may share one with another hold); set after, it still lets a listener in.
         self._socket.bind((host, 0))
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.port: int = self._socket.getsockname()[1]
 
     def close(self) -> None:
